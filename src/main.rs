@@ -1,1 +1,38 @@
-fn main() {}
+//! The `imgbuild` command: a thin CLI over the evaluator, store and builtins crates.
+//!
+//! Only this crate knows about terminals, JSON output and exit codes.
+
+mod cli;
+mod commands;
+mod errors;
+mod integrity;
+mod progress;
+mod scheduler;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::errors::Failure;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let store = cli.store.as_deref();
+    let result = match &cli.command {
+        Command::Build(arguments) => commands::build::run(store, arguments),
+        Command::Eval(arguments) => commands::eval::run(arguments),
+        Command::Graph(arguments) => commands::graph::run(arguments),
+        Command::Log(arguments) => commands::log::run(store, arguments),
+        Command::Store(command) => commands::store::run(store, command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if let Failure::Recipe(report) | Failure::Environment(report) = &failure {
+                errors::render(report);
+            }
+            failure.exit_code()
+        }
+    }
+}

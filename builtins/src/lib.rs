@@ -1,1 +1,61 @@
-//! placeholder
+//! imgbuild's builtins: one module per derivation kind.
+//!
+//! Each kind has two halves. Its **constructor** is a Rhai function that checks its
+//! arguments and returns a derivation handle (nothing is built during evaluation). Its
+//! **builder** turns the derivation plus its inputs' outputs (already in the store) into
+//! a new output in the store. Builders never print: they write to the derivation's log
+//! and report progress through the [`Reporter`] the caller provides.
+
+mod build;
+mod local;
+mod merge;
+mod paths;
+mod tar;
+mod text;
+mod tree;
+
+use imgbuild_evaluator::rhai::Engine;
+use imgbuild_evaluator::{Derivation, SharedState};
+
+pub use build::{BuildContext, BuildError, InputOutput, NoReporter, Reporter};
+
+/// A builder: realises one derivation kind.
+pub type BuildFn = fn(&mut BuildContext<'_>) -> Result<imgbuild_store::OutputRecord, BuildError>;
+
+/// Registers every builtin constructor into a recipe engine.
+pub fn register(engine: &mut Engine, state: &SharedState) {
+    text::register(engine, state);
+    local::register(engine, state);
+    tree::register(engine, state);
+    merge::register(engine, state);
+    tar::register(engine, state);
+}
+
+/// Names of the builtin functions, for "did you mean" suggestions.
+pub fn function_names() -> Vec<String> {
+    ["text", "file", "dir", "tree", "merge", "tar"]
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect()
+}
+
+/// The builder for a derivation kind.
+pub fn builder(kind: &str) -> Option<BuildFn> {
+    match kind {
+        text::KIND => Some(text::build),
+        local::FILE_KIND => Some(local::build_file),
+        local::DIR_KIND => Some(local::build_dir),
+        tree::KIND => Some(tree::build),
+        merge::KIND => Some(merge::build),
+        tar::KIND => Some(tar::build),
+        _ => None,
+    }
+}
+
+/// The file extension a derivation's output should carry when materialized.
+pub fn file_extension(derivation: &Derivation) -> Option<&'static str> {
+    match derivation.kind.as_str() {
+        tar::KIND => Some("tar"),
+        _ => None,
+    }
+}

@@ -1,1 +1,131 @@
-//! placeholder
+//! `imgbuild-store`: the content-addressed store that builds write into.
+//!
+//! The store knows nothing of recipes, Debian or derivations. It keeps three
+//! things: **blobs** (byte strings named by BLAKE3, kept zstd-compressed, large
+//! ones split into content-defined chunks with zero runs as holes), **trees**
+//! (Merkle directories carrying full metadata: ownership, setuid/setgid/sticky,
+//! mtimes, xattrs, devices, fifos, hardlinks) and **keyed outputs** (two indexes,
+//! cache key → record and recipe identity → record). Around those: build locks,
+//! logs, GC roots, garbage collection, verification and materialization.
+//!
+//! # On-disk layout (version `imgbuild-store-v1`)
+//!
+//! ```text
+//! VERSION                          "imgbuild-store-v1\n"; an unknown value is refused
+//! objects/blobs/xx/<62 hex>        blob objects (single or chunk manifest), see [`blob`]
+//! objects/chunks/xx/<62 hex>       chunk objects, see [`chunking`]
+//! objects/trees/xx/<62 hex>        directory objects, see [`tree_encoding`]
+//! outputs/cache-key/xx/<62 hex>    output records by cache key, see [`output`]
+//! outputs/recipe/xx/<62 hex>       output records by recipe identity
+//! logs/xx/<62 hex>.log             build logs by recipe identity
+//! locks/gc.lock                    store-wide lock: builds shared, GC/verify exclusive
+//! locks/build/<64 hex>.lock        per-key build locks
+//! roots/explicit/<name>            named roots (JSON list of records)
+//! roots/auto/<64 hex>              symlinks to result manifests (hex = BLAKE3 of its path)
+//! tmp/                             temporary files, renamed into place when complete
+//! quarantine/<kind>-<64 hex>       corrupt objects moved aside by verify
+//! ```
+//!
+//! `xx` is the first two hex characters of the digest. Object files are
+//! read-only (0444; 0400 for secrets); index files are 0644.
+//!
+//! # Durability
+//!
+//! Objects are published by writing to `tmp/` and renaming into place. That is
+//! atomic with respect to process crashes, including SIGKILL: an object path
+//! either does not exist or holds a complete object. There is deliberately **no
+//! fsync per object** (writing a thousand small objects must take well under
+//! half a second); [`Store::sync`] (`syncfs`) is the durability point, called by
+//! the CLI at the end of a build. After a power loss an object may be torn;
+//! reads verify hashes ([`Store::read_blob`], [`Store::load_tree`]) so a torn
+//! object is reported as [`StoreError::ObjectCorrupt`], never returned, and
+//! [`Store::invalidate_object`] or [`Store::verify`] removes it so it is rebuilt.
+//!
+//! # Concurrency
+//!
+//! [`Store`] is `Send + Sync`; several threads and several processes may use
+//! one store at once. Writers of the same object race harmlessly (content is
+//! identical; the first rename wins). [`Store::lock_build`] serialises builds of
+//! one key across processes; [`Store::build_session`] keeps GC away while a
+//! build runs.
+
+pub mod blob;
+pub mod chunking;
+pub mod digest;
+pub mod error;
+pub mod gc;
+pub mod info;
+mod layout;
+pub mod lock;
+mod logs;
+pub mod materialize;
+pub mod output;
+mod roots;
+pub mod tar_render;
+pub mod tree;
+pub mod tree_encoding;
+mod tree_store;
+pub mod verify;
+
+use std::fs::File;
+use std::path::Path;
+
+pub use blob::{BlobInfo, SINGLE_BLOB_LIMIT};
+pub use chunking::{hash_file, BlobWriter, CHUNK_AVERAGE, CHUNK_MAX, CHUNK_MIN};
+pub use digest::{Digest, DigestParseError};
+pub use error::{ObjectKind, StoreError};
+pub use gc::{GcOptions, GcReport};
+pub use info::{StoreInfo, Usage};
+pub use layout::LAYOUT_VERSION;
+pub use lock::{BuildLock, SessionGuard};
+pub use materialize::{MaterializeOptions, Materialized};
+pub use output::{OutputIndex, OutputObject, OutputRecord};
+pub use tree::{Directory, Entry, EntryKind, Metadata, Name, Tree, TreeError, TreePath};
+pub use tree_encoding::tree_digest;
+pub use verify::{VerifyProblem, VerifyReport};
+
+use error::IoResultExt;
+use layout::Layout;
+
+/// A store on the local filesystem.
+#[derive(Debug, Clone)]
+pub struct Store {
+    layout: Layout,
+}
+
+impl Store {
+    /// Opens the store at `root`, creating the layout if the directory is new or empty.
+    ///
+    /// Refuses a store with an unknown layout version, and a non-empty directory
+    /// that is not a store.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        Ok(Store {
+            layout: Layout::create(root)?,
+        })
+    }
+
+    /// The store's root directory (absolute, resolved).
+    pub fn root(&self) -> &Path {
+        self.layout.root()
+    }
+
+    /// Flushes the store's whole filesystem to disk (`syncfs`): the durability point.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let root = self.layout.root();
+        let directory = File::open(root).at("open", root)?;
+        rustix::fs::syncfs(&directory).at("sync the filesystem of", root)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn store_is_send_and_sync() {
+        assert_send_sync::<Store>();
+        assert_send_sync::<BlobWriter>();
+    }
+}

@@ -1,0 +1,119 @@
+//! `text(content)` / `text(name, content)`: a file whose bytes the recipe spells out.
+//!
+//! `content` is a string or an array of parts. A string part is copied; a derivation
+//! part contributes its output: a file's bytes, or a tree's digest in hexadecimal. So
+//! `text("motd", ["built from ", base, "\n"])` depends on `base`.
+
+use imgbuild_evaluator::rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString};
+use imgbuild_evaluator::{BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value};
+use imgbuild_store::{OutputObject, OutputRecord};
+
+use crate::build::{BuildContext, BuildError};
+use crate::paths::check_name;
+
+/// The derivation kind.
+pub const KIND: &str = "text";
+const VERSION: u32 = 1;
+
+pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
+    let single = state.clone();
+    engine.register_fn(
+        "text",
+        move |content: ImmutableString| -> Result<DerivationHandle, Box<EvalAltResult>> {
+            Ok(single.add(spec("text".to_owned(), Value::List(vec![Value::String(content.to_string())]), Vec::new())))
+        },
+    );
+    let named = state.clone();
+    engine.register_fn(
+        "text",
+        move |name: ImmutableString, content: ImmutableString| -> Result<DerivationHandle, Box<EvalAltResult>> {
+            check_name("text", &name)?;
+            Ok(named.add(spec(name.to_string(), Value::List(vec![Value::String(content.to_string())]), Vec::new())))
+        },
+    );
+    let parts_state = state.clone();
+    engine.register_fn(
+        "text",
+        move |name: ImmutableString, parts: Array| -> Result<DerivationHandle, Box<EvalAltResult>> {
+            check_name("text", &name)?;
+            let mut inputs = Vec::new();
+            let mut values = Vec::with_capacity(parts.len());
+            for (index, part) in parts.iter().enumerate() {
+                values.push(part_value(&parts_state, part, index, &mut inputs)?);
+            }
+            Ok(parts_state.add(spec(name.to_string(), Value::List(values), inputs)))
+        },
+    );
+}
+
+fn part_value(
+    state: &SharedState,
+    part: &Dynamic,
+    index: usize,
+    inputs: &mut Vec<imgbuild_evaluator::DrvId>,
+) -> Result<Value, Box<EvalAltResult>> {
+    if part.is_string() {
+        return Ok(Value::String(part.to_string()));
+    }
+    if let Some(handle) = part.read_lock::<DerivationHandle>() {
+        return Ok(imgbuild_evaluator::input_reference(inputs, handle.id));
+    }
+    if let Ok(number) = part.as_int() {
+        return Ok(Value::String(number.to_string()));
+    }
+    let _ = state;
+    Err(BuiltinError::new(format!(
+        "text: part {index} is {}; parts must be strings, integers or derivations",
+        imgbuild_evaluator::friendly_type_name(part.type_name())
+    ))
+    .into())
+}
+
+fn spec(name: String, parts: Value, inputs: Vec<imgbuild_evaluator::DrvId>) -> DerivationSpec {
+    let mut args = std::collections::BTreeMap::new();
+    args.insert("content".to_owned(), parts);
+    DerivationSpec {
+        kind: KIND,
+        kind_version: VERSION,
+        name,
+        args: Value::Map(args),
+        inputs,
+        fixed: false,
+        location: None,
+        secret: false,
+    }
+}
+
+pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
+    let parts = context
+        .derivation
+        .args
+        .get("content")
+        .and_then(Value::as_list)
+        .ok_or_else(|| BuildError::Malformed("text without content".to_owned()))?;
+    let mut bytes = Vec::new();
+    for part in parts {
+        match part {
+            Value::String(text) => bytes.extend_from_slice(text.as_bytes()),
+            Value::Input(index) => {
+                let input = context.input(*index)?;
+                match &input.record.object {
+                    OutputObject::File { blob, .. } => {
+                        bytes.extend_from_slice(&context.store.read_blob(blob)?)
+                    }
+                    OutputObject::Tree { tree } => bytes.extend_from_slice(tree.to_string().as_bytes()),
+                }
+            }
+            other => return Err(BuildError::Malformed(format!("text part {other:?}"))),
+        }
+    }
+    let info = context.store.put_blob(&bytes, context.derivation.secret)?;
+    Ok(OutputRecord {
+        object: OutputObject::File {
+            blob: info.digest,
+            size: info.size,
+            executable: false,
+        },
+        secret: context.derivation.secret,
+    })
+}

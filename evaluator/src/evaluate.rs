@@ -1,0 +1,258 @@
+//! Evaluating a recipe: engine set-up, limits, `args`, and collecting the outputs.
+//!
+//! The engine starts from [`Engine::new_raw`] (no file access, no printing to stdout) and
+//! gets only the standard language packages, which in this build have no clock
+//! (`no_time`), no floats and no randomness. Everything else a recipe can do comes from
+//! the builtins registered by the caller. Limits on operations, call depth and value
+//! sizes turn an endless loop or a runaway recursion into an error.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use rhai::packages::{Package, StandardPackage};
+use rhai::{Dynamic, Engine, Map, Scope};
+
+use crate::diagnostics::{RecipeDiagnostic, SourceLookup};
+use crate::graph::Graph;
+use crate::resolver::RecipeResolver;
+use crate::state::{DerivationHandle, EvalState, SharedState};
+
+/// Resource limits of one evaluation.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Maximum Rhai operations (an endless loop stops here).
+    pub max_operations: u64,
+    /// Maximum function call depth (runaway recursion stops here).
+    pub max_call_levels: usize,
+    /// Maximum length of one string, in bytes.
+    pub max_string_size: usize,
+    /// Maximum number of items in one array.
+    pub max_array_size: usize,
+    /// Maximum number of entries in one map.
+    pub max_map_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 100_000_000,
+            max_call_levels: 48,
+            max_string_size: 64 << 20,
+            max_array_size: 10_000_000,
+            max_map_size: 10_000_000,
+        }
+    }
+}
+
+/// How to evaluate a recipe.
+#[derive(Clone, Debug, Default)]
+pub struct EvalOptions {
+    /// Directories searched for imported modules after the importing file's directory.
+    pub search_path: Vec<PathBuf>,
+    /// `--arg KEY=VALUE` pairs, visible to the recipe as the map `args`.
+    pub args: BTreeMap<String, String>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Names of the registered builtins, for "did you mean" on unknown functions.
+    pub function_names: Vec<String>,
+}
+
+/// Registers builtins into an engine for one evaluation.
+pub type Registrar<'a> = &'a dyn Fn(&mut Engine, &SharedState);
+
+/// The result of evaluating a recipe.
+#[derive(Debug)]
+pub struct Evaluation {
+    /// The derivation graph with the recipe's outputs.
+    pub graph: Graph,
+    /// What the recipe printed with `print` / `debug`.
+    pub messages: Vec<String>,
+    /// Local files and directories builtins read.
+    pub read_files: Vec<PathBuf>,
+}
+
+/// Evaluates the recipe at `recipe` into a derivation graph.
+pub fn evaluate(
+    recipe: &Path,
+    options: &EvalOptions,
+    register: Registrar<'_>,
+) -> Result<Evaluation, Box<RecipeDiagnostic>> {
+    let text = std::fs::read_to_string(recipe).map_err(|error| {
+        Box::new(RecipeDiagnostic::plain(
+            format!("cannot read recipe {}: {error}", recipe.display()),
+            Some("check the path; recipes are Rhai files such as recipes/web.rhai".to_owned()),
+        ))
+    })?;
+    let file = recipe
+        .canonicalize()
+        .unwrap_or_else(|_| recipe.to_path_buf());
+    let name = file.display().to_string();
+    let state: SharedState = Rc::new(EvalState::new(options.search_path.clone()));
+    state.add_source(&name, text.as_str().into());
+    let lookup = SourceLookup {
+        state: state.clone(),
+        main: name.clone(),
+        function_names: options.function_names.clone(),
+    };
+
+    let engine = build_engine(options, &state, register);
+    let mut scope = Scope::new();
+    let args: Map = options
+        .args
+        .iter()
+        .map(|(key, value)| (key.as_str().into(), Dynamic::from(value.clone())))
+        .collect();
+    scope.push_constant("args", args);
+    let mut ast = engine
+        .compile_with_scope(&scope, &text)
+        .map_err(|error| lookup.parse_error(&error, &name))?;
+    ast.set_source(name.as_str());
+    state.import_stack.borrow_mut().push(file.clone());
+    let result = engine
+        .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
+        .map_err(|error| lookup.runtime_error(&error))?;
+    drop(engine);
+
+    let default_name = recipe
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "default".to_owned());
+    collect_outputs(&state, &result, &default_name)?;
+    let graph = state.take_graph();
+    if graph.outputs().is_empty() {
+        return Err(Box::new(RecipeDiagnostic::plain(
+            "the recipe has no outputs".to_owned(),
+            Some("end the recipe with a derivation or a map of them, e.g. #{ hello: text(\"hello\", \"hi\\n\") }".to_owned()),
+        )));
+    }
+    Ok(Evaluation {
+        graph,
+        messages: state.take_messages(),
+        read_files: state.read_files(),
+    })
+}
+
+fn build_engine(options: &EvalOptions, state: &SharedState, register: Registrar<'_>) -> Engine {
+    let mut engine = Engine::new_raw();
+    engine.register_global_module(StandardPackage::new().as_shared_module());
+    let limits = &options.limits;
+    engine
+        .set_max_operations(limits.max_operations)
+        .set_max_call_levels(limits.max_call_levels)
+        .set_max_string_size(limits.max_string_size)
+        .set_max_array_size(limits.max_array_size)
+        .set_max_map_size(limits.max_map_size)
+        .set_max_expr_depths(128, 64)
+        .set_strict_variables(true);
+    engine.set_module_resolver(RecipeResolver {
+        state: state.clone(),
+    });
+    let print_state = state.clone();
+    engine.on_print(move |text| print_state.push_message(text.to_owned()));
+    let debug_state = state.clone();
+    engine.on_debug(move |text, _, _| debug_state.push_message(text.to_owned()));
+    engine
+        .register_type_with_name::<DerivationHandle>("Derivation")
+        .register_fn("to_string", {
+            let state = state.clone();
+            move |handle: &mut DerivationHandle| {
+                format!("«derivation {} ({})»", state.derivation_name(*handle), state.derivation_kind(*handle))
+            }
+        })
+        .register_fn("to_debug", {
+            let state = state.clone();
+            move |handle: &mut DerivationHandle| {
+                format!("«derivation {} ({}) {}»", state.derivation_name(*handle), state.derivation_kind(*handle), state.derivation_identity(*handle))
+            }
+        })
+        .register_get("name", {
+            let state = state.clone();
+            move |handle: &mut DerivationHandle| state.derivation_name(*handle)
+        })
+        .register_get("kind", {
+            let state = state.clone();
+            move |handle: &mut DerivationHandle| state.derivation_kind(*handle)
+        })
+        .register_get("identity", {
+            let state = state.clone();
+            move |handle: &mut DerivationHandle| state.derivation_identity(*handle)
+        })
+        .register_fn("==", |left: DerivationHandle, right: DerivationHandle| left == right)
+        .register_fn("!=", |left: DerivationHandle, right: DerivationHandle| left != right);
+    register(&mut engine, state);
+    engine
+}
+
+fn collect_outputs(
+    state: &SharedState,
+    value: &Dynamic,
+    default_name: &str,
+) -> Result<(), Box<RecipeDiagnostic>> {
+    if let Some(handle) = value.read_lock::<DerivationHandle>() {
+        state.add_output(default_name.to_owned(), handle.id);
+        return Ok(());
+    }
+    if value.read_lock::<Map>().is_some() {
+        return collect_map(state, value, "");
+    }
+    Err(Box::new(RecipeDiagnostic::plain(
+        format!(
+            "the recipe evaluates to {}, not a derivation or a map of derivations",
+            crate::args::friendly_type_name(value.type_name())
+        ),
+        Some("end the recipe with a derivation or a map such as #{ web: disk }".to_owned()),
+    )))
+}
+
+fn collect_map(state: &SharedState, value: &Dynamic, prefix: &str) -> Result<(), Box<RecipeDiagnostic>> {
+    let Some(map) = value.read_lock::<Map>() else {
+        return Ok(());
+    };
+    for (key, item) in map.iter() {
+        let name = if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        if let Err(problem) = check_output_name(key) {
+            return Err(Box::new(RecipeDiagnostic::plain(
+                format!("output name `{name}` is not usable: {problem}"),
+                Some("output names become file names under result/; use letters, digits, '-', '_' and '.'".to_owned()),
+            )));
+        }
+        if let Some(handle) = item.read_lock::<DerivationHandle>() {
+            state.add_output(name, handle.id);
+        } else if item.read_lock::<Map>().is_some() {
+            collect_map(state, item, &name)?;
+        } else {
+            return Err(Box::new(RecipeDiagnostic::plain(
+                format!(
+                    "output `{name}` is {}, not a derivation",
+                    crate::args::friendly_type_name(item.type_name())
+                ),
+                Some("every value in the recipe's result map must be a derivation (or a nested map of them)".to_owned()),
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_output_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("it is empty");
+    }
+    if name.starts_with('.') {
+        return Err("it starts with '.'");
+    }
+    if name.len() > 200 {
+        return Err("it is longer than 200 bytes");
+    }
+    if !name
+        .chars()
+        .all(|character| character.is_alphanumeric() || matches!(character, '-' | '_' | '.' | '+' | '@'))
+    {
+        return Err("it contains characters other than letters, digits, '-', '_', '.', '+' and '@'");
+    }
+    Ok(())
+}

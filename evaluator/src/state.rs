@@ -1,0 +1,206 @@
+//! Evaluation state shared by the engine and the builtins' constructors.
+//!
+//! Rhai copies arrays and maps by value, so derivations never live in Rhai values: a
+//! recipe holds a [`DerivationHandle`], a small copyable index into the [`Graph`] kept
+//! here. Builtin constructors convert their Rhai arguments to canonical [`Value`]s with
+//! [`EvalState::to_value`], which turns every handle it meets into an input reference.
+
+use std::cell::{Ref, RefCell};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use rhai::{Dynamic, EvalAltResult, NativeCallContext};
+
+use crate::args::BuiltinError;
+use crate::graph::{Derivation, DrvId, Graph};
+use crate::value::Value;
+
+/// The recipe-side value standing for one derivation (shown as `Derivation` in Rhai).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DerivationHandle {
+    /// The derivation in the evaluation's graph.
+    pub id: DrvId,
+}
+
+/// Everything one evaluation accumulates.
+#[derive(Debug, Default)]
+pub struct EvalState {
+    graph: RefCell<Graph>,
+    sources: RefCell<BTreeMap<String, Rc<str>>>,
+    messages: RefCell<Vec<String>>,
+    pub(crate) search_path: Vec<PathBuf>,
+    pub(crate) import_stack: RefCell<Vec<PathBuf>>,
+    pub(crate) module_cache: RefCell<BTreeMap<PathBuf, rhai::Shared<rhai::Module>>>,
+    read_files: RefCell<Vec<PathBuf>>,
+}
+
+/// Shared handle to the evaluation state (the engine is single-threaded).
+pub type SharedState = Rc<EvalState>;
+
+/// A derivation as a builtin constructor describes it, inputs still as handles.
+#[derive(Clone, Debug)]
+pub struct DerivationSpec {
+    /// Builder kind.
+    pub kind: &'static str,
+    /// Builder version.
+    pub kind_version: u32,
+    /// Human name.
+    pub name: String,
+    /// Canonical arguments (inputs as [`Value::Input`] indices into `inputs`).
+    pub args: Value,
+    /// Inputs collected while converting the arguments.
+    pub inputs: Vec<DrvId>,
+    /// Fixed output (identity is the promised content).
+    pub fixed: bool,
+    /// Location of a fixed output's content (not hashed).
+    pub location: Option<Value>,
+    /// The output holds secrets.
+    pub secret: bool,
+}
+
+impl EvalState {
+    pub(crate) fn new(search_path: Vec<PathBuf>) -> Self {
+        EvalState {
+            search_path,
+            ..Default::default()
+        }
+    }
+
+    /// Adds a derivation and returns the handle a recipe holds.
+    pub fn add(&self, spec: DerivationSpec) -> DerivationHandle {
+        let id = self.graph.borrow_mut().add(Derivation {
+            kind: spec.kind.to_owned(),
+            kind_version: spec.kind_version,
+            name: spec.name,
+            args: spec.args,
+            inputs: spec.inputs,
+            fixed: spec.fixed,
+            location: spec.location,
+            secret: spec.secret,
+        });
+        DerivationHandle { id }
+    }
+
+    /// Read access to the graph built so far.
+    pub fn graph(&self) -> Ref<'_, Graph> {
+        self.graph.borrow()
+    }
+
+    pub(crate) fn take_graph(&self) -> Graph {
+        self.graph.take()
+    }
+
+    pub(crate) fn add_output(&self, name: String, id: DrvId) {
+        self.graph.borrow_mut().add_output(name, id);
+    }
+
+    /// The name of a derivation.
+    pub fn derivation_name(&self, handle: DerivationHandle) -> String {
+        self.graph.borrow().node(handle.id).derivation.name.clone()
+    }
+
+    /// The kind of a derivation.
+    pub fn derivation_kind(&self, handle: DerivationHandle) -> String {
+        self.graph.borrow().node(handle.id).derivation.kind.clone()
+    }
+
+    /// The recipe identity of a derivation, as hex.
+    pub fn derivation_identity(&self, handle: DerivationHandle) -> String {
+        self.graph.borrow().node(handle.id).identity.to_hex()
+    }
+
+    /// Converts a Rhai value to a canonical value; derivation handles become input
+    /// references, appended to `inputs` on first sight.
+    pub fn to_value(
+        &self,
+        value: &Dynamic,
+        inputs: &mut Vec<DrvId>,
+        what: &str,
+    ) -> Result<Value, Box<EvalAltResult>> {
+        if value.is_unit() {
+            return Ok(Value::Null);
+        }
+        if let Some(flag) = value.clone().try_cast::<bool>() {
+            return Ok(Value::Bool(flag));
+        }
+        if let Ok(number) = value.as_int() {
+            return Ok(Value::Int(number));
+        }
+        if value.is_string() {
+            return Ok(Value::String(value.to_string()));
+        }
+        if let Some(handle) = value.read_lock::<DerivationHandle>() {
+            return Ok(input_reference(inputs, handle.id));
+        }
+        if let Some(array) = value.read_lock::<rhai::Array>() {
+            let mut items = Vec::with_capacity(array.len());
+            for (index, item) in array.iter().enumerate() {
+                items.push(self.to_value(item, inputs, &format!("{what}[{index}]"))?);
+            }
+            return Ok(Value::List(items));
+        }
+        if let Some(map) = value.read_lock::<rhai::Map>() {
+            let mut entries = BTreeMap::new();
+            for (key, item) in map.iter() {
+                let item = self.to_value(item, inputs, &format!("{what}.{key}"))?;
+                entries.insert(key.to_string(), item);
+            }
+            return Ok(Value::Map(entries));
+        }
+        if let Some(blob) = value.read_lock::<rhai::Blob>() {
+            return Ok(Value::Bytes(blob.clone()));
+        }
+        Err(BuiltinError::new(format!(
+            "{what} is a {}, which cannot be part of a derivation",
+            value.type_name()
+        ))
+        .with_help("use strings, integers, booleans, arrays, maps or derivations")
+        .into())
+    }
+
+    /// Resolves `path` relative to the directory of the file making the call and records
+    /// that the evaluation read it.
+    pub fn local_path(&self, context: &NativeCallContext, path: &str) -> PathBuf {
+        let base = context
+            .call_source()
+            .and_then(|source| Path::new(source).parent().map(Path::to_path_buf))
+            .unwrap_or_default();
+        let resolved = base.join(path);
+        self.read_files.borrow_mut().push(resolved.clone());
+        resolved
+    }
+
+    /// Files read by builtins during evaluation.
+    pub fn read_files(&self) -> Vec<PathBuf> {
+        self.read_files.borrow().clone()
+    }
+
+    pub(crate) fn add_source(&self, name: &str, text: Rc<str>) {
+        self.sources.borrow_mut().insert(name.to_owned(), text);
+    }
+
+    pub(crate) fn source(&self, name: &str) -> Option<Rc<str>> {
+        self.sources.borrow().get(name).cloned()
+    }
+
+    pub(crate) fn push_message(&self, message: String) {
+        self.messages.borrow_mut().push(message);
+    }
+
+    pub(crate) fn take_messages(&self) -> Vec<String> {
+        self.messages.take()
+    }
+}
+
+/// Adds `id` to `inputs` (once) and returns the value referring to it.
+pub fn input_reference(inputs: &mut Vec<DrvId>, id: DrvId) -> Value {
+    let index = match inputs.iter().position(|existing| *existing == id) {
+        Some(index) => index,
+        None => {
+            inputs.push(id);
+            inputs.len() - 1
+        }
+    };
+    Value::Input(index as u32)
+}

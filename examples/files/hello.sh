@@ -1,0 +1,3 @@
+#!/bin/sh
+cat /usr/share/hello/banner.txt
+cat /etc/motd

@@ -1,0 +1,135 @@
+//! Command-line definitions (clap). Each subcommand maps to one function in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// imgbuild: reproducible operating-system images from Rhai recipes.
+///
+/// A recipe evaluates to a graph of derivations (files, trees, package sets, disk
+/// images...). imgbuild builds them in parallel into a content-addressed store, caches
+/// every node by what it depends on, and writes the outputs under ./result/.
+#[derive(Debug, Parser)]
+#[command(name = "imgbuild", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Store directory [default: $XDG_DATA_HOME/imgbuild or ~/.local/share/imgbuild]
+    #[arg(long, global = true, env = "IMGBUILD_STORE", value_name = "DIR")]
+    pub store: Option<PathBuf>,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a recipe's outputs and write them under ./result/ (or -o DIR).
+    ///
+    /// RECIPE#NAME builds only the output NAME (or the outputs under NAME. for nested maps).
+    /// Exit status: 0 built, 1 a derivation failed, 2 recipe or usage error,
+    /// 3 environment error (disk, permissions, missing tool), 101 internal bug.
+    Build(BuildArgs),
+    /// Evaluate a recipe and show its outputs and derivations without building anything.
+    Eval(EvalArgs),
+    /// Print a recipe's derivation graph as DOT or JSON.
+    Graph(GraphArgs),
+    /// Show the log of a derivation, by recipe identity (a unique hex prefix is enough).
+    Log(LogArgs),
+    /// Inspect and maintain the store.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+/// Options shared by every command that evaluates a recipe.
+#[derive(Debug, Args)]
+pub struct RecipeArgs {
+    /// The recipe file, optionally followed by #OUTPUT to select one output.
+    #[arg(value_name = "RECIPE[#OUTPUT]")]
+    pub recipe: String,
+
+    /// A value visible to the recipe as args.KEY (repeatable).
+    #[arg(long = "arg", value_name = "KEY=VALUE")]
+    pub args: Vec<String>,
+
+    /// A directory searched for imported modules (repeatable; also IMGBUILD_PATH, colon-separated).
+    #[arg(short = 'I', long = "include", value_name = "DIR")]
+    pub include: Vec<PathBuf>,
+}
+
+/// `imgbuild build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+
+    /// Directory to write outputs into.
+    #[arg(short = 'o', long = "out", value_name = "DIR", default_value = "result")]
+    pub out: PathBuf,
+
+    /// Derivations built at once [default: number of cores].
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Go on building everything that does not depend on a failed derivation.
+    #[arg(long)]
+    pub keep_going: bool,
+
+    /// Never use the network (builds that need it fail).
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Print one JSON event per line on stdout instead of progress.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `imgbuild eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+
+    /// Print the outputs and every derivation as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `imgbuild graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+/// Graph output formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz DOT.
+    Dot,
+    /// JSON: nodes and edges.
+    Json,
+}
+
+/// `imgbuild log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Recipe identity of the derivation, or a unique prefix of it.
+    #[arg(value_name = "DERIVATION")]
+    pub derivation: String,
+}
+
+/// `imgbuild store ...`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Re-hash every object; report and quarantine corrupt ones (exit 1 if any).
+    Verify,
+    /// Delete everything no root reaches (result directories and explicit roots).
+    Gc,
+    /// Show what the store holds and how much space it takes.
+    Info,
+}

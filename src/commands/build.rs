@@ -1,0 +1,164 @@
+//! `imgbuild build`: evaluate, build what is missing, materialize the outputs.
+
+use std::path::{Path, PathBuf};
+
+use imgbuild_evaluator::{DrvId, Graph};
+use imgbuild_store::{Materialized, MaterializeOptions, OutputObject, OutputRecord, Store, StoreError};
+use serde_json::json;
+
+use crate::cli::BuildArgs;
+use crate::errors::Failure;
+use crate::progress::{Display, QuietReporter};
+use crate::scheduler::{self, Options};
+
+/// Name of the manifest that records what a result directory holds (and roots it).
+pub const MANIFEST: &str = ".imgbuild-manifest";
+
+/// Runs `imgbuild build`.
+pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failure> {
+    let (evaluation, _recipe) = super::load(&arguments.recipe)?;
+    let graph = &evaluation.graph;
+    let store = super::open_store(store_dir)?;
+    let _session = store.build_session()?;
+    let display = Display::new(arguments.json);
+    let targets: Vec<DrvId> = graph.outputs().iter().map(|output| output.derivation).collect();
+    let jobs = arguments
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let mut options = Options { jobs, keep_going: arguments.keep_going, deep_check: false };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = scheduler::build(graph, &targets, &store, &options, &display, &QuietReporter)?;
+        if outcome.saw_corruption && attempt < 3 {
+            display.line("note: a corrupt object was found and removed; rebuilding what needs it");
+            options.deep_check = true;
+            continue;
+        }
+        if !outcome.failed.is_empty() {
+            // Materialize what did build when asked to keep going.
+            if arguments.keep_going {
+                materialize_all(graph, &store, &outcome.outputs, &arguments.out, &display)?;
+            }
+            display.finish();
+            store.sync()?;
+            let environment = outcome.failed.iter().all(|(_, _, environment)| *environment);
+            display.line(&format!("error: {} derivation(s) failed", outcome.failed.len()));
+            display.json(&json!({ "event": "done", "ok": false, "failed": outcome.failed.len() }));
+            return Err(if environment {
+                Failure::environment(format!("{} derivation(s) failed because of the machine (see above)", outcome.failed.len()))
+            } else {
+                Failure::Build
+            });
+        }
+        match materialize_all(graph, &store, &outcome.outputs, &arguments.out, &display) {
+            Ok(()) => break,
+            Err(MaterializeFailure::Corrupt(record)) if attempt < 3 => {
+                display.line("note: a corrupt object was found while writing results; rebuilding what needs it");
+                store.invalidate_object(&record)?;
+                options.deep_check = true;
+            }
+            Err(MaterializeFailure::Corrupt(_)) => {
+                return Err(Failure::environment("objects keep turning out corrupt; run `imgbuild store verify`"));
+            }
+            Err(MaterializeFailure::Other(failure)) => return Err(failure),
+        }
+    }
+    display.finish();
+    store.sync()?;
+    Ok(())
+}
+
+enum MaterializeFailure {
+    Corrupt(OutputRecord),
+    Other(Failure),
+}
+
+impl From<Failure> for MaterializeFailure {
+    fn from(failure: Failure) -> Self {
+        MaterializeFailure::Other(failure)
+    }
+}
+
+impl From<MaterializeFailure> for Failure {
+    fn from(failure: MaterializeFailure) -> Self {
+        match failure {
+            MaterializeFailure::Corrupt(_) => Failure::environment("corrupt object in the store; run `imgbuild store verify`"),
+            MaterializeFailure::Other(failure) => failure,
+        }
+    }
+}
+
+fn materialize_all(
+    graph: &Graph,
+    store: &Store,
+    outputs: &std::collections::HashMap<DrvId, OutputRecord>,
+    out_dir: &Path,
+    display: &Display,
+) -> Result<(), MaterializeFailure> {
+    fs_err::create_dir_all(out_dir).map_err(Failure::environment)?;
+    let manifest_path = out_dir.join(MANIFEST);
+    let mut manifest: Vec<(String, OutputRecord)> = if manifest_path.exists() {
+        store.read_result_manifest(&manifest_path).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    for output in graph.outputs() {
+        let Some(record) = outputs.get(&output.derivation) else { continue };
+        let node = graph.node(output.derivation);
+        let mut file_name = output.name.clone();
+        if let (OutputObject::File { .. }, Some(extension)) = (&record.object, imgbuild_builtins::file_extension(&node.derivation)) {
+            if !file_name.ends_with(&format!(".{extension}")) {
+                file_name = format!("{file_name}.{extension}");
+            }
+        }
+        let destination = out_dir.join(&file_name);
+        let already = manifest.iter().any(|(name, existing)| {
+            name == &file_name && existing == record && (destination.exists() || destination.with_extension("tar").exists() || tar_sibling(&destination).exists())
+        });
+        let shown = if already {
+            existing_path(&destination)
+        } else {
+            let options = MaterializeOptions { allow_tar_fallback: true, ..MaterializeOptions::default() };
+            match store.materialize(record, &destination, &options) {
+                Ok(Materialized::File(path) | Materialized::Directory(path)) => path,
+                Ok(Materialized::Tar(path)) => {
+                    display.line(&format!(
+                        "note: {} holds owners or devices this user cannot create; wrote {} instead",
+                        output.name,
+                        path.display()
+                    ));
+                    path
+                }
+                Err(StoreError::ObjectCorrupt { .. }) => return Err(MaterializeFailure::Corrupt(record.clone())),
+                Err(error) => return Err(MaterializeFailure::Other(error.into())),
+            }
+        };
+        manifest.retain(|(name, _)| name != &file_name);
+        manifest.push((file_name, record.clone()));
+        display.line(&format!("{} -> {}", output.name, shown.display()));
+        display.json(&json!({ "event": "output", "name": output.name, "path": shown.display().to_string(), "output": record.digest().to_string() }));
+    }
+    manifest.sort_by(|left, right| left.0.cmp(&right.0));
+    manifest.retain(|(name, _)| {
+        let path = out_dir.join(name);
+        path.exists() || tar_sibling(&path).exists()
+    });
+    store.write_result_manifest(&manifest_path, &manifest).map_err(Failure::from)?;
+    display.json(&json!({ "event": "done", "ok": true }));
+    Ok(())
+}
+
+fn tar_sibling(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".tar");
+    PathBuf::from(name)
+}
+
+fn existing_path(destination: &Path) -> PathBuf {
+    if destination.exists() {
+        destination.to_path_buf()
+    } else {
+        tar_sibling(destination)
+    }
+}

@@ -1,0 +1,91 @@
+//! One function per subcommand, plus the recipe loading they share.
+
+pub mod build;
+pub mod eval;
+pub mod graph;
+pub mod log;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use imgbuild_evaluator::{EvalOptions, Evaluation};
+
+use crate::cli::RecipeArgs;
+use crate::errors::Failure;
+
+/// Splits `RECIPE#OUTPUT`.
+pub fn split_recipe(spec: &str) -> (PathBuf, Option<String>) {
+    match spec.rsplit_once('#') {
+        Some((path, output)) if !output.is_empty() && !output.contains('/') => (PathBuf::from(path), Some(output.to_owned())),
+        _ => (PathBuf::from(spec), None),
+    }
+}
+
+/// Evaluates the recipe named on the command line and applies `#OUTPUT`.
+pub fn load(arguments: &RecipeArgs) -> Result<(Evaluation, PathBuf), Failure> {
+    let (path, selected) = split_recipe(&arguments.recipe);
+    let mut args = BTreeMap::new();
+    for pair in &arguments.args {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(Failure::Recipe(miette::miette!(
+                help = "write --arg KEY=VALUE, e.g. --arg n=1000",
+                "--arg `{pair}` has no `=`"
+            )));
+        };
+        if key.is_empty() {
+            return Err(Failure::Recipe(miette::miette!("--arg `{pair}` has an empty key")));
+        }
+        args.insert(key.to_owned(), value.to_owned());
+    }
+    let mut search_path = arguments.include.clone();
+    if let Some(paths) = std::env::var_os("IMGBUILD_PATH") {
+        search_path.extend(std::env::split_paths(&paths).filter(|path| !path.as_os_str().is_empty()));
+    }
+    let options = EvalOptions {
+        search_path,
+        args,
+        function_names: imgbuild_builtins::function_names(),
+        ..EvalOptions::default()
+    };
+    let register = |engine: &mut imgbuild_evaluator::rhai::Engine, state: &imgbuild_evaluator::SharedState| {
+        imgbuild_builtins::register(engine, state);
+    };
+    let mut evaluation = imgbuild_evaluator::evaluate(&path, &options, &register)
+        .map_err(|diagnostic| Failure::Recipe(miette::Report::new_boxed(diagnostic)))?;
+    for message in &evaluation.messages {
+        eprintln!("recipe: {message}");
+    }
+    if let Some(selected) = selected {
+        let available: Vec<String> = evaluation.graph.outputs().iter().map(|output| output.name.clone()).collect();
+        if !evaluation.graph.select_outputs(&selected) {
+            let help = match imgbuild_evaluator::suggest(&selected, available.iter().map(String::as_str)) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("outputs: {}", available.join(", ")),
+            };
+            return Err(Failure::Recipe(miette::miette!(help = help, "{} has no output `{selected}`", path.display())));
+        }
+    }
+    Ok((evaluation, path))
+}
+
+/// The store directory: `--store`, `IMGBUILD_STORE`, `$XDG_DATA_HOME/imgbuild`, or
+/// `~/.local/share/imgbuild`.
+pub fn store_path(explicit: Option<&Path>) -> Result<PathBuf, Failure> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|value| !value.is_empty()) {
+        return Ok(PathBuf::from(data).join("imgbuild"));
+    }
+    match std::env::var_os("HOME").filter(|value| !value.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".local/share/imgbuild")),
+        None => Err(Failure::environment("cannot find the store: set --store DIR, IMGBUILD_STORE or HOME")),
+    }
+}
+
+/// Opens the store.
+pub fn open_store(explicit: Option<&Path>) -> Result<imgbuild_store::Store, Failure> {
+    let path = store_path(explicit)?;
+    Ok(imgbuild_store::Store::open(&path)?)
+}

@@ -1,0 +1,52 @@
+//! Error classes and exit codes; one rendering for every error.
+
+use std::process::ExitCode;
+
+/// How a command failed, which decides the exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// One or more derivations failed to build (already reported).
+    Build,
+    /// The recipe or the command line is wrong.
+    Recipe(miette::Report),
+    /// The machine is in the way: disk, permissions, a missing tool, the network.
+    Environment(miette::Report),
+    /// A store check found problems (already reported).
+    Verify,
+}
+
+impl Failure {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::Build | Failure::Verify => ExitCode::from(1),
+            Failure::Recipe(_) => ExitCode::from(2),
+            Failure::Environment(_) => ExitCode::from(3),
+        }
+    }
+
+    /// Wraps an environment error with a message.
+    pub fn environment(error: impl std::fmt::Display) -> Self {
+        Failure::Environment(miette::miette!("{error}"))
+    }
+}
+
+impl From<imgbuild_store::StoreError> for Failure {
+    fn from(error: imgbuild_store::StoreError) -> Self {
+        Failure::Environment(report(error))
+    }
+}
+
+/// Turns any error (with its `source()` chain) into a report.
+pub fn report(error: impl std::error::Error + Send + Sync + 'static) -> miette::Report {
+    use miette::IntoDiagnostic;
+    match Err::<(), _>(error).into_diagnostic() {
+        Err(report) => report,
+        Ok(()) => miette::miette!("unknown error"),
+    }
+}
+
+/// Renders a report to stderr in the house style (`error:` / `caused by:` / `help:`).
+pub fn render(report: &miette::Report) {
+    eprintln!("{report:?}");
+}

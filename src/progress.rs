@@ -1,0 +1,189 @@
+//! Progress display: live bars on a terminal, plain lines otherwise, JSON lines with
+//! `--json`. Only this module and `main` write to the terminal.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use imgbuild_builtins::Reporter;
+use imgbuild_evaluator::{DrvId, Graph};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::scheduler::{Event, EventSink};
+
+/// How to show progress.
+pub enum Display {
+    /// Live bars on a terminal.
+    Bars(Bars),
+    /// One line per finished derivation on stderr.
+    Plain,
+    /// One JSON object per line on stdout.
+    Json(Mutex<std::io::Stdout>),
+}
+
+/// The live terminal display.
+pub struct Bars {
+    bar: ProgressBar,
+    running: Mutex<BTreeMap<DrvId, String>>,
+}
+
+impl Display {
+    /// Chooses the display for this invocation.
+    pub fn new(json: bool) -> Self {
+        if json {
+            Display::Json(Mutex::new(std::io::stdout()))
+        } else if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(100));
+            Display::Bars(Bars { bar, running: Mutex::new(BTreeMap::new()) })
+        } else {
+            Display::Plain
+        }
+    }
+
+    /// Prints a line without disturbing the bars.
+    pub fn line(&self, text: &str) {
+        match self {
+            Display::Bars(bars) => bars.bar.suspend(|| eprintln!("{text}")),
+            Display::Plain => eprintln!("{text}"),
+            Display::Json(stdout) => json_line(stdout, &json!({ "event": "message", "text": text })),
+        }
+    }
+
+    /// Emits a JSON value (only in JSON mode).
+    pub fn json(&self, value: &serde_json::Value) {
+        if let Display::Json(stdout) = self {
+            json_line(stdout, value);
+        }
+    }
+
+    /// Removes the bars.
+    pub fn finish(&self) {
+        if let Display::Bars(bars) = self {
+            bars.bar.finish_and_clear();
+        }
+    }
+}
+
+fn json_line(stdout: &Mutex<std::io::Stdout>, value: &serde_json::Value) {
+    if let Ok(mut stdout) = stdout.lock() {
+        let _ = writeln!(stdout, "{value}");
+    }
+}
+
+fn label(graph: &Graph, id: DrvId) -> String {
+    let node = graph.node(id);
+    format!("{} ({})", node.derivation.name, node.derivation.kind)
+}
+
+impl EventSink for Display {
+    fn event(&self, graph: &Graph, event: &Event) {
+        match self {
+            Display::Json(stdout) => json_line(stdout, &event_json(graph, event)),
+            Display::Plain => {
+                if let Some(text) = plain_text(graph, event) {
+                    eprintln!("{text}");
+                }
+            }
+            Display::Bars(bars) => {
+                match event {
+                    Event::Planned { to_build, .. } => bars.bar.set_length(*to_build as u64),
+                    Event::Started { id } => {
+                        if let Ok(mut running) = bars.running.lock() {
+                            running.insert(*id, graph.node(*id).derivation.name.clone());
+                        }
+                    }
+                    Event::Finished { id, .. } | Event::Failed { id, .. } | Event::Skipped { id } => {
+                        if let Ok(mut running) = bars.running.lock() {
+                            running.remove(id);
+                        }
+                        bars.bar.inc(1);
+                        if matches!(event, Event::Failed { .. }) {
+                            if let Some(text) = plain_text(graph, event) {
+                                bars.bar.suspend(|| eprintln!("{text}"));
+                            }
+                        }
+                    }
+                }
+                if let Ok(running) = bars.running.lock() {
+                    let names: Vec<&str> = running.values().map(String::as_str).collect();
+                    bars.bar.set_message(if names.is_empty() { String::new() } else { format!("building {}", names.join(", ")) });
+                }
+            }
+        }
+    }
+}
+
+fn plain_text(graph: &Graph, event: &Event) -> Option<String> {
+    match event {
+        Event::Planned { to_build, cached } => Some(format!("{to_build} to build, {cached} already in the store")),
+        Event::Started { .. } => None,
+        Event::Finished { id, cached, duration } => Some(if *cached {
+            format!("cached  {}", label(graph, *id))
+        } else {
+            format!("built   {} in {}", label(graph, *id), human_duration(*duration))
+        }),
+        Event::Failed { id, error, log_tail, .. } => {
+            let mut text = format!("error: {} failed\n  caused by: {error}", label(graph, *id));
+            if !log_tail.is_empty() {
+                text.push_str(&format!("\n  last lines of the log (imgbuild log {}):", graph.node(*id).identity.short()));
+                for line in log_tail {
+                    text.push_str(&format!("\n    {line}"));
+                }
+            }
+            Some(text)
+        }
+        Event::Skipped { id } => Some(format!("skipped {}: an input failed", label(graph, *id))),
+    }
+}
+
+fn event_json(graph: &Graph, event: &Event) -> serde_json::Value {
+    let describe = |id: &DrvId| {
+        let node = graph.node(*id);
+        (node.identity.to_hex(), node.derivation.name.clone(), node.derivation.kind.clone())
+    };
+    match event {
+        Event::Planned { to_build, cached } => json!({ "event": "planned", "to_build": to_build, "cached": cached }),
+        Event::Started { id } => {
+            let (identity, name, kind) = describe(id);
+            json!({ "event": "started", "derivation": identity, "name": name, "kind": kind })
+        }
+        Event::Finished { id, cached, duration } => {
+            let (identity, name, kind) = describe(id);
+            json!({ "event": "finished", "derivation": identity, "name": name, "kind": kind, "cached": cached, "milliseconds": duration.as_millis() as u64 })
+        }
+        Event::Failed { id, error, log_tail, environment } => {
+            let (identity, name, kind) = describe(id);
+            json!({ "event": "failed", "derivation": identity, "name": name, "kind": kind, "error": error, "log_tail": log_tail, "environment": environment })
+        }
+        Event::Skipped { id } => {
+            let (identity, name, kind) = describe(id);
+            json!({ "event": "skipped", "derivation": identity, "name": name, "kind": kind })
+        }
+    }
+}
+
+/// `12ms`, `1.4s`, `2m03s`.
+pub fn human_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis < 1000 {
+        format!("{millis}ms")
+    } else if millis < 60_000 {
+        format!("{:.1}s", duration.as_secs_f64())
+    } else {
+        format!("{}m{:02}s", millis / 60_000, (millis / 1000) % 60)
+    }
+}
+
+/// Builders' byte progress is not shown yet beyond the running list; accepted and dropped.
+pub struct QuietReporter;
+
+impl Reporter for QuietReporter {
+    fn progress(&self, _done: u64, _total: Option<u64>, _unit: &str) {}
+}

@@ -1,0 +1,339 @@
+//! Where everything lives under the store root, and the one way to publish a file.
+//!
+//! Every object is written to `tmp/` first and renamed into place
+//! ([`publish_file`]), so a reader never sees a half-written object, even if the
+//! writer is killed. Objects are fanned out by the first two hex characters of
+//! their digest (`xx/<62 hex>`) to keep directories small.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+use crate::error::{IoResultExt, StoreError};
+use crate::output::OutputIndex;
+
+/// The contents of the `VERSION` file, without the trailing newline.
+pub const LAYOUT_VERSION: &str = "imgbuild-store-v1";
+
+/// Mode of a published object file (read-only for everybody).
+pub(crate) const OBJECT_MODE: u32 = 0o444;
+/// Mode of a published secret object file (owner only).
+pub(crate) const SECRET_OBJECT_MODE: u32 = 0o400;
+/// Mode of small mutable index files (output records, roots, logs).
+pub(crate) const INDEX_MODE: u32 = 0o644;
+
+/// The paths of one store.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    root: PathBuf,
+}
+
+/// Subdirectories created by [`Layout::create`].
+const DIRECTORIES: &[&str] = &[
+    "objects/blobs",
+    "objects/chunks",
+    "objects/trees",
+    "outputs/cache-key",
+    "outputs/recipe",
+    "logs",
+    "locks/build",
+    "roots/explicit",
+    "roots/auto",
+    "tmp",
+    "quarantine",
+];
+
+impl Layout {
+    /// Opens (creating if needed) the store directory at `root` and checks its version.
+    pub(crate) fn create(root: &Path) -> Result<Layout, StoreError> {
+        fs::create_dir_all(root).at("create store directory", root)?;
+        let root = fs::canonicalize(root).at("resolve store directory", root)?;
+        let version_path = root.join("VERSION");
+        match fs::read_to_string(&version_path) {
+            Ok(text) => check_version(&version_path, &text)?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                let mut entries = fs::read_dir(&root).at("list store directory", &root)?;
+                if entries.next().is_some() {
+                    return Err(StoreError::UnknownLayout {
+                        path: version_path,
+                        found: "<missing, and the directory is not empty>".to_owned(),
+                        expected: LAYOUT_VERSION,
+                    });
+                }
+                let content = format!("{LAYOUT_VERSION}\n");
+                let published = publish_file(&root, &version_path, INDEX_MODE, false, |file| {
+                    file.write_all(content.as_bytes())
+                })?;
+                if !published {
+                    // Another process created the store at the same time.
+                    let text = fs::read_to_string(&version_path).at("read", &version_path)?;
+                    check_version(&version_path, &text)?;
+                }
+            }
+            Err(error) => return Err(error).at("read", &version_path),
+        }
+        for directory in DIRECTORIES {
+            let path = root.join(directory);
+            fs::create_dir_all(&path).at("create directory", &path)?;
+        }
+        Ok(Layout { root })
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub(crate) fn quarantine(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
+    pub(crate) fn blobs(&self) -> PathBuf {
+        self.root.join("objects/blobs")
+    }
+
+    pub(crate) fn chunks(&self) -> PathBuf {
+        self.root.join("objects/chunks")
+    }
+
+    pub(crate) fn trees(&self) -> PathBuf {
+        self.root.join("objects/trees")
+    }
+
+    pub(crate) fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    pub(crate) fn build_locks(&self) -> PathBuf {
+        self.root.join("locks/build")
+    }
+
+    pub(crate) fn gc_lock(&self) -> PathBuf {
+        self.root.join("locks/gc.lock")
+    }
+
+    pub(crate) fn explicit_roots(&self) -> PathBuf {
+        self.root.join("roots/explicit")
+    }
+
+    pub(crate) fn auto_roots(&self) -> PathBuf {
+        self.root.join("roots/auto")
+    }
+
+    pub(crate) fn blob(&self, digest: &Digest) -> PathBuf {
+        fan_out(&self.blobs(), digest, "")
+    }
+
+    pub(crate) fn chunk(&self, digest: &Digest) -> PathBuf {
+        fan_out(&self.chunks(), digest, "")
+    }
+
+    pub(crate) fn tree(&self, digest: &Digest) -> PathBuf {
+        fan_out(&self.trees(), digest, "")
+    }
+
+    pub(crate) fn log(&self, key: &Digest) -> PathBuf {
+        fan_out(&self.logs(), key, ".log")
+    }
+
+    pub(crate) fn outputs(&self, index: OutputIndex) -> PathBuf {
+        self.root.join(match index {
+            OutputIndex::CacheKey => "outputs/cache-key",
+            OutputIndex::Recipe => "outputs/recipe",
+        })
+    }
+
+    pub(crate) fn output(&self, index: OutputIndex, key: &Digest) -> PathBuf {
+        fan_out(&self.outputs(index), key, "")
+    }
+
+    pub(crate) fn build_lock(&self, key: &Digest) -> PathBuf {
+        self.build_locks().join(format!("{key}.lock"))
+    }
+}
+
+fn check_version(path: &Path, text: &str) -> Result<(), StoreError> {
+    if text.trim_end() == LAYOUT_VERSION {
+        Ok(())
+    } else {
+        Err(StoreError::UnknownLayout {
+            path: path.to_path_buf(),
+            found: text.trim_end().chars().take(80).collect(),
+            expected: LAYOUT_VERSION,
+        })
+    }
+}
+
+/// `directory/xx/<remaining 62 hex><suffix>`.
+pub(crate) fn fan_out(directory: &Path, digest: &Digest, suffix: &str) -> PathBuf {
+    let hex = digest.to_hex();
+    directory.join(&hex[..2]).join(format!("{}{suffix}", &hex[2..]))
+}
+
+/// Parses a fanned-out file name back into a digest (`xx` + `rest`), if it is one.
+pub(crate) fn digest_from_fan_out(prefix: &str, name: &str, suffix: &str) -> Option<Digest> {
+    let rest = name.strip_suffix(suffix)?;
+    if prefix.len() != 2 || rest.len() != 62 {
+        return None;
+    }
+    let hex = format!("{prefix}{rest}");
+    if hex.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        return None;
+    }
+    hex.parse().ok()
+}
+
+/// Writes a file through a temporary file in `tmp_directory` and renames it to `destination`.
+///
+/// The temporary file is removed if anything fails, so nothing partial is ever
+/// visible at `destination`. With `replace == false` an existing destination is
+/// kept and `Ok(false)` is returned; this is how concurrent writers of the same
+/// content-addressed object all succeed. Missing parent directories are created.
+pub(crate) fn publish_file(
+    tmp_directory: &Path,
+    destination: &Path,
+    mode: u32,
+    replace: bool,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<bool, StoreError> {
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".publish-")
+        .tempfile_in(tmp_directory)
+        .at("create a temporary file in", tmp_directory)?;
+    write(temporary.as_file_mut()).at("write", temporary.path())?;
+    temporary
+        .as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .at("set permissions of", temporary.path())?;
+    let mut created_parent = false;
+    loop {
+        let result = if replace {
+            temporary.persist(destination)
+        } else {
+            temporary.persist_noclobber(destination)
+        };
+        match result {
+            Ok(_) => return Ok(true),
+            Err(error) if error.error.kind() == io::ErrorKind::AlreadyExists && !replace => {
+                return Ok(false);
+            }
+            Err(error) if error.error.kind() == io::ErrorKind::NotFound && !created_parent => {
+                temporary = error.file;
+                created_parent = true;
+                if let Some(parent) = destination.parent() {
+                    fs::create_dir_all(parent).at("create directory", parent)?;
+                }
+            }
+            Err(error) => return Err(error.error).at("publish", destination),
+        }
+    }
+}
+
+/// Whether `path` exists (without following a final symlink).
+pub(crate) fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+/// Removes a file; a missing file is not an error. Returns the bytes freed.
+pub(crate) fn remove_file_if_exists(path: &Path) -> Result<u64, StoreError> {
+    let size = match fs::symlink_metadata(path) {
+        Ok(metadata) => metadata.len(),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(error).at("inspect", path),
+    };
+    match fs::remove_file(path) {
+        Ok(()) => Ok(size),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(error) => Err(error).at("remove", path),
+    }
+}
+
+/// Lists the fanned-out files under `directory` as `(digest, path)`, ignoring anything else.
+pub(crate) fn list_fanned_out(
+    directory: &Path,
+    suffix: &str,
+) -> Result<Vec<(Digest, PathBuf)>, StoreError> {
+    let mut found = Vec::new();
+    for prefix in sorted_names(directory)? {
+        let prefix_path = directory.join(&prefix);
+        if !prefix_path.is_dir() {
+            continue;
+        }
+        for name in sorted_names(&prefix_path)? {
+            if let Some(digest) = digest_from_fan_out(&prefix, &name, suffix) {
+                found.push((digest, prefix_path.join(name)));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The UTF-8 names in `directory`, sorted; a missing directory is empty.
+pub(crate) fn sorted_names(directory: &Path) -> Result<Vec<String>, StoreError> {
+    let entries = match fs::read_dir(directory) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error).at("list directory", directory),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.at("list directory", directory)?;
+        if let Ok(name) = entry.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fan_out_round_trips() {
+        let digest = Digest::of(b"layout");
+        let path = fan_out(Path::new("/s"), &digest, ".log");
+        let hex = digest.to_hex();
+        assert_eq!(path, Path::new("/s").join(&hex[..2]).join(format!("{}.log", &hex[2..])));
+        let name = path.file_name().and_then(|name| name.to_str()).expect("name");
+        assert_eq!(digest_from_fan_out(&hex[..2], name, ".log"), Some(digest));
+        assert_eq!(digest_from_fan_out(&hex[..2], name, ""), None);
+    }
+
+    #[test]
+    fn publish_keeps_existing_without_replace() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let destination = directory.path().join("a/b/object");
+        let first = publish_file(directory.path(), &destination, 0o444, false, |file| {
+            file.write_all(b"one")
+        })
+        .expect("publish");
+        let second = publish_file(directory.path(), &destination, 0o444, false, |file| {
+            file.write_all(b"two")
+        })
+        .expect("publish");
+        assert!(first && !second);
+        assert_eq!(fs::read(&destination).expect("read"), b"one");
+    }
+
+    #[test]
+    fn failed_write_leaves_nothing_behind() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let tmp = directory.path().join("tmp");
+        fs::create_dir(&tmp).expect("mkdir");
+        let destination = directory.path().join("object");
+        let result = publish_file(&tmp, &destination, 0o444, false, |file| {
+            file.write_all(b"partial")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(matches!(result, Err(StoreError::Io { .. })));
+        assert!(!destination.exists());
+        assert_eq!(fs::read_dir(&tmp).expect("list").count(), 0);
+    }
+}
