@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use imgbuild_evaluator::rhai::{Array, Engine, EvalAltResult};
-use imgbuild_evaluator::{friendly_type_name, input_reference, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value};
+use imgbuild_evaluator::{friendly_type_name, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value};
 use imgbuild_store::{Directory, EntryKind, OutputObject, OutputRecord, Tree};
 
 use crate::build::{BuildContext, BuildError};
@@ -35,7 +35,7 @@ fn merge_derivation(state: &SharedState, name: String, trees: Array) -> Result<D
     if trees.is_empty() {
         return Err(BuiltinError::new("merge: needs at least one tree").into());
     }
-    let mut inputs = Vec::new();
+    let mut inputs = imgbuild_evaluator::Inputs::new();
     let mut parts = Vec::new();
     for (index, item) in trees.iter().enumerate() {
         let Some(handle) = item.read_lock::<DerivationHandle>() else {
@@ -45,7 +45,7 @@ fn merge_derivation(state: &SharedState, name: String, trees: Array) -> Result<D
             ))
             .into());
         };
-        parts.push(input_reference(&mut inputs, handle.id));
+        parts.push(inputs.reference(handle.id));
     }
     let mut args = BTreeMap::new();
     args.insert("trees".to_owned(), Value::List(parts));
@@ -54,7 +54,7 @@ fn merge_derivation(state: &SharedState, name: String, trees: Array) -> Result<D
         kind_version: VERSION,
         name,
         args: Value::Map(args),
-        inputs,
+        inputs: inputs.into_list(),
         fixed: false,
         location: None,
         secret: false,

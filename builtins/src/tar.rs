@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use imgbuild_evaluator::rhai::{Engine, EvalAltResult};
-use imgbuild_evaluator::{input_reference, DerivationHandle, DerivationSpec, SharedState, Value};
+use imgbuild_evaluator::{DerivationHandle, DerivationSpec, SharedState, Value};
 use imgbuild_store::{OutputObject, OutputRecord};
 
 use crate::build::{BuildContext, BuildError};
@@ -17,16 +17,16 @@ const VERSION: u32 = 1;
 pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
     let state = state.clone();
     engine.register_fn("tar", move |tree: DerivationHandle| -> Result<DerivationHandle, Box<EvalAltResult>> {
-        let mut inputs = Vec::new();
+        let mut inputs = imgbuild_evaluator::Inputs::new();
         let mut args = BTreeMap::new();
-        args.insert("tree".to_owned(), input_reference(&mut inputs, tree.id));
+        args.insert("tree".to_owned(), inputs.reference(tree.id));
         let name = format!("{}.tar", state.derivation_name(tree));
         Ok(state.add(DerivationSpec {
             kind: KIND,
             kind_version: VERSION,
             name,
             args: Value::Map(args),
-            inputs,
+            inputs: inputs.into_list(),
             fixed: false,
             location: None,
             secret: false,

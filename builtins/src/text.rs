@@ -20,7 +20,7 @@ pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
     engine.register_fn(
         "text",
         move |content: ImmutableString| -> Result<DerivationHandle, Box<EvalAltResult>> {
-            Ok(single.add(spec("text".to_owned(), Value::List(vec![Value::String(content.to_string())]), Vec::new())))
+            Ok(single.add(spec("text".to_owned(), Value::List(vec![Value::String(content.to_string())]), imgbuild_evaluator::Inputs::new())))
         },
     );
     let named = state.clone();
@@ -28,7 +28,7 @@ pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
         "text",
         move |name: ImmutableString, content: ImmutableString| -> Result<DerivationHandle, Box<EvalAltResult>> {
             check_name("text", &name)?;
-            Ok(named.add(spec(name.to_string(), Value::List(vec![Value::String(content.to_string())]), Vec::new())))
+            Ok(named.add(spec(name.to_string(), Value::List(vec![Value::String(content.to_string())]), imgbuild_evaluator::Inputs::new())))
         },
     );
     let parts_state = state.clone();
@@ -36,7 +36,7 @@ pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
         "text",
         move |name: ImmutableString, parts: Array| -> Result<DerivationHandle, Box<EvalAltResult>> {
             check_name("text", &name)?;
-            let mut inputs = Vec::new();
+            let mut inputs = imgbuild_evaluator::Inputs::new();
             let mut values = Vec::with_capacity(parts.len());
             for (index, part) in parts.iter().enumerate() {
                 values.push(part_value(&parts_state, part, index, &mut inputs)?);
@@ -50,13 +50,13 @@ fn part_value(
     state: &SharedState,
     part: &Dynamic,
     index: usize,
-    inputs: &mut Vec<imgbuild_evaluator::DrvId>,
+    inputs: &mut imgbuild_evaluator::Inputs,
 ) -> Result<Value, Box<EvalAltResult>> {
     if part.is_string() {
         return Ok(Value::String(part.to_string()));
     }
     if let Some(handle) = part.read_lock::<DerivationHandle>() {
-        return Ok(imgbuild_evaluator::input_reference(inputs, handle.id));
+        return Ok(inputs.reference(handle.id));
     }
     if let Ok(number) = part.as_int() {
         return Ok(Value::String(number.to_string()));
@@ -69,7 +69,7 @@ fn part_value(
     .into())
 }
 
-fn spec(name: String, parts: Value, inputs: Vec<imgbuild_evaluator::DrvId>) -> DerivationSpec {
+fn spec(name: String, parts: Value, inputs: imgbuild_evaluator::Inputs) -> DerivationSpec {
     let mut args = std::collections::BTreeMap::new();
     args.insert("content".to_owned(), parts);
     DerivationSpec {
@@ -77,7 +77,7 @@ fn spec(name: String, parts: Value, inputs: Vec<imgbuild_evaluator::DrvId>) -> D
         kind_version: VERSION,
         name,
         args: Value::Map(args),
-        inputs,
+        inputs: inputs.into_list(),
         fixed: false,
         location: None,
         secret: false,

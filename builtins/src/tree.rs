@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 
 use imgbuild_evaluator::rhai::{Dynamic, Engine, EvalAltResult, Map};
 use imgbuild_evaluator::{
-    friendly_type_name, input_reference, ArgMap, BuiltinError, DerivationHandle, DerivationSpec, DrvId,
+    friendly_type_name, ArgMap, BuiltinError, DerivationHandle, DerivationSpec,
     SharedState, Value,
 };
 use imgbuild_store::{Entry, EntryKind, Metadata, OutputObject, OutputRecord, Tree, TreePath};
@@ -58,7 +58,7 @@ pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
 }
 
 fn tree_derivation(state: &SharedState, name: String, entries: Map) -> Result<DerivationHandle, Box<EvalAltResult>> {
-    let mut inputs = Vec::new();
+    let mut inputs = imgbuild_evaluator::Inputs::new();
     let mut canonical = BTreeMap::new();
     for (path, value) in entries {
         let normalized = normalize_tree_path("tree", &path)?;
@@ -74,17 +74,17 @@ fn tree_derivation(state: &SharedState, name: String, entries: Map) -> Result<De
         kind_version: VERSION,
         name,
         args: Value::Map(args),
-        inputs,
+        inputs: inputs.into_list(),
         fixed: false,
         location: None,
         secret: false,
     }))
 }
 
-fn entry_value(state: &SharedState, path: &str, value: &Dynamic, inputs: &mut Vec<DrvId>) -> Result<Value, Box<EvalAltResult>> {
+fn entry_value(state: &SharedState, path: &str, value: &Dynamic, inputs: &mut imgbuild_evaluator::Inputs) -> Result<Value, Box<EvalAltResult>> {
     let mut entry = BTreeMap::new();
     if let Some(handle) = value.read_lock::<DerivationHandle>() {
-        entry.insert("source".to_owned(), input_reference(inputs, handle.id));
+        entry.insert("source".to_owned(), inputs.reference(handle.id));
         return Ok(Value::Map(entry));
     }
     let Some(map) = value.read_lock::<Map>().map(|map| map.clone()) else {
@@ -113,7 +113,7 @@ fn entry_value(state: &SharedState, path: &str, value: &Dynamic, inputs: &mut Ve
             let Some(handle) = source.read_lock::<DerivationHandle>() else {
                 return Err(arguments.type_error("source", "a derivation", source.type_name()).into());
             };
-            entry.insert("source".to_owned(), input_reference(inputs, handle.id));
+            entry.insert("source".to_owned(), inputs.reference(handle.id));
         }
         "text" => {
             entry.insert("text".to_owned(), Value::String(arguments.optional_string("text")?.unwrap_or_default()));

@@ -25,11 +25,16 @@ pub struct Limits {
     pub max_operations: u64,
     /// Maximum function call depth (runaway recursion stops here).
     pub max_call_levels: usize,
-    /// Maximum length of one string, in bytes.
+    /// Maximum length of one string, in bytes (0: unlimited). Setting any of Rhai's
+    /// data size limits makes it re-measure every array and map (recursively) after each
+    /// change, which turns building a large graph quadratic; so by default only the
+    /// operations limit bounds growth.
     pub max_string_size: usize,
-    /// Maximum number of items in one array.
+    /// Maximum number of items in one array (0: unlimited). Rhai re-measures a whole
+    /// array after every push when this is set, which makes building a 100,000-element
+    /// array quadratic; the operations limit bounds growth instead.
     pub max_array_size: usize,
-    /// Maximum number of entries in one map.
+    /// Maximum number of entries in one map (0: unlimited; same reason).
     pub max_map_size: usize,
 }
 
@@ -38,9 +43,9 @@ impl Default for Limits {
         Limits {
             max_operations: 100_000_000,
             max_call_levels: 48,
-            max_string_size: 64 << 20,
-            max_array_size: 10_000_000,
-            max_map_size: 10_000_000,
+            max_string_size: 0,
+            max_array_size: 0,
+            max_map_size: 0,
         }
     }
 }

@@ -115,7 +115,7 @@ impl EvalState {
     pub fn to_value(
         &self,
         value: &Dynamic,
-        inputs: &mut Vec<DrvId>,
+        inputs: &mut Inputs,
         what: &str,
     ) -> Result<Value, Box<EvalAltResult>> {
         if value.is_unit() {
@@ -131,7 +131,7 @@ impl EvalState {
             return Ok(Value::String(value.to_string()));
         }
         if let Some(handle) = value.read_lock::<DerivationHandle>() {
-            return Ok(input_reference(inputs, handle.id));
+            return Ok(inputs.reference(handle.id));
         }
         if let Some(array) = value.read_lock::<rhai::Array>() {
             let mut items = Vec::with_capacity(array.len());
@@ -193,14 +193,32 @@ impl EvalState {
     }
 }
 
-/// Adds `id` to `inputs` (once) and returns the value referring to it.
-pub fn input_reference(inputs: &mut Vec<DrvId>, id: DrvId) -> Value {
-    let index = match inputs.iter().position(|existing| *existing == id) {
-        Some(index) => index,
-        None => {
-            inputs.push(id);
-            inputs.len() - 1
+/// The inputs a constructor collects while converting its arguments: each derivation
+/// once, in order of first appearance.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    list: Vec<DrvId>,
+    index: std::collections::HashMap<DrvId, u32>,
+}
+
+impl Inputs {
+    /// No inputs yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `id` (once) and returns the value referring to it.
+    pub fn reference(&mut self, id: DrvId) -> Value {
+        let next = self.list.len() as u32;
+        let index = *self.index.entry(id).or_insert(next);
+        if index == next {
+            self.list.push(id);
         }
-    };
-    Value::Input(index as u32)
+        Value::Input(index)
+    }
+
+    /// The collected inputs, in input order.
+    pub fn into_list(self) -> Vec<DrvId> {
+        self.list
+    }
 }

@@ -79,8 +79,14 @@ impl ManifestEntry {
 
 /// A decoded blob object.
 pub(crate) enum BlobObject<'a> {
-    Single { size: u64, compressed: &'a [u8] },
-    Manifest { size: u64, entries: Vec<ManifestEntry> },
+    Single {
+        size: u64,
+        compressed: &'a [u8],
+    },
+    Manifest {
+        size: u64,
+        entries: Vec<ManifestEntry>,
+    },
 }
 
 /// A piece of blob content handed to [`visit_blob`]'s visitor.
@@ -348,10 +354,12 @@ pub(crate) fn write_sparse(
 /// Whether every byte is zero (fast enough to run over every chunk).
 pub(crate) fn is_zero(data: &[u8]) -> bool {
     let (blocks, rest) = data.as_chunks::<64>();
-    blocks
-        .iter()
-        .all(|block| block.iter().fold(0u8, |accumulated, byte| accumulated | byte) == 0)
-        && rest.iter().all(|byte| *byte == 0)
+    blocks.iter().all(|block| {
+        block
+            .iter()
+            .fold(0u8, |accumulated, byte| accumulated | byte)
+            == 0
+    }) && rest.iter().all(|byte| *byte == 0)
 }
 
 /// The best path we can name for an open file (for error messages).
@@ -457,7 +465,7 @@ pub(crate) fn put_single(
         return Ok(info);
     }
     let object = encode_single(bytes).at("compress blob for", &path)?;
-    publish_file(&layout.tmp(), &path, object_mode(secret), false, |file| {
+    publish_file(&path, object_mode(secret), false, |file| {
         io::Write::write_all(file, &object)
     })?;
     Ok(info)
@@ -478,7 +486,10 @@ mod tests {
         ];
         let encoded = encode_manifest(15, &entries);
         match decode_blob(&encoded) {
-            Some(BlobObject::Manifest { size, entries: decoded }) => {
+            Some(BlobObject::Manifest {
+                size,
+                entries: decoded,
+            }) => {
                 assert_eq!(size, 15);
                 assert_eq!(decoded, entries);
             }

@@ -118,7 +118,6 @@ impl ChunkedWriter {
         if !exists(&path) {
             let object = encode_manifest(self.size, &self.entries);
             publish_file(
-                &self.layout.tmp(),
                 &path,
                 object_mode(self.secret),
                 false,
@@ -136,10 +135,7 @@ fn cut_and_store(
     window: &[u8],
     last: bool,
 ) -> Result<(Vec<ManifestEntry>, usize), StoreError> {
-    let mut cuts: Vec<(usize, usize)> =
-        fastcdc::v2020::FastCDC::new(window, CHUNK_MIN, CHUNK_AVERAGE, CHUNK_MAX)
-            .map(|chunk| (chunk.offset, chunk.length))
-            .collect();
+    let mut cuts = cut_points(window);
     if !last {
         cuts.pop();
     }
@@ -151,6 +147,40 @@ fn cut_and_store(
     Ok((entries, consumed))
 }
 
+/// FastCDC cut points of `window` as `(offset, length)`.
+///
+/// Identical to iterating `fastcdc::v2020::FastCDC`, but a chunk that starts a
+/// run of at least [`CHUNK_MAX`] zero bytes is cut without running the gear
+/// hash: its length only depends on those zeros, so it is computed once.
+/// Disk images are often more than half zeros.
+pub(crate) fn cut_points(window: &[u8]) -> Vec<(usize, usize)> {
+    static ZERO_RUN_CUT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let zero_run_cut = *ZERO_RUN_CUT.get_or_init(|| {
+        let zeros = vec![0u8; CHUNK_MAX as usize];
+        fastcdc::v2020::FastCDC::new(&zeros, CHUNK_MIN, CHUNK_AVERAGE, CHUNK_MAX)
+            .cut(0, zeros.len())
+            .1
+    });
+    let chunker = fastcdc::v2020::FastCDC::new(window, CHUNK_MIN, CHUNK_AVERAGE, CHUNK_MAX);
+    let maximum = CHUNK_MAX as usize;
+    let mut cuts = Vec::with_capacity(window.len() / CHUNK_AVERAGE as usize + 1);
+    let mut position = 0;
+    while position < window.len() {
+        let remaining = window.len() - position;
+        let end = if remaining >= maximum && is_zero(&window[position..position + maximum]) {
+            position + zero_run_cut
+        } else {
+            chunker.cut(position, remaining).1
+        };
+        if end <= position {
+            break;
+        }
+        cuts.push((position, end - position));
+        position = end;
+    }
+    cuts
+}
+
 fn store_chunk(layout: &Layout, secret: bool, bytes: &[u8]) -> Result<ManifestEntry, StoreError> {
     let length = bytes.len() as u64;
     if is_zero(bytes) {
@@ -160,7 +190,7 @@ fn store_chunk(layout: &Layout, secret: bool, bytes: &[u8]) -> Result<ManifestEn
     let path = layout.chunk(&digest);
     if !exists(&path) {
         let object = encode_chunk(bytes, CHUNK_ZSTD_LEVEL).at("compress chunk for", &path)?;
-        publish_file(&layout.tmp(), &path, object_mode(secret), false, |file| {
+        publish_file(&path, object_mode(secret), false, |file| {
             file.write_all(&object)
         })?;
     }
@@ -300,5 +330,39 @@ impl Write for BlobWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference_cuts(window: &[u8]) -> Vec<(usize, usize)> {
+        fastcdc::v2020::FastCDC::new(window, CHUNK_MIN, CHUNK_AVERAGE, CHUNK_MAX)
+            .map(|chunk| (chunk.offset, chunk.length))
+            .collect()
+    }
+
+    #[test]
+    fn zero_run_shortcut_cuts_like_fastcdc() {
+        let mut state = 0x1234_5678_9abc_def1u64;
+        let mut window = Vec::new();
+        for region in 0..12usize {
+            let length = 100_000 + region * 77_777;
+            if region % 3 == 0 {
+                window.resize(window.len() + length * 3, 0);
+            } else {
+                for _ in 0..length / 8 {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    window.extend_from_slice(&state.to_le_bytes());
+                }
+            }
+        }
+        assert_eq!(cut_points(&window), reference_cuts(&window));
+        assert_eq!(cut_points(&[]), reference_cuts(&[]));
+        let zeros = vec![0u8; 3 * CHUNK_MAX as usize + 5];
+        assert_eq!(cut_points(&zeros), reference_cuts(&zeros));
     }
 }

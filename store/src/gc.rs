@@ -13,12 +13,14 @@
 use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::blob::{decode_blob, read_object, BlobObject, ManifestEntry};
 use crate::digest::Digest;
 use crate::error::{is_not_found, IoResultExt, ObjectKind, StoreError};
-use crate::layout::{list_fanned_out, remove_file_if_exists, sorted_names};
+use crate::layout::{
+    list_fanned_out, remove_file_if_exists, remove_stale_temporaries, sorted_names,
+};
 use crate::output::{decode_record, OutputIndex, OutputObject, OutputRecord};
 use crate::roots::{auto_roots, read_manifest};
 use crate::tree::EntryKind;
@@ -29,7 +31,7 @@ use crate::Store;
 /// How GC treats temporary files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GcOptions {
-    /// Files in `tmp/` older than this are removed (younger ones may belong to a
+    /// Temporary `.publish-*` files older than this are removed (younger ones may belong to a
     /// writer that does not hold a build session).
     pub tmp_max_age: Duration,
 }
@@ -245,22 +247,10 @@ impl Store {
     }
 
     fn sweep_other(&self, options: &GcOptions, report: &mut GcReport) -> Result<(), StoreError> {
-        let now = SystemTime::now();
-        let tmp = self.layout.tmp();
-        for name in sorted_names(&tmp)? {
-            let path = tmp.join(name);
-            let Ok(metadata) = fs::symlink_metadata(&path) else {
-                continue;
-            };
-            let age = metadata
-                .modified()
-                .ok()
-                .and_then(|modified| now.duration_since(modified).ok())
-                .unwrap_or_default();
-            if age >= options.tmp_max_age && !metadata.is_dir() {
-                report.freed_bytes += remove_file_if_exists(&path)?;
-                report.removed_other += 1;
-            }
+        for directory in self.layout.published_directories() {
+            let (count, bytes) = remove_stale_temporaries(&directory, options.tmp_max_age)?;
+            report.removed_other += count;
+            report.freed_bytes += bytes;
         }
         let quarantine = self.layout.quarantine();
         for name in sorted_names(&quarantine)? {

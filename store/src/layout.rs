@@ -63,7 +63,7 @@ impl Layout {
                     });
                 }
                 let content = format!("{LAYOUT_VERSION}\n");
-                let published = publish_file(&root, &version_path, INDEX_MODE, false, |file| {
+                let published = publish_file(&version_path, INDEX_MODE, false, |file| {
                     file.write_all(content.as_bytes())
                 })?;
                 if !published {
@@ -87,6 +87,21 @@ impl Layout {
 
     pub(crate) fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+
+    /// Every directory that holds published files (where `.publish-*` temporaries may be left).
+    pub(crate) fn published_directories(&self) -> Vec<PathBuf> {
+        vec![
+            self.root.clone(),
+            self.blobs(),
+            self.chunks(),
+            self.trees(),
+            self.outputs(OutputIndex::CacheKey),
+            self.outputs(OutputIndex::Recipe),
+            self.logs(),
+            self.explicit_roots(),
+            self.tmp(),
+        ]
     }
 
     pub(crate) fn quarantine(&self) -> PathBuf {
@@ -172,7 +187,9 @@ fn check_version(path: &Path, text: &str) -> Result<(), StoreError> {
 /// `directory/xx/<remaining 62 hex><suffix>`.
 pub(crate) fn fan_out(directory: &Path, digest: &Digest, suffix: &str) -> PathBuf {
     let hex = digest.to_hex();
-    directory.join(&hex[..2]).join(format!("{}{suffix}", &hex[2..]))
+    directory
+        .join(&hex[..2])
+        .join(format!("{}{suffix}", &hex[2..]))
 }
 
 /// Parses a fanned-out file name back into a digest (`xx` + `rest`), if it is one.
@@ -188,23 +205,45 @@ pub(crate) fn digest_from_fan_out(prefix: &str, name: &str, suffix: &str) -> Opt
     hex.parse().ok()
 }
 
-/// Writes a file through a temporary file in `tmp_directory` and renames it to `destination`.
+/// Prefix of the temporary files [`publish_file`] creates next to their destination.
+pub(crate) const TEMPORARY_PREFIX: &str = ".publish-";
+
+/// Writes a file through a temporary sibling and renames it to `destination`.
 ///
-/// The temporary file is removed if anything fails, so nothing partial is ever
-/// visible at `destination`. With `replace == false` an existing destination is
-/// kept and `Ok(false)` is returned; this is how concurrent writers of the same
-/// content-addressed object all succeed. Missing parent directories are created.
+/// The temporary file lives in the destination's own directory
+/// (`.publish-XXXXXX`): a rename within one directory does not take the
+/// filesystem-wide cross-directory rename lock, which serialised parallel chunk
+/// writers when temporaries lived in `tmp/`. It is removed if anything fails, so
+/// nothing partial is ever visible at `destination`; a killed writer leaves a
+/// `.publish-*` file that GC removes once it is old. With `replace == false` an
+/// existing destination is kept and `Ok(false)` is returned; this is how
+/// concurrent writers of the same content-addressed object all succeed. Missing
+/// parent directories are created.
 pub(crate) fn publish_file(
-    tmp_directory: &Path,
     destination: &Path,
     mode: u32,
     replace: bool,
     write: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> Result<bool, StoreError> {
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".publish-")
-        .tempfile_in(tmp_directory)
-        .at("create a temporary file in", tmp_directory)?;
+    let directory = match destination.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let builder = {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(TEMPORARY_PREFIX);
+        builder
+    };
+    let mut temporary = match builder.tempfile_in(directory) {
+        Ok(temporary) => temporary,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(directory).at("create directory", directory)?;
+            builder
+                .tempfile_in(directory)
+                .at("create a temporary file in", directory)?
+        }
+        Err(error) => return Err(error).at("create a temporary file in", directory),
+    };
     write(temporary.as_file_mut()).at("write", temporary.path())?;
     temporary
         .as_file()
@@ -251,6 +290,43 @@ pub(crate) fn remove_file_if_exists(path: &Path) -> Result<u64, StoreError> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(0),
         Err(error) => Err(error).at("remove", path),
     }
+}
+
+/// Removes `.publish-*` temporaries older than `max_age` under `directory` and its
+/// `xx/` subdirectories. Returns the number removed and their size.
+pub(crate) fn remove_stale_temporaries(
+    directory: &Path,
+    max_age: std::time::Duration,
+) -> Result<(u64, u64), StoreError> {
+    let now = std::time::SystemTime::now();
+    let mut removed = (0, 0);
+    let mut directories = vec![directory.to_path_buf()];
+    for name in sorted_names(directory)? {
+        if name.len() == 2 {
+            directories.push(directory.join(name));
+        }
+    }
+    for directory in directories {
+        for name in sorted_names(&directory)? {
+            if !name.starts_with(TEMPORARY_PREFIX) {
+                continue;
+            }
+            let path = directory.join(name);
+            let Ok(metadata) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let age = metadata
+                .modified()
+                .ok()
+                .and_then(|modified| now.duration_since(modified).ok())
+                .unwrap_or_default();
+            if age >= max_age && metadata.is_file() {
+                removed.1 += remove_file_if_exists(&path)?;
+                removed.0 += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Lists the fanned-out files under `directory` as `(digest, path)`, ignoring anything else.
@@ -300,8 +376,16 @@ mod tests {
         let digest = Digest::of(b"layout");
         let path = fan_out(Path::new("/s"), &digest, ".log");
         let hex = digest.to_hex();
-        assert_eq!(path, Path::new("/s").join(&hex[..2]).join(format!("{}.log", &hex[2..])));
-        let name = path.file_name().and_then(|name| name.to_str()).expect("name");
+        assert_eq!(
+            path,
+            Path::new("/s")
+                .join(&hex[..2])
+                .join(format!("{}.log", &hex[2..]))
+        );
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .expect("name");
         assert_eq!(digest_from_fan_out(&hex[..2], name, ".log"), Some(digest));
         assert_eq!(digest_from_fan_out(&hex[..2], name, ""), None);
     }
@@ -310,11 +394,11 @@ mod tests {
     fn publish_keeps_existing_without_replace() {
         let directory = tempfile::tempdir().expect("tempdir");
         let destination = directory.path().join("a/b/object");
-        let first = publish_file(directory.path(), &destination, 0o444, false, |file| {
+        let first = publish_file(&destination, 0o444, false, |file| {
             file.write_all(b"one")
         })
         .expect("publish");
-        let second = publish_file(directory.path(), &destination, 0o444, false, |file| {
+        let second = publish_file(&destination, 0o444, false, |file| {
             file.write_all(b"two")
         })
         .expect("publish");
@@ -325,15 +409,13 @@ mod tests {
     #[test]
     fn failed_write_leaves_nothing_behind() {
         let directory = tempfile::tempdir().expect("tempdir");
-        let tmp = directory.path().join("tmp");
-        fs::create_dir(&tmp).expect("mkdir");
         let destination = directory.path().join("object");
-        let result = publish_file(&tmp, &destination, 0o444, false, |file| {
+        let result = publish_file(&destination, 0o444, false, |file| {
             file.write_all(b"partial")?;
             Err(io::Error::other("disk full"))
         });
         assert!(matches!(result, Err(StoreError::Io { .. })));
         assert!(!destination.exists());
-        assert_eq!(fs::read_dir(&tmp).expect("list").count(), 0);
+        assert_eq!(fs::read_dir(directory.path()).expect("list").count(), 0);
     }
 }

@@ -22,16 +22,20 @@
 //! locks/build/<64 hex>.lock        per-key build locks
 //! roots/explicit/<name>            named roots (JSON list of records)
 //! roots/auto/<64 hex>              symlinks to result manifests (hex = BLAKE3 of its path)
-//! tmp/                             temporary files, renamed into place when complete
+//! tmp/                             scratch space (temporary root links)
 //! quarantine/<kind>-<64 hex>       corrupt objects moved aside by verify
 //! ```
 //!
 //! `xx` is the first two hex characters of the digest. Object files are
-//! read-only (0444; 0400 for secrets); index files are 0644.
+//! read-only (0444; 0400 for secrets); index files are 0644. Files are written
+//! as `.publish-XXXXXX` in their destination directory and renamed into place
+//! (a same-directory rename avoids the kernel's filesystem-wide lock for
+//! cross-directory renames, which serialised parallel chunk writers); GC removes
+//! such temporaries once they are an hour old.
 //!
 //! # Durability
 //!
-//! Objects are published by writing to `tmp/` and renaming into place. That is
+//! Objects are published by writing a temporary sibling and renaming it into place. That is
 //! atomic with respect to process crashes, including SIGKILL: an object path
 //! either does not exist or holds a complete object. There is deliberately **no
 //! fsync per object** (writing a thousand small objects must take well under

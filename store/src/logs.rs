@@ -15,7 +15,7 @@ impl Store {
     /// Stores (replaces) the log for `key`.
     pub fn write_log(&self, key: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         let path = self.layout.log(key);
-        publish_file(&self.layout.tmp(), &path, INDEX_MODE, true, |file| {
+        publish_file(&path, INDEX_MODE, true, |file| {
             file.write_all(bytes)
         })?;
         Ok(())
@@ -40,7 +40,8 @@ impl Store {
         if prefix.len() >= 2 {
             let directory = logs.join(&prefix[..2]);
             for name in sorted_names(&directory)? {
-                if let Some(digest) = crate::layout::digest_from_fan_out(&prefix[..2], &name, ".log")
+                if let Some(digest) =
+                    crate::layout::digest_from_fan_out(&prefix[..2], &name, ".log")
                 {
                     if digest.to_hex().starts_with(&prefix) {
                         found.push((digest, directory.join(name)));

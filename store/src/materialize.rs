@@ -166,12 +166,7 @@ fn needs_privileges(tree: &Tree, uid: u32, gid: u32) -> Option<String> {
         meta.xattrs
             .keys()
             .find(|key| !key.starts_with(b"user."))
-            .map(|key| {
-                format!(
-                    "`/{path}` has the xattr `{}`",
-                    String::from_utf8_lossy(key)
-                )
-            })
+            .map(|key| format!("`/{path}` has the xattr `{}`", String::from_utf8_lossy(key)))
     };
     if let Some(reason) = check("", tree.root_meta()) {
         return Some(reason);
@@ -281,12 +276,7 @@ impl Store {
         Ok(())
     }
 
-    fn materialize_tar(
-        &self,
-        tree: &Tree,
-        secret: bool,
-        dest: &Path,
-    ) -> Result<(), StoreError> {
+    fn materialize_tar(&self, tree: &Tree, secret: bool, dest: &Path) -> Result<(), StoreError> {
         let parent = parent_of(dest)?;
         let temporary = tempfile::Builder::new()
             .prefix(&temporary_prefix(dest))
@@ -361,7 +351,8 @@ impl Store {
                     finish_entry(&host, &entry.meta, privileged, false)?;
                 }
                 EntryKind::Hardlink { target } => check_hardlink(tree, path, target)?,
-                EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
+                EntryKind::CharDevice { major, minor }
+                | EntryKind::BlockDevice { major, minor } => {
                     let file_type = if matches!(entry.kind, EntryKind::CharDevice { .. }) {
                         FileType::CharacterDevice
                     } else {

@@ -207,8 +207,8 @@ impl<'a> Header<'a> {
 
     fn write(&self, writer: &mut TarWriter<'_>, path: &TreePath) -> Result<(), StoreError> {
         let mut records = Vec::new();
-        let binary = std::str::from_utf8(&self.name).is_err()
-            || std::str::from_utf8(&self.link).is_err();
+        let binary =
+            std::str::from_utf8(&self.name).is_err() || std::str::from_utf8(&self.link).is_err();
         if binary && (self.name.len() > 100 || self.link.len() > 100) {
             pax_record(&mut records, b"hdrcharset", b"BINARY");
         }
@@ -233,7 +233,11 @@ impl<'a> Header<'a> {
             .ok()
             .filter(|mtime| *mtime <= OCTAL_11);
         if mtime.is_none() {
-            pax_record(&mut records, b"mtime", self.meta.mtime.to_string().as_bytes());
+            pax_record(
+                &mut records,
+                b"mtime",
+                self.meta.mtime.to_string().as_bytes(),
+            );
         }
         for (key, value) in &self.meta.xattrs {
             let mut full_key = b"SCHILY.xattr.".to_vec();

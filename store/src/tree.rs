@@ -607,21 +607,44 @@ mod tests {
     fn insert_creates_parents_and_rejects_duplicates() {
         let mut tree = Tree::new(Metadata::default_directory());
         let blob = Digest::of(b"x");
-        tree.insert(&path("etc/app/config"), Entry::file(blob, 1, Metadata::default_file()))
-            .expect("insert");
-        assert_eq!(tree.get(&path("etc/app")).map(|entry| &entry.meta), Some(&Metadata::default_directory()));
+        tree.insert(
+            &path("etc/app/config"),
+            Entry::file(blob, 1, Metadata::default_file()),
+        )
+        .expect("insert");
+        assert_eq!(
+            tree.get(&path("etc/app")).map(|entry| &entry.meta),
+            Some(&Metadata::default_directory())
+        );
         assert_eq!(tree.len(), 3);
         let error = tree
-            .insert(&path("etc/app/config"), Entry::fifo(Metadata::default_file()))
+            .insert(
+                &path("etc/app/config"),
+                Entry::fifo(Metadata::default_file()),
+            )
             .expect_err("duplicate");
-        assert_eq!(error.to_string(), "`etc/app/config` already exists in the tree");
+        assert_eq!(
+            error.to_string(),
+            "`etc/app/config` already exists in the tree"
+        );
         let error = tree
-            .insert(&path("etc/app/config/x"), Entry::fifo(Metadata::default_file()))
+            .insert(
+                &path("etc/app/config/x"),
+                Entry::fifo(Metadata::default_file()),
+            )
             .expect_err("not a directory");
-        assert!(matches!(error, TreeError::NotADirectory { ref parent, .. } if parent == "etc/app/config"));
-        tree.insert_or_replace(&path("etc/app/config"), Entry::fifo(Metadata::default_file()))
-            .expect("replace");
-        assert_eq!(tree.get(&path("etc/app/config")).map(|entry| &entry.kind), Some(&EntryKind::Fifo));
+        assert!(
+            matches!(error, TreeError::NotADirectory { ref parent, .. } if parent == "etc/app/config")
+        );
+        tree.insert_or_replace(
+            &path("etc/app/config"),
+            Entry::fifo(Metadata::default_file()),
+        )
+        .expect("replace");
+        assert_eq!(
+            tree.get(&path("etc/app/config")).map(|entry| &entry.kind),
+            Some(&EntryKind::Fifo)
+        );
         assert!(tree.remove(&path("etc/app")).is_some());
         assert_eq!(tree.len(), 1);
     }

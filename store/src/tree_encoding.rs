@@ -80,7 +80,9 @@ pub fn encode_tree(tree: &Tree) -> Result<Vec<(Digest, Vec<u8>)>, TreeError> {
 /// The digest of `tree`'s root directory object (what [`crate::Store::put_tree`] returns).
 pub fn tree_digest(tree: &Tree) -> Result<Digest, TreeError> {
     let objects = encode_tree(tree)?;
-    Ok(objects.last().map_or_else(|| Digest::of(b""), |(digest, _)| *digest))
+    Ok(objects
+        .last()
+        .map_or_else(|| Digest::of(b""), |(digest, _)| *digest))
 }
 
 fn encode_directory(

@@ -204,7 +204,9 @@ impl Store {
                     DecodedKind::Directory(child)
                         if broken.contains(child) || !references.contains_key(child) =>
                     {
-                        Some(format!("subdirectory `{name}` ({child}) is missing or broken"))
+                        Some(format!(
+                            "subdirectory `{name}` ({child}) is missing or broken"
+                        ))
                     }
                     DecodedKind::Leaf(EntryKind::File { blob, .. })
                         if !exists(&layout.blob(blob)) =>
@@ -308,7 +310,13 @@ fn quarantine_blob(
         }
     }
     if let Some(problem) = blob_problem(layout, digest)? {
-        problems.push(quarantine(layout, ObjectKind::Blob, digest, &path, problem)?);
+        problems.push(quarantine(
+            layout,
+            ObjectKind::Blob,
+            digest,
+            &path,
+            problem,
+        )?);
     }
     Ok(())
 }

@@ -18,12 +18,24 @@ fn tree_record(store: &imgbuild_store::Store, seed: u64) -> (OutputRecord, Diges
     let small = store.put_blob(&seed.to_le_bytes(), false).expect("put");
     let mut tree = Tree::new(Metadata::default_directory());
     let meta = Metadata::default_file();
-    tree.insert(&TreePath::parse("data/big").expect("path"), Entry::file(big.digest, big.size, meta.clone()))
-        .expect("insert");
-    tree.insert(&TreePath::parse("data/small").expect("path"), Entry::file(small.digest, small.size, meta))
-        .expect("insert");
+    tree.insert(
+        &TreePath::parse("data/big").expect("path"),
+        Entry::file(big.digest, big.size, meta.clone()),
+    )
+    .expect("insert");
+    tree.insert(
+        &TreePath::parse("data/small").expect("path"),
+        Entry::file(small.digest, small.size, meta),
+    )
+    .expect("insert");
     let digest = store.put_tree(&tree).expect("put tree");
-    (OutputRecord { object: OutputObject::Tree { tree: digest }, secret: false }, big.digest)
+    (
+        OutputRecord {
+            object: OutputObject::Tree { tree: digest },
+            secret: false,
+        },
+        big.digest,
+    )
 }
 
 #[test]
@@ -35,10 +47,14 @@ fn gc_keeps_rooted_outputs_and_removes_the_rest() {
     let kept_key = Digest::of(b"kept");
     let dropped_key = Digest::of(b"dropped");
     for (key, record) in [(kept_key, &kept), (dropped_key, &dropped)] {
-        store.put_output(OutputIndex::Recipe, &key, record).expect("put");
+        store
+            .put_output(OutputIndex::Recipe, &key, record)
+            .expect("put");
         store.write_log(&key, b"log").expect("log");
     }
-    store.add_root("release", std::slice::from_ref(&kept)).expect("root");
+    store
+        .add_root("release", std::slice::from_ref(&kept))
+        .expect("root");
     let manifest = directory.path().join("result/.imgbuild-manifest");
     store
         .write_result_manifest(&manifest, &[("web".to_owned(), manifested.clone())])
@@ -50,16 +66,39 @@ fn gc_keeps_rooted_outputs_and_removes_the_rest() {
     let stale = store.root().join("tmp/.publish-stale");
     fs::write(&stale, b"partial").expect("write");
 
-    let report = store.gc_with(&GcOptions { tmp_max_age: Duration::ZERO }).expect("gc");
-    assert!(report.removed_blobs >= 2 && report.removed_chunks > 0 && report.removed_trees >= 2, "{report:?}");
+    let report = store
+        .gc_with(&GcOptions {
+            tmp_max_age: Duration::ZERO,
+        })
+        .expect("gc");
+    assert!(
+        report.removed_blobs >= 2 && report.removed_chunks > 0 && report.removed_trees >= 2,
+        "{report:?}"
+    );
     assert!(report.freed_bytes > 1024 * 1024, "{report:?}");
-    assert_eq!((report.removed_outputs, report.removed_logs), (1, 1), "{report:?}");
+    assert_eq!(
+        (report.removed_outputs, report.removed_logs),
+        (1, 1),
+        "{report:?}"
+    );
     assert!(store.has_blob(&kept_blob) && store.has_blob(&manifested_blob));
     assert!(!store.has_blob(&dropped_blob));
-    assert!(store.get_output(OutputIndex::Recipe, &kept_key).expect("get").is_some());
-    assert!(store.get_output(OutputIndex::Recipe, &dropped_key).expect("get").is_none());
-    assert!(!store.find_logs(&kept_key.to_string()).expect("logs").is_empty());
-    assert!(store.find_logs(&dropped_key.to_string()).expect("logs").is_empty());
+    assert!(store
+        .get_output(OutputIndex::Recipe, &kept_key)
+        .expect("get")
+        .is_some());
+    assert!(store
+        .get_output(OutputIndex::Recipe, &dropped_key)
+        .expect("get")
+        .is_none());
+    assert!(!store
+        .find_logs(&kept_key.to_string())
+        .expect("logs")
+        .is_empty());
+    assert!(store
+        .find_logs(&dropped_key.to_string())
+        .expect("logs")
+        .is_empty());
     assert!(!stale.exists());
     assert!(store.read_blob(&kept_blob).is_ok());
 
@@ -72,7 +111,10 @@ fn gc_keeps_rooted_outputs_and_removes_the_rest() {
     assert!(object_files(&store, "chunks").is_empty());
     assert!(object_files(&store, "trees").is_empty());
     let info = store.info().expect("info");
-    assert_eq!((info.blobs.count, info.auto_roots.count, info.logs.count), (0, 0, 0));
+    assert_eq!(
+        (info.blobs.count, info.auto_roots.count, info.logs.count),
+        (0, 0, 0)
+    );
 }
 
 #[test]
@@ -86,7 +128,10 @@ fn gc_waits_for_build_sessions() {
             finished.store(true, Ordering::SeqCst);
         });
         std::thread::sleep(Duration::from_millis(200));
-        assert!(!finished.load(Ordering::SeqCst), "gc ran during a build session");
+        assert!(
+            !finished.load(Ordering::SeqCst),
+            "gc ran during a build session"
+        );
         drop(session);
     });
     assert!(finished.load(Ordering::SeqCst));
@@ -98,10 +143,16 @@ fn verify_quarantines_flipped_blobs_chunks_and_trees() {
     let (record, big_blob) = tree_record(&store, 4);
     let single = store.put_blob(b"a single blob", false).expect("put");
     let mut tree = Tree::new(Metadata::default_directory());
-    tree.insert(&TreePath::parse("x").expect("path"), Entry::fifo(Metadata::default_file())).expect("insert");
+    tree.insert(
+        &TreePath::parse("x").expect("path"),
+        Entry::fifo(Metadata::default_file()),
+    )
+    .expect("insert");
     let lonely_tree = store.put_tree(&tree).expect("put tree");
     let key = Digest::of(b"key");
-    store.put_output(OutputIndex::CacheKey, &key, &record).expect("put");
+    store
+        .put_output(OutputIndex::CacheKey, &key, &record)
+        .expect("put");
 
     let clean = store.verify().expect("verify");
     assert!(clean.problems.is_empty(), "{:?}", clean.problems);
@@ -114,15 +165,33 @@ fn verify_quarantines_flipped_blobs_chunks_and_trees() {
 
     let report = store.verify().expect("verify");
     let kinds: Vec<ObjectKind> = report.problems.iter().map(|problem| problem.kind).collect();
-    for expected in [ObjectKind::Chunk, ObjectKind::Blob, ObjectKind::Tree, ObjectKind::Output] {
-        assert!(kinds.contains(&expected), "{expected:?} missing from {:#?}", report.problems);
+    for expected in [
+        ObjectKind::Chunk,
+        ObjectKind::Blob,
+        ObjectKind::Tree,
+        ObjectKind::Output,
+    ] {
+        assert!(
+            kinds.contains(&expected),
+            "{expected:?} missing from {:#?}",
+            report.problems
+        );
     }
     assert!(report.problems.iter().any(|problem| problem.path == chunk));
     // Nothing corrupt is ever handed out again.
-    assert!(matches!(store.read_blob(&single.digest), Err(StoreError::NotFound { .. })));
-    assert!(matches!(store.read_blob(&big_blob), Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.read_blob(&single.digest),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.read_blob(&big_blob),
+        Err(StoreError::NotFound { .. })
+    ));
     assert!(!store.has_tree(&lonely_tree));
-    assert_eq!(store.get_output(OutputIndex::CacheKey, &key).expect("get"), None);
+    assert_eq!(
+        store.get_output(OutputIndex::CacheKey, &key).expect("get"),
+        None
+    );
     assert!(store.info().expect("info").quarantined.count >= 4);
     // The damaged output can be rebuilt from scratch.
     let (rebuilt, _) = tree_record(&store, 4);

@@ -75,10 +75,19 @@ fn hex(bytes: &[u8]) -> String {
 fn golden_file_symlink_and_subdirectory() {
     check(
         &tree(vec![
-            ("hello.txt", Entry::file(blob("hello\n"), 6, meta(0o644, 0, 0, 1_700_000_000))),
-            ("link", Entry::symlink("hello.txt", meta(0o777, 0, 0, 1_700_000_000))),
+            (
+                "hello.txt",
+                Entry::file(blob("hello\n"), 6, meta(0o644, 0, 0, 1_700_000_000)),
+            ),
+            (
+                "link",
+                Entry::symlink("hello.txt", meta(0o777, 0, 0, 1_700_000_000)),
+            ),
             ("sub", Entry::directory(meta(0o750, 1000, 1000, 0))),
-            ("sub/inner", Entry::file(blob(""), 0, meta(0o600, 1000, 1000, 0))),
+            (
+                "sub/inner",
+                Entry::file(blob(""), 0, meta(0o600, 1000, 1000, 0)),
+            ),
         ]),
         "81284a35d04cbbf547f37d29a367b57e64af57b1d979dab7ebd2f5e30dd4bb10",
     );
@@ -99,15 +108,21 @@ fn golden_setuid_file_owned_by_root() {
 fn golden_fifo_and_char_device() {
     check(
         &tree(vec![
-            ("dev/null", Entry {
-                kind: EntryKind::CharDevice { major: 1, minor: 3 },
-                meta: meta(0o666, 0, 0, 0),
-            }),
+            (
+                "dev/null",
+                Entry {
+                    kind: EntryKind::CharDevice { major: 1, minor: 3 },
+                    meta: meta(0o666, 0, 0, 0),
+                },
+            ),
             ("run/pipe", Entry::fifo(meta(0o600, 0, 0, 0))),
-            ("dev/sda", Entry {
-                kind: EntryKind::BlockDevice { major: 8, minor: 0 },
-                meta: meta(0o660, 0, 6, 0),
-            }),
+            (
+                "dev/sda",
+                Entry {
+                    kind: EntryKind::BlockDevice { major: 8, minor: 0 },
+                    meta: meta(0o660, 0, 6, 0),
+                },
+            ),
         ]),
         "74fdd91e241202d9a1389d031f4c2ee13f0765d2dce7f53f48e4ec6168e3b740",
     );
@@ -116,10 +131,13 @@ fn golden_fifo_and_char_device() {
 #[test]
 fn golden_xattrs() {
     let mut file_meta = meta(0o755, 0, 0, 0);
+    file_meta.xattrs.insert(
+        b"security.capability".to_vec(),
+        vec![1, 0, 0, 2, 0, 32, 0, 0],
+    );
     file_meta
         .xattrs
-        .insert(b"security.capability".to_vec(), vec![1, 0, 0, 2, 0, 32, 0, 0]);
-    file_meta.xattrs.insert(b"user.note".to_vec(), b"hi".to_vec());
+        .insert(b"user.note".to_vec(), b"hi".to_vec());
     check(
         &tree(vec![("bin/ping", Entry::file(blob("ping"), 4, file_meta))]),
         "e0fe49ca671fbf3f66d36c0d4e0121b00879d31cd5fc9cdce19c9ec40ef9a2ed",
@@ -192,11 +210,17 @@ fn name_strategy() -> impl Strategy<Value = String> {
 }
 
 fn leaf_strategy() -> impl Strategy<Value = Entry> {
-    let metadata = (0u32..=0o7777, 0u32..3, 0u32..3, -5i64..5, proptest::collection::btree_map(
-        "user\\.[a-z]{1,4}".prop_map(String::into_bytes),
-        proptest::collection::vec(any::<u8>(), 0..4),
-        0..2,
-    ))
+    let metadata = (
+        0u32..=0o7777,
+        0u32..3,
+        0u32..3,
+        -5i64..5,
+        proptest::collection::btree_map(
+            "user\\.[a-z]{1,4}".prop_map(String::into_bytes),
+            proptest::collection::vec(any::<u8>(), 0..4),
+            0..2,
+        ),
+    )
         .prop_map(|(mode, uid, gid, mtime, xattrs)| Metadata {
             mode,
             uid,
@@ -226,7 +250,10 @@ fn leaf_strategy() -> impl Strategy<Value = Entry> {
 
 fn entries_strategy() -> impl Strategy<Value = Vec<(String, Entry)>> {
     proptest::collection::vec(
-        (proptest::collection::vec(name_strategy(), 1..4), leaf_strategy())
+        (
+            proptest::collection::vec(name_strategy(), 1..4),
+            leaf_strategy(),
+        )
             .prop_map(|(names, entry)| (names.join("/"), entry)),
         0..12,
     )
