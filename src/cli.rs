@@ -10,7 +10,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// images...). imgbuild builds them in parallel into a content-addressed store, caches
 /// every node by what it depends on, and writes the outputs under ./result/.
 #[derive(Debug, Parser)]
-#[command(name = "imgbuild", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "imgbuild",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Store directory [default: $XDG_DATA_HOME/imgbuild or ~/.local/share/imgbuild]
     #[arg(long, global = true, env = "IMGBUILD_STORE", value_name = "DIR")]
@@ -64,7 +69,12 @@ pub struct BuildArgs {
     pub recipe: RecipeArgs,
 
     /// Directory to write outputs into.
-    #[arg(short = 'o', long = "out", value_name = "DIR", default_value = "result")]
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "DIR",
+        default_value = "result"
+    )]
     pub out: PathBuf,
 
     /// Derivations built at once [default: number of cores].

@@ -41,7 +41,10 @@ impl Display {
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.enable_steady_tick(Duration::from_millis(100));
-            Display::Bars(Bars { bar, running: Mutex::new(BTreeMap::new()) })
+            Display::Bars(Bars {
+                bar,
+                running: Mutex::new(BTreeMap::new()),
+            })
         } else {
             Display::Plain
         }
@@ -52,7 +55,9 @@ impl Display {
         match self {
             Display::Bars(bars) => bars.bar.suspend(|| eprintln!("{text}")),
             Display::Plain => eprintln!("{text}"),
-            Display::Json(stdout) => json_line(stdout, &json!({ "event": "message", "text": text })),
+            Display::Json(stdout) => {
+                json_line(stdout, &json!({ "event": "message", "text": text }))
+            }
         }
     }
 
@@ -99,7 +104,9 @@ impl EventSink for Display {
                             running.insert(*id, graph.node(*id).derivation.name.clone());
                         }
                     }
-                    Event::Finished { id, .. } | Event::Failed { id, .. } | Event::Skipped { id } => {
+                    Event::Finished { id, .. }
+                    | Event::Failed { id, .. }
+                    | Event::Skipped { id } => {
                         if let Ok(mut running) = bars.running.lock() {
                             running.remove(id);
                         }
@@ -113,7 +120,11 @@ impl EventSink for Display {
                 }
                 if let Ok(running) = bars.running.lock() {
                     let names: Vec<&str> = running.values().map(String::as_str).collect();
-                    bars.bar.set_message(if names.is_empty() { String::new() } else { format!("building {}", names.join(", ")) });
+                    bars.bar.set_message(if names.is_empty() {
+                        String::new()
+                    } else {
+                        format!("building {}", names.join(", "))
+                    });
                 }
             }
         }
@@ -122,17 +133,35 @@ impl EventSink for Display {
 
 fn plain_text(graph: &Graph, event: &Event) -> Option<String> {
     match event {
-        Event::Planned { to_build, cached } => Some(format!("{to_build} to build, {cached} already in the store")),
+        Event::Planned { to_build, cached } => Some(format!(
+            "{to_build} to build, {cached} already in the store"
+        )),
         Event::Started { .. } => None,
-        Event::Finished { id, cached, duration } => Some(if *cached {
+        Event::Finished {
+            id,
+            cached,
+            duration,
+        } => Some(if *cached {
             format!("cached  {}", label(graph, *id))
         } else {
-            format!("built   {} in {}", label(graph, *id), human_duration(*duration))
+            format!(
+                "built   {} in {}",
+                label(graph, *id),
+                human_duration(*duration)
+            )
         }),
-        Event::Failed { id, error, log_tail, .. } => {
+        Event::Failed {
+            id,
+            error,
+            log_tail,
+            ..
+        } => {
             let mut text = format!("error: {} failed\n  caused by: {error}", label(graph, *id));
             if !log_tail.is_empty() {
-                text.push_str(&format!("\n  last lines of the log (imgbuild log {}):", graph.node(*id).identity.short()));
+                text.push_str(&format!(
+                    "\n  last lines of the log (imgbuild log {}):",
+                    graph.node(*id).identity.short()
+                ));
                 for line in log_tail {
                     text.push_str(&format!("\n    {line}"));
                 }
@@ -146,19 +175,34 @@ fn plain_text(graph: &Graph, event: &Event) -> Option<String> {
 fn event_json(graph: &Graph, event: &Event) -> serde_json::Value {
     let describe = |id: &DrvId| {
         let node = graph.node(*id);
-        (node.identity.to_hex(), node.derivation.name.clone(), node.derivation.kind.clone())
+        (
+            node.identity.to_hex(),
+            node.derivation.name.clone(),
+            node.derivation.kind.clone(),
+        )
     };
     match event {
-        Event::Planned { to_build, cached } => json!({ "event": "planned", "to_build": to_build, "cached": cached }),
+        Event::Planned { to_build, cached } => {
+            json!({ "event": "planned", "to_build": to_build, "cached": cached })
+        }
         Event::Started { id } => {
             let (identity, name, kind) = describe(id);
             json!({ "event": "started", "derivation": identity, "name": name, "kind": kind })
         }
-        Event::Finished { id, cached, duration } => {
+        Event::Finished {
+            id,
+            cached,
+            duration,
+        } => {
             let (identity, name, kind) = describe(id);
             json!({ "event": "finished", "derivation": identity, "name": name, "kind": kind, "cached": cached, "milliseconds": duration.as_millis() as u64 })
         }
-        Event::Failed { id, error, log_tail, environment } => {
+        Event::Failed {
+            id,
+            error,
+            log_tail,
+            environment,
+        } => {
             let (identity, name, kind) = describe(id);
             json!({ "event": "failed", "derivation": identity, "name": name, "kind": kind, "error": error, "log_tail": log_tail, "environment": environment })
         }

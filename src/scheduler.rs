@@ -78,6 +78,8 @@ pub struct Options {
     /// Check that cached outputs are complete (every object present), not just their top
     /// object; used when recovering from a corrupt or missing object.
     pub deep_check: bool,
+    /// Builders must not use the network.
+    pub offline: bool,
 }
 
 /// The result of a build.
@@ -108,7 +110,13 @@ pub fn build(
 ) -> Result<Outcome, StoreError> {
     let mut outcome = Outcome::default();
     let needed = plan(graph, targets, store, options, &mut outcome)?;
-    sink.event(graph, &Event::Planned { to_build: needed.len(), cached: outcome.outputs.len() });
+    sink.event(
+        graph,
+        &Event::Planned {
+            to_build: needed.len(),
+            cached: outcome.outputs.len(),
+        },
+    );
     if needed.is_empty() {
         return Ok(outcome);
     }
@@ -116,7 +124,13 @@ pub fn build(
     let mut dependents: HashMap<DrvId, Vec<DrvId>> = HashMap::new();
     let mut ready = Vec::new();
     for &id in &needed {
-        let waiting = graph.node(id).derivation.inputs.iter().filter(|input| !outcome.outputs.contains_key(input)).count();
+        let waiting = graph
+            .node(id)
+            .derivation
+            .inputs
+            .iter()
+            .filter(|input| !outcome.outputs.contains_key(input))
+            .count();
         for input in &graph.node(id).derivation.inputs {
             if !outcome.outputs.contains_key(input) {
                 dependents.entry(*input).or_default().push(id);
@@ -131,7 +145,11 @@ pub fn build(
 
     let (job_sender, job_receiver) = mpsc::channel::<(DrvId, Vec<InputOutput>)>();
     let job_receiver = Arc::new(Mutex::new(job_receiver));
-    let (result_sender, result_receiver) = mpsc::channel::<(DrvId, Result<(OutputRecord, bool), (BuildError, Vec<u8>)>, Duration)>();
+    let (result_sender, result_receiver) = mpsc::channel::<(
+        DrvId,
+        Result<(OutputRecord, bool), (BuildError, Vec<u8>)>,
+        Duration,
+    )>();
     let jobs = options.jobs.max(1).min(needed.len());
     let mut stop_scheduling = false;
     std::thread::scope(|scope| {
@@ -146,7 +164,7 @@ pub fn build(
                 let Ok((id, inputs)) = job else { return };
                 sink.event(graph, &Event::Started { id });
                 let started = Instant::now();
-                let result = build_one(graph, id, inputs, store, reporter);
+                let result = build_one(graph, id, inputs, store, reporter, options.offline);
                 if result_sender.send((id, result, started.elapsed())).is_err() {
                     return;
                 }
@@ -166,13 +184,22 @@ pub fn build(
             if running == 0 {
                 break;
             }
-            let Ok((id, result, duration)) = result_receiver.recv() else { break };
+            let Ok((id, result, duration)) = result_receiver.recv() else {
+                break;
+            };
             running -= 1;
             match result {
                 Ok((record, cached)) => {
                     outcome.outputs.insert(id, record);
                     states.insert(id, State::Done);
-                    sink.event(graph, &Event::Finished { id, cached, duration });
+                    sink.event(
+                        graph,
+                        &Event::Finished {
+                            id,
+                            cached,
+                            duration,
+                        },
+                    );
                     for dependent in dependents.get(&id).map(Vec::as_slice).unwrap_or_default() {
                         if let Some(State::Waiting(count)) = states.get_mut(dependent) {
                             *count -= 1;
@@ -189,7 +216,15 @@ pub fn build(
                     let environment = error.is_environment();
                     let message = error.to_string();
                     let log_tail = tail(&log, 20);
-                    sink.event(graph, &Event::Failed { id, error: message.clone(), log_tail, environment });
+                    sink.event(
+                        graph,
+                        &Event::Failed {
+                            id,
+                            error: message.clone(),
+                            log_tail,
+                            environment,
+                        },
+                    );
                     outcome.failed.push((id, message, environment));
                     states.insert(id, State::Failed);
                     skip_dependents(graph, id, &dependents, &mut states, sink);
@@ -204,7 +239,13 @@ pub fn build(
     Ok(outcome)
 }
 
-fn plan(graph: &Graph, targets: &[DrvId], store: &Store, options: &Options, outcome: &mut Outcome) -> Result<Vec<DrvId>, StoreError> {
+fn plan(
+    graph: &Graph,
+    targets: &[DrvId],
+    store: &Store,
+    options: &Options,
+    outcome: &mut Outcome,
+) -> Result<Vec<DrvId>, StoreError> {
     let mut visited = vec![false; graph.len()];
     let mut needed = Vec::new();
     let mut stack: Vec<DrvId> = targets.to_vec();
@@ -226,7 +267,11 @@ fn plan(graph: &Graph, targets: &[DrvId], store: &Store, options: &Options, outc
     Ok(needed)
 }
 
-fn input_outputs(graph: &Graph, id: DrvId, outputs: &HashMap<DrvId, OutputRecord>) -> Vec<InputOutput> {
+fn input_outputs(
+    graph: &Graph,
+    id: DrvId,
+    outputs: &HashMap<DrvId, OutputRecord>,
+) -> Vec<InputOutput> {
     graph
         .node(id)
         .derivation
@@ -253,9 +298,13 @@ fn build_one(
     inputs: Vec<InputOutput>,
     store: &Store,
     reporter: &dyn Reporter,
+    offline: bool,
 ) -> Result<(OutputRecord, bool), (BuildError, Vec<u8>)> {
     let node = graph.node(id);
-    let input_digests: Vec<[u8; 32]> = inputs.iter().map(|input| *input.record.digest().as_bytes()).collect();
+    let input_digests: Vec<[u8; 32]> = inputs
+        .iter()
+        .map(|input| *input.record.digest().as_bytes())
+        .collect();
     let cache_key = store_digest(&graph.cache_key(id, &input_digests));
     let recipe = store_digest(&node.identity);
     let lookup = |store: &Store| -> Result<Option<OutputRecord>, StoreError> {
@@ -274,9 +323,19 @@ fn build_one(
         return Ok((record, true));
     }
     let Some(builder) = imgbuild_builtins::builder(&node.derivation.kind) else {
-        return Err((BuildError::Failed(format!("no builder for kind `{}`", node.derivation.kind)), Vec::new()));
+        return Err((
+            BuildError::Failed(format!("no builder for kind `{}`", node.derivation.kind)),
+            Vec::new(),
+        ));
     };
-    let mut context = BuildContext { store, derivation: &node.derivation, inputs, log: Vec::new(), reporter };
+    let mut context = BuildContext {
+        store,
+        derivation: &node.derivation,
+        inputs,
+        log: Vec::new(),
+        reporter,
+        offline,
+    };
     let result = builder(&mut context);
     let mut log = context.log;
     match result {
@@ -300,7 +359,13 @@ fn build_one(
     }
 }
 
-fn skip_dependents(graph: &Graph, failed: DrvId, dependents: &HashMap<DrvId, Vec<DrvId>>, states: &mut HashMap<DrvId, State>, sink: &dyn EventSink) {
+fn skip_dependents(
+    graph: &Graph,
+    failed: DrvId,
+    dependents: &HashMap<DrvId, Vec<DrvId>>,
+    states: &mut HashMap<DrvId, State>,
+    sink: &dyn EventSink,
+) {
     let mut stack = vec![failed];
     while let Some(id) = stack.pop() {
         for dependent in dependents.get(&id).map(Vec::as_slice).unwrap_or_default() {
@@ -316,5 +381,8 @@ fn skip_dependents(graph: &Graph, failed: DrvId, dependents: &HashMap<DrvId, Vec
 fn tail(log: &[u8], lines: usize) -> Vec<String> {
     let text = String::from_utf8_lossy(log);
     let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].iter().map(|line| (*line).to_owned()).collect()
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|line| (*line).to_owned())
+        .collect()
 }

@@ -41,6 +41,8 @@ pub struct BuildContext<'a> {
     pub log: Vec<u8>,
     /// Progress sink.
     pub reporter: &'a dyn Reporter,
+    /// `--offline`: builders must not use the network.
+    pub offline: bool,
 }
 
 impl BuildContext<'_> {

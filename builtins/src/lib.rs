@@ -7,6 +7,7 @@
 //! and report progress through the [`Reporter`] the caller provides.
 
 mod build;
+mod fetch;
 mod local;
 mod merge;
 mod paths;
@@ -29,11 +30,12 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
     tree::register(engine, state);
     merge::register(engine, state);
     tar::register(engine, state);
+    fetch::register(engine, state);
 }
 
 /// Names of the builtin functions, for "did you mean" suggestions.
 pub fn function_names() -> Vec<String> {
-    ["text", "file", "dir", "tree", "merge", "tar"]
+    ["text", "file", "dir", "tree", "merge", "tar", "fetch"]
         .iter()
         .map(|name| (*name).to_owned())
         .collect()
@@ -48,6 +50,7 @@ pub fn builder(kind: &str) -> Option<BuildFn> {
         tree::KIND => Some(tree::build),
         merge::KIND => Some(merge::build),
         tar::KIND => Some(tar::build),
+        fetch::KIND => Some(fetch::build),
         _ => None,
     }
 }

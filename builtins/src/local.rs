@@ -14,7 +14,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use imgbuild_evaluator::rhai::{Engine, EvalAltResult, ImmutableString, Map, NativeCallContext};
-use imgbuild_evaluator::{ArgMap, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value};
+use imgbuild_evaluator::{
+    ArgMap, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value,
+};
 use imgbuild_store::{Entry, EntryKind, Metadata, OutputObject, OutputRecord, Tree, TreePath};
 
 use crate::build::{BuildContext, BuildError};
@@ -29,14 +31,19 @@ pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
     let plain = state.clone();
     engine.register_fn(
         "file",
-        move |context: NativeCallContext, path: ImmutableString| -> Result<DerivationHandle, Box<EvalAltResult>> {
+        move |context: NativeCallContext,
+              path: ImmutableString|
+              -> Result<DerivationHandle, Box<EvalAltResult>> {
             file_derivation(&plain, &context, &path, None)
         },
     );
     let with_options = state.clone();
     engine.register_fn(
         "file",
-        move |context: NativeCallContext, path: ImmutableString, options: Map| -> Result<DerivationHandle, Box<EvalAltResult>> {
+        move |context: NativeCallContext,
+              path: ImmutableString,
+              options: Map|
+              -> Result<DerivationHandle, Box<EvalAltResult>> {
             let options = ArgMap::new("file", options, &["executable"])?;
             let executable = options.optional_bool("executable")?;
             file_derivation(&with_options, &context, &path, executable)
@@ -45,7 +52,9 @@ pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
     let directory = state.clone();
     engine.register_fn(
         "dir",
-        move |context: NativeCallContext, path: ImmutableString| -> Result<DerivationHandle, Box<EvalAltResult>> {
+        move |context: NativeCallContext,
+              path: ImmutableString|
+              -> Result<DerivationHandle, Box<EvalAltResult>> {
             dir_derivation(&directory, &context, &path)
         },
     );
@@ -59,8 +68,11 @@ fn file_derivation(
 ) -> Result<DerivationHandle, Box<EvalAltResult>> {
     let resolved = state.local_path(context, path);
     let (hash, size, mode_executable) = hash_file(&resolved).map_err(|error| {
-        BuiltinError::new(format!("file: cannot read `{path}` ({}): {error}", resolved.display()))
-            .with_help("paths are relative to the recipe file that names them")
+        BuiltinError::new(format!(
+            "file: cannot read `{path}` ({}): {error}",
+            resolved.display()
+        ))
+        .with_help("paths are relative to the recipe file that names them")
     })?;
     let name = resolved
         .file_name()
@@ -92,7 +104,10 @@ fn hash_file(path: &Path) -> std::io::Result<(String, u64, bool)> {
     }
     let mut hasher = blake3::Hasher::new();
     let file = std::fs::File::open(path)?;
-    let size = std::io::copy(&mut std::io::BufReader::with_capacity(1 << 16, file), &mut hasher)?;
+    let size = std::io::copy(
+        &mut std::io::BufReader::with_capacity(1 << 16, file),
+        &mut hasher,
+    )?;
     Ok((
         hasher.finalize().to_hex().to_string(),
         size,
@@ -104,8 +119,14 @@ fn hash_file(path: &Path) -> std::io::Result<(String, u64, bool)> {
 #[derive(Debug, PartialEq, Eq)]
 enum LocalEntry {
     Directory,
-    File { hash: [u8; 32], size: u64, executable: bool },
-    Symlink { target: Vec<u8> },
+    File {
+        hash: [u8; 32],
+        size: u64,
+        executable: bool,
+    },
+    Symlink {
+        target: Vec<u8>,
+    },
 }
 
 fn scan(root: &Path) -> Result<BTreeMap<String, LocalEntry>, String> {
@@ -118,8 +139,13 @@ fn scan(root: &Path) -> Result<BTreeMap<String, LocalEntry>, String> {
     Ok(entries)
 }
 
-fn scan_into(directory: &Path, prefix: &str, entries: &mut BTreeMap<String, LocalEntry>) -> Result<(), String> {
-    let reader = std::fs::read_dir(directory).map_err(|error| format!("{}: {error}", directory.display()))?;
+fn scan_into(
+    directory: &Path,
+    prefix: &str,
+    entries: &mut BTreeMap<String, LocalEntry>,
+) -> Result<(), String> {
+    let reader = std::fs::read_dir(directory)
+        .map_err(|error| format!("{}: {error}", directory.display()))?;
     let mut children: Vec<_> = reader
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| format!("{}: {error}", directory.display()))?;
@@ -127,25 +153,50 @@ fn scan_into(directory: &Path, prefix: &str, entries: &mut BTreeMap<String, Loca
     for child in children {
         let name = child.file_name();
         let Some(name) = name.to_str() else {
-            return Err(format!("{}: file name is not UTF-8", child.path().display()));
+            return Err(format!(
+                "{}: file name is not UTF-8",
+                child.path().display()
+            ));
         };
-        let relative = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}/{name}") };
+        let relative = if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}/{name}")
+        };
         let path = child.path();
-        let metadata = std::fs::symlink_metadata(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+        let metadata = std::fs::symlink_metadata(&path)
+            .map_err(|error| format!("{}: {error}", path.display()))?;
         let file_type = metadata.file_type();
         if file_type.is_symlink() {
-            let target = std::fs::read_link(&path).map_err(|error| format!("{}: {error}", path.display()))?;
-            entries.insert(relative, LocalEntry::Symlink { target: target.into_os_string().into_encoded_bytes() });
+            let target = std::fs::read_link(&path)
+                .map_err(|error| format!("{}: {error}", path.display()))?;
+            entries.insert(
+                relative,
+                LocalEntry::Symlink {
+                    target: target.into_os_string().into_encoded_bytes(),
+                },
+            );
         } else if file_type.is_dir() {
             entries.insert(relative.clone(), LocalEntry::Directory);
             scan_into(&path, &relative, entries)?;
         } else if file_type.is_file() {
-            let (hash, size, executable) = hash_file(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+            let (hash, size, executable) =
+                hash_file(&path).map_err(|error| format!("{}: {error}", path.display()))?;
             let mut bytes = [0u8; 32];
             hex::decode_to_slice(&hash, &mut bytes).map_err(|error| error.to_string())?;
-            entries.insert(relative, LocalEntry::File { hash: bytes, size, executable });
+            entries.insert(
+                relative,
+                LocalEntry::File {
+                    hash: bytes,
+                    size,
+                    executable,
+                },
+            );
         } else {
-            return Err(format!("{}: only files, directories and symlinks can be imported", path.display()));
+            return Err(format!(
+                "{}: only files, directories and symlinks can be imported",
+                path.display()
+            ));
         }
     }
     Ok(())
@@ -161,7 +212,11 @@ fn listing_hash(entries: &BTreeMap<String, LocalEntry>) -> String {
             LocalEntry::Directory => {
                 hasher.update(&[0]);
             }
-            LocalEntry::File { hash, size, executable } => {
+            LocalEntry::File {
+                hash,
+                size,
+                executable,
+            } => {
                 hasher.update(&[1, u8::from(*executable)]);
                 hasher.update(&size.to_le_bytes());
                 hasher.update(hash);
@@ -176,11 +231,18 @@ fn listing_hash(entries: &BTreeMap<String, LocalEntry>) -> String {
     hasher.finalize().to_hex().to_string()
 }
 
-fn dir_derivation(state: &SharedState, context: &NativeCallContext, path: &str) -> Result<DerivationHandle, Box<EvalAltResult>> {
+fn dir_derivation(
+    state: &SharedState,
+    context: &NativeCallContext,
+    path: &str,
+) -> Result<DerivationHandle, Box<EvalAltResult>> {
     let resolved = state.local_path(context, path);
     let entries = scan(&resolved).map_err(|error| {
-        BuiltinError::new(format!("dir: cannot import `{path}` ({}): {error}", resolved.display()))
-            .with_help("paths are relative to the recipe file that names them")
+        BuiltinError::new(format!(
+            "dir: cannot import `{path}` ({}): {error}",
+            resolved.display()
+        ))
+        .with_help("paths are relative to the recipe file that names them")
     })?;
     let name = resolved
         .file_name()
@@ -224,14 +286,27 @@ fn expected(context: &BuildContext<'_>, key: &str) -> Result<String, BuildError>
 pub(crate) fn build_file(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
     let path = location(context)?;
     let expected = expected(context, "blake3")?;
-    let executable = context.derivation.args.get("executable").and_then(Value::as_bool).unwrap_or(false);
+    let executable = context
+        .derivation
+        .args
+        .get("executable")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let info = context.store.import_file(&path, false)?;
     if info.digest.to_string() != expected {
-        return Err(BuildError::SourceChanged { path, expected, found: info.digest.to_string() });
+        return Err(BuildError::SourceChanged {
+            path,
+            expected,
+            found: info.digest.to_string(),
+        });
     }
     context.log_line(format!("imported {} ({} bytes)", path.display(), info.size));
     Ok(OutputRecord {
-        object: OutputObject::File { blob: info.digest, size: info.size, executable },
+        object: OutputObject::File {
+            blob: info.digest,
+            size: info.size,
+            executable,
+        },
         secret: false,
     })
 }
@@ -239,27 +314,56 @@ pub(crate) fn build_file(context: &mut BuildContext<'_>) -> Result<OutputRecord,
 pub(crate) fn build_dir(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
     let root = location(context)?;
     let expected = expected(context, "listing")?;
-    let entries = scan(&root).map_err(|error| BuildError::Read { path: root.clone(), source: std::io::Error::other(error) })?;
+    let entries = scan(&root).map_err(|error| BuildError::Read {
+        path: root.clone(),
+        source: std::io::Error::other(error),
+    })?;
     let found = listing_hash(&entries);
     if found != expected {
-        return Err(BuildError::SourceChanged { path: root, expected, found });
+        return Err(BuildError::SourceChanged {
+            path: root,
+            expected,
+            found,
+        });
     }
     let mut tree = Tree::new(Metadata::default_directory());
     for (relative, entry) in &entries {
-        let tree_path = TreePath::parse(relative).map_err(|error| BuildError::Failed(error.to_string()))?;
+        let tree_path =
+            TreePath::parse(relative).map_err(|error| BuildError::Failed(error.to_string()))?;
         let (kind, mode) = match entry {
             LocalEntry::Directory => (EntryKind::Directory(Default::default()), 0o755),
-            LocalEntry::Symlink { target } => (EntryKind::Symlink { target: target.clone() }, 0o777),
+            LocalEntry::Symlink { target } => (
+                EntryKind::Symlink {
+                    target: target.clone(),
+                },
+                0o777,
+            ),
             LocalEntry::File { executable, .. } => {
                 let info = context.store.import_file(&root.join(relative), false)?;
-                (EntryKind::File { blob: info.digest, size: info.size }, if *executable { 0o755 } else { 0o644 })
+                (
+                    EntryKind::File {
+                        blob: info.digest,
+                        size: info.size,
+                    },
+                    if *executable { 0o755 } else { 0o644 },
+                )
             }
         };
-        let meta = Metadata { mode, ..Metadata::default_directory() };
+        let meta = Metadata {
+            mode,
+            ..Metadata::default_directory()
+        };
         tree.insert(&tree_path, Entry { kind, meta })
             .map_err(|error| BuildError::Failed(error.to_string()))?;
     }
     let digest = context.store.put_tree(&tree)?;
-    context.log_line(format!("imported {} ({} entries)", root.display(), entries.len()));
-    Ok(OutputRecord { object: OutputObject::Tree { tree: digest }, secret: false })
+    context.log_line(format!(
+        "imported {} ({} entries)",
+        root.display(),
+        entries.len()
+    ));
+    Ok(OutputRecord {
+        object: OutputObject::Tree { tree: digest },
+        secret: false,
+    })
 }

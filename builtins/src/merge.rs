@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use imgbuild_evaluator::rhai::{Array, Engine, EvalAltResult};
-use imgbuild_evaluator::{friendly_type_name, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value};
+use imgbuild_evaluator::{
+    friendly_type_name, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value,
+};
 use imgbuild_store::{Directory, EntryKind, OutputObject, OutputRecord, Tree};
 
 use crate::build::{BuildContext, BuildError};
@@ -18,20 +20,29 @@ const VERSION: u32 = 1;
 
 pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
     let plain = state.clone();
-    engine.register_fn("merge", move |trees: Array| -> Result<DerivationHandle, Box<EvalAltResult>> {
-        merge_derivation(&plain, "merge".to_owned(), trees)
-    });
+    engine.register_fn(
+        "merge",
+        move |trees: Array| -> Result<DerivationHandle, Box<EvalAltResult>> {
+            merge_derivation(&plain, "merge".to_owned(), trees)
+        },
+    );
     let named = state.clone();
     engine.register_fn(
         "merge",
-        move |name: imgbuild_evaluator::rhai::ImmutableString, trees: Array| -> Result<DerivationHandle, Box<EvalAltResult>> {
+        move |name: imgbuild_evaluator::rhai::ImmutableString,
+              trees: Array|
+              -> Result<DerivationHandle, Box<EvalAltResult>> {
             crate::paths::check_name("merge", &name)?;
             merge_derivation(&named, name.to_string(), trees)
         },
     );
 }
 
-fn merge_derivation(state: &SharedState, name: String, trees: Array) -> Result<DerivationHandle, Box<EvalAltResult>> {
+fn merge_derivation(
+    state: &SharedState,
+    name: String,
+    trees: Array,
+) -> Result<DerivationHandle, Box<EvalAltResult>> {
     if trees.is_empty() {
         return Err(BuiltinError::new("merge: needs at least one tree").into());
     }
@@ -77,7 +88,10 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
         };
         let input = context.input(*index)?.clone();
         let OutputObject::Tree { tree: digest } = input.record.object else {
-            return Err(BuildError::Failed(format!("merge: `{}` is a file, not a tree", input.name)));
+            return Err(BuildError::Failed(format!(
+                "merge: `{}` is a file, not a tree",
+                input.name
+            )));
         };
         let tree = context.store.load_tree(&digest)?;
         match merged.as_mut() {
@@ -87,17 +101,31 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
             }
             Some(target) => {
                 if target.root_meta() != tree.root_meta() {
-                    return Err(BuildError::Conflict { path: "/".to_owned(), first: first_source.clone(), second: input.name.clone() });
+                    return Err(BuildError::Conflict {
+                        path: "/".to_owned(),
+                        first: first_source.clone(),
+                        second: input.name.clone(),
+                    });
                 }
                 let mut root = target.root_directory().clone();
-                merge_directory(&mut root, tree.root_directory(), "", &input.name, &first_source, &mut owners)?;
+                merge_directory(
+                    &mut root,
+                    tree.root_directory(),
+                    "",
+                    &input.name,
+                    &first_source,
+                    &mut owners,
+                )?;
                 *target = Tree::from_parts(target.root_meta().clone(), root);
             }
         }
     }
     let tree = merged.ok_or_else(|| BuildError::Malformed("merge of nothing".to_owned()))?;
     let digest = context.store.put_tree(&tree)?;
-    Ok(OutputRecord { object: OutputObject::Tree { tree: digest }, secret: context.derivation.secret })
+    Ok(OutputRecord {
+        object: OutputObject::Tree { tree: digest },
+        secret: context.derivation.secret,
+    })
 }
 
 fn merge_directory(
@@ -118,7 +146,10 @@ fn merge_directory(
             Some(existing) => {
                 let conflict = || BuildError::Conflict {
                     path: path.clone(),
-                    first: owners.get(&path).cloned().unwrap_or_else(|| first_source.to_owned()),
+                    first: owners
+                        .get(&path)
+                        .cloned()
+                        .unwrap_or_else(|| first_source.to_owned()),
                     second: source_name.to_owned(),
                 };
                 if existing == entry {
@@ -128,8 +159,18 @@ fn merge_directory(
                     return Err(conflict());
                 }
                 match (&mut existing.kind, &entry.kind) {
-                    (EntryKind::Directory(existing_directory), EntryKind::Directory(source_directory)) => {
-                        merge_directory(existing_directory, source_directory, &path, source_name, first_source, owners)?;
+                    (
+                        EntryKind::Directory(existing_directory),
+                        EntryKind::Directory(source_directory),
+                    ) => {
+                        merge_directory(
+                            existing_directory,
+                            source_directory,
+                            &path,
+                            source_name,
+                            first_source,
+                            owners,
+                        )?;
                     }
                     _ => return Err(conflict()),
                 }

@@ -5,9 +5,16 @@ use imgbuild_evaluator::BuiltinError;
 
 /// Checks a derivation name: non-empty, no `/`, no NUL, at most 200 bytes.
 pub(crate) fn check_name(function: &str, name: &str) -> Result<(), BuiltinError> {
-    if name.is_empty() || name.len() > 200 || name.contains(['/', '\0']) || name == "." || name == ".." {
-        return Err(BuiltinError::new(format!("{function}: `{name}` is not a usable name"))
-            .with_help("names are non-empty, at most 200 bytes, without '/'"));
+    if name.is_empty()
+        || name.len() > 200
+        || name.contains(['/', '\0'])
+        || name == "."
+        || name == ".."
+    {
+        return Err(
+            BuiltinError::new(format!("{function}: `{name}` is not a usable name"))
+                .with_help("names are non-empty, at most 200 bytes, without '/'"),
+        );
     }
     Ok(())
 }
@@ -42,7 +49,11 @@ mod tests {
 
     fn check(input: &str, expected: Result<&str, ()>) {
         let actual = normalize_tree_path("test", input).map_err(|_| ());
-        assert_eq!(actual.as_deref(), expected.map(|path| path), "for {input:?}");
+        assert_eq!(
+            actual.as_deref(),
+            expected.map(|path| path),
+            "for {input:?}"
+        );
     }
 
     #[test]

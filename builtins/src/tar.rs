@@ -16,22 +16,25 @@ const VERSION: u32 = 1;
 
 pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
     let state = state.clone();
-    engine.register_fn("tar", move |tree: DerivationHandle| -> Result<DerivationHandle, Box<EvalAltResult>> {
-        let mut inputs = imgbuild_evaluator::Inputs::new();
-        let mut args = BTreeMap::new();
-        args.insert("tree".to_owned(), inputs.reference(tree.id));
-        let name = format!("{}.tar", state.derivation_name(tree));
-        Ok(state.add(DerivationSpec {
-            kind: KIND,
-            kind_version: VERSION,
-            name,
-            args: Value::Map(args),
-            inputs: inputs.into_list(),
-            fixed: false,
-            location: None,
-            secret: false,
-        }))
-    });
+    engine.register_fn(
+        "tar",
+        move |tree: DerivationHandle| -> Result<DerivationHandle, Box<EvalAltResult>> {
+            let mut inputs = imgbuild_evaluator::Inputs::new();
+            let mut args = BTreeMap::new();
+            args.insert("tree".to_owned(), inputs.reference(tree.id));
+            let name = format!("{}.tar", state.derivation_name(tree));
+            Ok(state.add(DerivationSpec {
+                kind: KIND,
+                kind_version: VERSION,
+                name,
+                args: Value::Map(args),
+                inputs: inputs.into_list(),
+                fixed: false,
+                location: None,
+                secret: false,
+            }))
+        },
+    );
 }
 
 pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
@@ -40,12 +43,22 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
     };
     let input = context.input(*index)?.clone();
     let OutputObject::Tree { tree } = input.record.object else {
-        return Err(BuildError::Failed(format!("tar: `{}` is a file, not a tree", input.name)));
+        return Err(BuildError::Failed(format!(
+            "tar: `{}` is a file, not a tree",
+            input.name
+        )));
     };
     let secret = context.derivation.secret || input.record.secret;
     let mut writer = context.store.blob_writer(secret)?;
     context.store.write_tar(&tree, &mut writer)?;
     let info = writer.finish()?;
     context.log_line(format!("tar of {} ({} bytes)", input.name, info.size));
-    Ok(OutputRecord { object: OutputObject::File { blob: info.digest, size: info.size, executable: false }, secret })
+    Ok(OutputRecord {
+        object: OutputObject::File {
+            blob: info.digest,
+            size: info.size,
+            executable: false,
+        },
+        secret,
+    })
 }

@@ -20,21 +20,33 @@ pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
     engine.register_fn(
         "text",
         move |content: ImmutableString| -> Result<DerivationHandle, Box<EvalAltResult>> {
-            Ok(single.add(spec("text".to_owned(), Value::List(vec![Value::String(content.to_string())]), imgbuild_evaluator::Inputs::new())))
+            Ok(single.add(spec(
+                "text".to_owned(),
+                Value::List(vec![Value::String(content.to_string())]),
+                imgbuild_evaluator::Inputs::new(),
+            )))
         },
     );
     let named = state.clone();
     engine.register_fn(
         "text",
-        move |name: ImmutableString, content: ImmutableString| -> Result<DerivationHandle, Box<EvalAltResult>> {
+        move |name: ImmutableString,
+              content: ImmutableString|
+              -> Result<DerivationHandle, Box<EvalAltResult>> {
             check_name("text", &name)?;
-            Ok(named.add(spec(name.to_string(), Value::List(vec![Value::String(content.to_string())]), imgbuild_evaluator::Inputs::new())))
+            Ok(named.add(spec(
+                name.to_string(),
+                Value::List(vec![Value::String(content.to_string())]),
+                imgbuild_evaluator::Inputs::new(),
+            )))
         },
     );
     let parts_state = state.clone();
     engine.register_fn(
         "text",
-        move |name: ImmutableString, parts: Array| -> Result<DerivationHandle, Box<EvalAltResult>> {
+        move |name: ImmutableString,
+              parts: Array|
+              -> Result<DerivationHandle, Box<EvalAltResult>> {
             check_name("text", &name)?;
             let mut inputs = imgbuild_evaluator::Inputs::new();
             let mut values = Vec::with_capacity(parts.len());
@@ -101,7 +113,9 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
                     OutputObject::File { blob, .. } => {
                         bytes.extend_from_slice(&context.store.read_blob(blob)?)
                     }
-                    OutputObject::Tree { tree } => bytes.extend_from_slice(tree.to_string().as_bytes()),
+                    OutputObject::Tree { tree } => {
+                        bytes.extend_from_slice(tree.to_string().as_bytes())
+                    }
                 }
             }
             other => return Err(BuildError::Malformed(format!("text part {other:?}"))),

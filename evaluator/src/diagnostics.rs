@@ -93,7 +93,9 @@ impl Diagnostic for RecipeDiagnostic {
             return None;
         }
         Some(Box::new(
-            self.related.iter().map(|related| related as &dyn Diagnostic),
+            self.related
+                .iter()
+                .map(|related| related as &dyn Diagnostic),
         ))
     }
 }
@@ -123,7 +125,11 @@ impl SourceLookup {
         loop {
             match current {
                 EvalAltResult::ErrorInFunctionCall(function, function_source, inner, position) => {
-                    frames.push((format!("in the call to `{function}`"), file.clone(), *position));
+                    frames.push((
+                        format!("in the call to `{function}`"),
+                        file.clone(),
+                        *position,
+                    ));
                     if !function_source.is_empty() {
                         file = function_source.clone();
                     }

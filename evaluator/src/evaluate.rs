@@ -162,13 +162,22 @@ fn build_engine(options: &EvalOptions, state: &SharedState, register: Registrar<
         .register_fn("to_string", {
             let state = state.clone();
             move |handle: &mut DerivationHandle| {
-                format!("«derivation {} ({})»", state.derivation_name(*handle), state.derivation_kind(*handle))
+                format!(
+                    "«derivation {} ({})»",
+                    state.derivation_name(*handle),
+                    state.derivation_kind(*handle)
+                )
             }
         })
         .register_fn("to_debug", {
             let state = state.clone();
             move |handle: &mut DerivationHandle| {
-                format!("«derivation {} ({}) {}»", state.derivation_name(*handle), state.derivation_kind(*handle), state.derivation_identity(*handle))
+                format!(
+                    "«derivation {} ({}) {}»",
+                    state.derivation_name(*handle),
+                    state.derivation_kind(*handle),
+                    state.derivation_identity(*handle)
+                )
             }
         })
         .register_get("name", {
@@ -183,8 +192,12 @@ fn build_engine(options: &EvalOptions, state: &SharedState, register: Registrar<
             let state = state.clone();
             move |handle: &mut DerivationHandle| state.derivation_identity(*handle)
         })
-        .register_fn("==", |left: DerivationHandle, right: DerivationHandle| left == right)
-        .register_fn("!=", |left: DerivationHandle, right: DerivationHandle| left != right);
+        .register_fn("==", |left: DerivationHandle, right: DerivationHandle| {
+            left == right
+        })
+        .register_fn("!=", |left: DerivationHandle, right: DerivationHandle| {
+            left != right
+        });
     register(&mut engine, state);
     engine
 }
@@ -210,7 +223,11 @@ fn collect_outputs(
     )))
 }
 
-fn collect_map(state: &SharedState, value: &Dynamic, prefix: &str) -> Result<(), Box<RecipeDiagnostic>> {
+fn collect_map(
+    state: &SharedState,
+    value: &Dynamic,
+    prefix: &str,
+) -> Result<(), Box<RecipeDiagnostic>> {
     let Some(map) = value.read_lock::<Map>() else {
         return Ok(());
     };
@@ -253,11 +270,12 @@ fn check_output_name(name: &str) -> Result<(), &'static str> {
     if name.len() > 200 {
         return Err("it is longer than 200 bytes");
     }
-    if !name
-        .chars()
-        .all(|character| character.is_alphanumeric() || matches!(character, '-' | '_' | '.' | '+' | '@'))
-    {
-        return Err("it contains characters other than letters, digits, '-', '_', '.', '+' and '@'");
+    if !name.chars().all(|character| {
+        character.is_alphanumeric() || matches!(character, '-' | '_' | '.' | '+' | '@')
+    }) {
+        return Err(
+            "it contains characters other than letters, digits, '-', '_', '.', '+' and '@'",
+        );
     }
     Ok(())
 }

@@ -161,7 +161,8 @@ impl Graph {
     /// Records a named output.
     pub fn add_output(&mut self, name: String, derivation: DrvId) {
         self.outputs.push(Output { name, derivation });
-        self.outputs.sort_by(|left, right| left.name.cmp(&right.name));
+        self.outputs
+            .sort_by(|left, right| left.name.cmp(&right.name));
     }
 
     /// Keeps only the outputs whose name is `name` or starts with `name.`.

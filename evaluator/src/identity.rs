@@ -119,15 +119,7 @@ pub fn hash_derivation(
     inputs: &[[u8; 32]],
 ) -> Identity {
     let mut buffer = Vec::with_capacity(128);
-    encode_derivation(
-        &mut buffer,
-        domain,
-        kind,
-        kind_version,
-        name,
-        args,
-        inputs,
-    );
+    encode_derivation(&mut buffer, domain, kind, kind_version, name, args, inputs);
     Identity(*blake3::hash(&buffer).as_bytes())
 }
 

@@ -22,5 +22,5 @@ pub use evaluate::{evaluate, EvalOptions, Evaluation, Limits, Registrar};
 pub use graph::{Derivation, DrvId, Graph, Node, Output};
 pub use identity::{encode_derivation, encode_value, hash_derivation, Domain, Identity};
 pub use rhai;
-pub use state::{DerivationHandle, Inputs, DerivationSpec, EvalState, SharedState};
+pub use state::{DerivationHandle, DerivationSpec, EvalState, Inputs, SharedState};
 pub use value::Value;

@@ -23,7 +23,10 @@ pub(crate) struct RecipeResolver {
 impl RecipeResolver {
     fn candidates(&self, source: Option<&str>, path: &str) -> Vec<PathBuf> {
         let mut relative = PathBuf::from(path);
-        if relative.extension().is_none_or(|extension| extension != "rhai") {
+        if relative
+            .extension()
+            .is_none_or(|extension| extension != "rhai")
+        {
             let mut name = relative.into_os_string();
             name.push(".rhai");
             relative = PathBuf::from(name);
@@ -56,8 +59,8 @@ impl ModuleResolver for RecipeResolver {
                 .iter()
                 .map(|candidate| candidate.display().to_string())
                 .collect();
-            let error = BuiltinError::new(format!("cannot find module `{path}`"))
-                .with_help(format!(
+            let error =
+                BuiltinError::new(format!("cannot find module `{path}`")).with_help(format!(
                     "searched: {}; add a directory with -I DIR or IMGBUILD_PATH",
                     searched.join(", ")
                 ));

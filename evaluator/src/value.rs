@@ -87,7 +87,9 @@ impl Value {
             Value::Int(number) => json!(number),
             Value::String(text) => json!(text),
             Value::Bytes(bytes) => json!({ "bytes": hex::encode(bytes) }),
-            Value::List(items) => serde_json::Value::Array(items.iter().map(Value::to_json).collect()),
+            Value::List(items) => {
+                serde_json::Value::Array(items.iter().map(Value::to_json).collect())
+            }
             Value::Map(map) => serde_json::Value::Object(
                 map.iter()
                     .map(|(key, item)| (key.clone(), item.to_json()))

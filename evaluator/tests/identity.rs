@@ -12,12 +12,22 @@ fn check(domain: Domain, args: Value, inputs: &[[u8; 32]], expected: &str) {
 }
 
 fn map(entries: &[(&str, Value)]) -> Value {
-    Value::Map(entries.iter().map(|(key, value)| ((*key).to_owned(), value.clone())).collect())
+    Value::Map(
+        entries
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), value.clone()))
+            .collect(),
+    )
 }
 
 #[test]
 fn golden_recipe_identities() {
-    check(Domain::Recipe, Value::Null, &[], "b3d8f44f955f322049d856fa25cc5ff24770292db6cbe5a2c50741cb63ef2749");
+    check(
+        Domain::Recipe,
+        Value::Null,
+        &[],
+        "b3d8f44f955f322049d856fa25cc5ff24770292db6cbe5a2c50741cb63ef2749",
+    );
     check(
         Domain::Recipe,
         map(&[("content", Value::List(vec!["hi\n".into(), Value::Input(0)]))]),
@@ -26,7 +36,11 @@ fn golden_recipe_identities() {
     );
     check(
         Domain::Recipe,
-        map(&[("b", Value::Int(-1)), ("a", Value::Bool(true)), ("c", Value::Bytes(vec![0, 255]))]),
+        map(&[
+            ("b", Value::Int(-1)),
+            ("a", Value::Bool(true)),
+            ("c", Value::Bytes(vec![0, 255])),
+        ]),
         &[],
         "78d7582cce5be55ad946fac9c57c35e41da3bd5b8a1b21878938a9adc0ee47d3",
     );
@@ -34,22 +48,40 @@ fn golden_recipe_identities() {
 
 #[test]
 fn golden_cache_keys_and_fixed_outputs() {
-    check(Domain::CacheKey, map(&[("content", Value::List(vec![Value::Input(0)]))]), &[[1; 32]], "d4edf71753a5fcf2b80a14177e1201a796ff20b89934e9a61f7da078bc71aaf2");
-    check(Domain::Fixed, map(&[("blake3", "00".into())]), &[], "c3aa0af6e698f86e11c8747916fe95b5d00cca51bf22d1ecf78488698634ecb4");
+    check(
+        Domain::CacheKey,
+        map(&[("content", Value::List(vec![Value::Input(0)]))]),
+        &[[1; 32]],
+        "d4edf71753a5fcf2b80a14177e1201a796ff20b89934e9a61f7da078bc71aaf2",
+    );
+    check(
+        Domain::Fixed,
+        map(&[("blake3", "00".into())]),
+        &[],
+        "c3aa0af6e698f86e11c8747916fe95b5d00cca51bf22d1ecf78488698634ecb4",
+    );
 }
 
 #[test]
 fn golden_value_encoding_bytes() {
     let mut bytes = Vec::new();
-    encode_value(&mut bytes, &map(&[("k", Value::List(vec![Value::Int(1), Value::Input(2)]))]));
+    encode_value(
+        &mut bytes,
+        &map(&[("k", Value::List(vec![Value::Int(1), Value::Input(2)]))]),
+    );
     assert_eq!(
         hex::encode(&bytes),
         concat!(
-            "07", "0100000000000000",       // map, 1 entry
-            "0100000000000000", "6b",       // key "k"
-            "06", "0200000000000000",       // list, 2 items
-            "03", "0100000000000000",       // int 1
-            "08", "02000000",               // input 2
+            "07",
+            "0100000000000000", // map, 1 entry
+            "0100000000000000",
+            "6b", // key "k"
+            "06",
+            "0200000000000000", // list, 2 items
+            "03",
+            "0100000000000000", // int 1
+            "08",
+            "02000000", // input 2
         )
     );
 }
@@ -88,8 +120,14 @@ fn cache_key_depends_on_input_outputs_not_recipes() {
     let on_right = graph.add(derivation("c", vec![right]));
     assert_ne!(graph.node(on_left).identity, graph.node(on_right).identity);
     // Same input output bytes => same cache key: early cutoff.
-    assert_eq!(graph.cache_key(on_left, &[[9; 32]]), graph.cache_key(on_right, &[[9; 32]]));
-    assert_ne!(graph.cache_key(on_left, &[[9; 32]]), graph.cache_key(on_left, &[[8; 32]]));
+    assert_eq!(
+        graph.cache_key(on_left, &[[9; 32]]),
+        graph.cache_key(on_right, &[[9; 32]])
+    );
+    assert_ne!(
+        graph.cache_key(on_left, &[[9; 32]]),
+        graph.cache_key(on_left, &[[8; 32]])
+    );
 }
 
 #[test]

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use imgbuild_evaluator::{DrvId, Graph};
-use imgbuild_store::{Materialized, MaterializeOptions, OutputObject, OutputRecord, Store, StoreError};
+use imgbuild_store::{
+    MaterializeOptions, Materialized, OutputObject, OutputRecord, Store, StoreError,
+};
 use serde_json::json;
 
 use crate::cli::BuildArgs;
@@ -21,15 +23,25 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
     let store = super::open_store(store_dir)?;
     let _session = store.build_session()?;
     let display = Display::new(arguments.json);
-    let targets: Vec<DrvId> = graph.outputs().iter().map(|output| output.derivation).collect();
+    let targets: Vec<DrvId> = graph
+        .outputs()
+        .iter()
+        .map(|output| output.derivation)
+        .collect();
     let jobs = arguments
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let mut options = Options { jobs, keep_going: arguments.keep_going, deep_check: false };
+    let mut options = Options {
+        jobs,
+        keep_going: arguments.keep_going,
+        deep_check: false,
+        offline: arguments.offline,
+    };
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let outcome = scheduler::build(graph, &targets, &store, &options, &display, &QuietReporter)?;
+        let outcome =
+            scheduler::build(graph, &targets, &store, &options, &display, &QuietReporter)?;
         if outcome.saw_corruption && attempt < 3 {
             display.line("note: a corrupt object was found and removed; rebuilding what needs it");
             options.deep_check = true;
@@ -42,11 +54,20 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
             }
             display.finish();
             store.sync()?;
-            let environment = outcome.failed.iter().all(|(_, _, environment)| *environment);
-            display.line(&format!("error: {} derivation(s) failed", outcome.failed.len()));
+            let environment = outcome
+                .failed
+                .iter()
+                .all(|(_, _, environment)| *environment);
+            display.line(&format!(
+                "error: {} derivation(s) failed",
+                outcome.failed.len()
+            ));
             display.json(&json!({ "event": "done", "ok": false, "failed": outcome.failed.len() }));
             return Err(if environment {
-                Failure::environment(format!("{} derivation(s) failed because of the machine (see above)", outcome.failed.len()))
+                Failure::environment(format!(
+                    "{} derivation(s) failed because of the machine (see above)",
+                    outcome.failed.len()
+                ))
             } else {
                 Failure::Build
             });
@@ -59,7 +80,9 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
                 options.deep_check = true;
             }
             Err(MaterializeFailure::Corrupt(_)) => {
-                return Err(Failure::environment("objects keep turning out corrupt; run `imgbuild store verify`"));
+                return Err(Failure::environment(
+                    "objects keep turning out corrupt; run `imgbuild store verify`",
+                ));
             }
             Err(MaterializeFailure::Other(failure)) => return Err(failure),
         }
@@ -83,7 +106,9 @@ impl From<Failure> for MaterializeFailure {
 impl From<MaterializeFailure> for Failure {
     fn from(failure: MaterializeFailure) -> Self {
         match failure {
-            MaterializeFailure::Corrupt(_) => Failure::environment("corrupt object in the store; run `imgbuild store verify`"),
+            MaterializeFailure::Corrupt(_) => {
+                Failure::environment("corrupt object in the store; run `imgbuild store verify`")
+            }
             MaterializeFailure::Other(failure) => failure,
         }
     }
@@ -99,27 +124,41 @@ fn materialize_all(
     fs_err::create_dir_all(out_dir).map_err(Failure::environment)?;
     let manifest_path = out_dir.join(MANIFEST);
     let mut manifest: Vec<(String, OutputRecord)> = if manifest_path.exists() {
-        store.read_result_manifest(&manifest_path).unwrap_or_default()
+        store
+            .read_result_manifest(&manifest_path)
+            .unwrap_or_default()
     } else {
         Vec::new()
     };
     for output in graph.outputs() {
-        let Some(record) = outputs.get(&output.derivation) else { continue };
+        let Some(record) = outputs.get(&output.derivation) else {
+            continue;
+        };
         let node = graph.node(output.derivation);
         let mut file_name = output.name.clone();
-        if let (OutputObject::File { .. }, Some(extension)) = (&record.object, imgbuild_builtins::file_extension(&node.derivation)) {
+        if let (OutputObject::File { .. }, Some(extension)) = (
+            &record.object,
+            imgbuild_builtins::file_extension(&node.derivation),
+        ) {
             if !file_name.ends_with(&format!(".{extension}")) {
                 file_name = format!("{file_name}.{extension}");
             }
         }
         let destination = out_dir.join(&file_name);
         let already = manifest.iter().any(|(name, existing)| {
-            name == &file_name && existing == record && (destination.exists() || destination.with_extension("tar").exists() || tar_sibling(&destination).exists())
+            name == &file_name
+                && existing == record
+                && (destination.exists()
+                    || destination.with_extension("tar").exists()
+                    || tar_sibling(&destination).exists())
         });
         let shown = if already {
             existing_path(&destination)
         } else {
-            let options = MaterializeOptions { allow_tar_fallback: true, ..MaterializeOptions::default() };
+            let options = MaterializeOptions {
+                allow_tar_fallback: true,
+                ..MaterializeOptions::default()
+            };
             match store.materialize(record, &destination, &options) {
                 Ok(Materialized::File(path) | Materialized::Directory(path)) => path,
                 Ok(Materialized::Tar(path)) => {
@@ -130,7 +169,9 @@ fn materialize_all(
                     ));
                     path
                 }
-                Err(StoreError::ObjectCorrupt { .. }) => return Err(MaterializeFailure::Corrupt(record.clone())),
+                Err(StoreError::ObjectCorrupt { .. }) => {
+                    return Err(MaterializeFailure::Corrupt(record.clone()))
+                }
                 Err(error) => return Err(MaterializeFailure::Other(error.into())),
             }
         };
@@ -144,7 +185,9 @@ fn materialize_all(
         let path = out_dir.join(name);
         path.exists() || tar_sibling(&path).exists()
     });
-    store.write_result_manifest(&manifest_path, &manifest).map_err(Failure::from)?;
+    store
+        .write_result_manifest(&manifest_path, &manifest)
+        .map_err(Failure::from)?;
     display.json(&json!({ "event": "done", "ok": true }));
     Ok(())
 }

@@ -22,17 +22,32 @@ pub fn run(arguments: &EvalArgs) -> Result<(), Failure> {
                 json!({ "name": output.name, "derivation": node.identity.to_hex(), "kind": node.derivation.kind })
             })
             .collect();
-        let derivations: Vec<_> = graph.nodes().iter().map(|node| super::graph::node_json(graph, node)).collect();
-        serde_json::to_writer(&mut out, &json!({ "outputs": outputs, "derivations": derivations }))
-            .map_err(std::io::Error::from)
-            .and_then(|()| writeln!(out))
+        let derivations: Vec<_> = graph
+            .nodes()
+            .iter()
+            .map(|node| super::graph::node_json(graph, node))
+            .collect();
+        serde_json::to_writer(
+            &mut out,
+            &json!({ "outputs": outputs, "derivations": derivations }),
+        )
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
     } else {
         let mut result = Ok(());
         for output in graph.outputs() {
             let node = graph.node(output.derivation);
-            result = result.and_then(|()| writeln!(out, "{}\t{}\t{}", output.name, node.derivation.kind, node.identity));
+            result = result.and_then(|()| {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    output.name, node.derivation.kind, node.identity
+                )
+            });
         }
         result.and_then(|()| writeln!(out, "{} derivations", graph.len()))
     };
-    written.and_then(|()| out.flush()).map_err(Failure::environment)
+    written
+        .and_then(|()| out.flush())
+        .map_err(Failure::environment)
 }

@@ -32,26 +32,49 @@ pub fn run(arguments: &GraphArgs) -> Result<(), Failure> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = match arguments.format {
         GraphFormat::Json => {
-            let nodes: Vec<_> = graph.nodes().iter().map(|node| node_json(graph, node)).collect();
+            let nodes: Vec<_> = graph
+                .nodes()
+                .iter()
+                .map(|node| node_json(graph, node))
+                .collect();
             let edges: Vec<_> = dag
                 .edge_references()
-                .map(|edge| json!([graph.node(dag[edge.source()]).identity.to_hex(), graph.node(dag[edge.target()]).identity.to_hex()]))
+                .map(|edge| {
+                    json!([
+                        graph.node(dag[edge.source()]).identity.to_hex(),
+                        graph.node(dag[edge.target()]).identity.to_hex()
+                    ])
+                })
                 .collect();
             let outputs: serde_json::Map<String, serde_json::Value> = graph
                 .outputs()
                 .iter()
-                .map(|output| (output.name.clone(), json!(graph.node(output.derivation).identity.to_hex())))
+                .map(|output| {
+                    (
+                        output.name.clone(),
+                        json!(graph.node(output.derivation).identity.to_hex()),
+                    )
+                })
                 .collect();
-            serde_json::to_writer(&mut out, &json!({ "nodes": nodes, "edges": edges, "outputs": outputs }))
-                .map_err(std::io::Error::from)
-                .and_then(|()| writeln!(out))
+            serde_json::to_writer(
+                &mut out,
+                &json!({ "nodes": nodes, "edges": edges, "outputs": outputs }),
+            )
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
         }
         GraphFormat::Dot => write_dot(&mut out, graph, &dag),
     };
-    result.and_then(|()| out.flush()).map_err(Failure::environment)
+    result
+        .and_then(|()| out.flush())
+        .map_err(Failure::environment)
 }
 
-fn write_dot(out: &mut impl Write, graph: &Graph, dag: &petgraph::graph::DiGraph<imgbuild_evaluator::DrvId, ()>) -> std::io::Result<()> {
+fn write_dot(
+    out: &mut impl Write,
+    graph: &Graph,
+    dag: &petgraph::graph::DiGraph<imgbuild_evaluator::DrvId, ()>,
+) -> std::io::Result<()> {
     writeln!(out, "digraph imgbuild {{")?;
     writeln!(out, "  rankdir=LR;")?;
     writeln!(out, "  node [shape=box, fontname=monospace];")?;
@@ -66,11 +89,26 @@ fn write_dot(out: &mut impl Write, graph: &Graph, dag: &petgraph::graph::DiGraph
         )?;
     }
     for edge in dag.edge_references() {
-        writeln!(out, "  \"{}\" -> \"{}\";", graph.node(dag[edge.source()]).identity.short(), graph.node(dag[edge.target()]).identity.short())?;
+        writeln!(
+            out,
+            "  \"{}\" -> \"{}\";",
+            graph.node(dag[edge.source()]).identity.short(),
+            graph.node(dag[edge.target()]).identity.short()
+        )?;
     }
     for output in graph.outputs() {
-        writeln!(out, "  \"output:{}\" [shape=oval, label=\"{}\"];", escape(&output.name), escape(&output.name))?;
-        writeln!(out, "  \"{}\" -> \"output:{}\";", graph.node(output.derivation).identity.short(), escape(&output.name))?;
+        writeln!(
+            out,
+            "  \"output:{}\" [shape=oval, label=\"{}\"];",
+            escape(&output.name),
+            escape(&output.name)
+        )?;
+        writeln!(
+            out,
+            "  \"{}\" -> \"output:{}\";",
+            graph.node(output.derivation).identity.short(),
+            escape(&output.name)
+        )?;
     }
     writeln!(out, "}}")
 }

@@ -8,7 +8,11 @@ use crate::errors::Failure;
 /// Runs `imgbuild log`.
 pub fn run(store: Option<&std::path::Path>, arguments: &LogArgs) -> Result<(), Failure> {
     let prefix = arguments.derivation.to_ascii_lowercase();
-    if prefix.is_empty() || !prefix.chars().all(|character| character.is_ascii_hexdigit()) {
+    if prefix.is_empty()
+        || !prefix
+            .chars()
+            .all(|character| character.is_ascii_hexdigit())
+    {
         return Err(Failure::Recipe(miette::miette!(
             help = "pass the derivation's recipe identity as shown by `imgbuild eval` or in a failure message",
             "`{}` is not a derivation identity (hexadecimal)",
@@ -24,10 +28,15 @@ pub fn run(store: Option<&std::path::Path>, arguments: &LogArgs) -> Result<(), F
         ))),
         [(_, path)] => {
             let bytes = fs_err::read(path).map_err(Failure::environment)?;
-            std::io::stdout().write_all(&bytes).map_err(Failure::environment)
+            std::io::stdout()
+                .write_all(&bytes)
+                .map_err(Failure::environment)
         }
         several => {
-            let names: Vec<String> = several.iter().map(|(digest, _)| digest.to_string()).collect();
+            let names: Vec<String> = several
+                .iter()
+                .map(|(digest, _)| digest.to_string())
+                .collect();
             Err(Failure::Recipe(miette::miette!(
                 help = format!("candidates: {}", names.join(", ")),
                 "`{prefix}` matches {} logs; give more characters",

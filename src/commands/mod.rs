@@ -17,7 +17,9 @@ use crate::errors::Failure;
 /// Splits `RECIPE#OUTPUT`.
 pub fn split_recipe(spec: &str) -> (PathBuf, Option<String>) {
     match spec.rsplit_once('#') {
-        Some((path, output)) if !output.is_empty() && !output.contains('/') => (PathBuf::from(path), Some(output.to_owned())),
+        Some((path, output)) if !output.is_empty() && !output.contains('/') => {
+            (PathBuf::from(path), Some(output.to_owned()))
+        }
         _ => (PathBuf::from(spec), None),
     }
 }
@@ -34,13 +36,16 @@ pub fn load(arguments: &RecipeArgs) -> Result<(Evaluation, PathBuf), Failure> {
             )));
         };
         if key.is_empty() {
-            return Err(Failure::Recipe(miette::miette!("--arg `{pair}` has an empty key")));
+            return Err(Failure::Recipe(miette::miette!(
+                "--arg `{pair}` has an empty key"
+            )));
         }
         args.insert(key.to_owned(), value.to_owned());
     }
     let mut search_path = arguments.include.clone();
     if let Some(paths) = std::env::var_os("IMGBUILD_PATH") {
-        search_path.extend(std::env::split_paths(&paths).filter(|path| !path.as_os_str().is_empty()));
+        search_path
+            .extend(std::env::split_paths(&paths).filter(|path| !path.as_os_str().is_empty()));
     }
     let options = EvalOptions {
         search_path,
@@ -48,7 +53,8 @@ pub fn load(arguments: &RecipeArgs) -> Result<(Evaluation, PathBuf), Failure> {
         function_names: imgbuild_builtins::function_names(),
         ..EvalOptions::default()
     };
-    let register = |engine: &mut imgbuild_evaluator::rhai::Engine, state: &imgbuild_evaluator::SharedState| {
+    let register = |engine: &mut imgbuild_evaluator::rhai::Engine,
+                    state: &imgbuild_evaluator::SharedState| {
         imgbuild_builtins::register(engine, state);
     };
     let mut evaluation = imgbuild_evaluator::evaluate(&path, &options, &register)
@@ -57,13 +63,25 @@ pub fn load(arguments: &RecipeArgs) -> Result<(Evaluation, PathBuf), Failure> {
         eprintln!("recipe: {message}");
     }
     if let Some(selected) = selected {
-        let available: Vec<String> = evaluation.graph.outputs().iter().map(|output| output.name.clone()).collect();
+        let available: Vec<String> = evaluation
+            .graph
+            .outputs()
+            .iter()
+            .map(|output| output.name.clone())
+            .collect();
         if !evaluation.graph.select_outputs(&selected) {
-            let help = match imgbuild_evaluator::suggest(&selected, available.iter().map(String::as_str)) {
+            let help = match imgbuild_evaluator::suggest(
+                &selected,
+                available.iter().map(String::as_str),
+            ) {
                 Some(near) => format!("did you mean `{near}`?"),
                 None => format!("outputs: {}", available.join(", ")),
             };
-            return Err(Failure::Recipe(miette::miette!(help = help, "{} has no output `{selected}`", path.display())));
+            return Err(Failure::Recipe(miette::miette!(
+                help = help,
+                "{} has no output `{selected}`",
+                path.display()
+            )));
         }
     }
     Ok((evaluation, path))
@@ -80,7 +98,9 @@ pub fn store_path(explicit: Option<&Path>) -> Result<PathBuf, Failure> {
     }
     match std::env::var_os("HOME").filter(|value| !value.is_empty()) {
         Some(home) => Ok(PathBuf::from(home).join(".local/share/imgbuild")),
-        None => Err(Failure::environment("cannot find the store: set --store DIR, IMGBUILD_STORE or HOME")),
+        None => Err(Failure::environment(
+            "cannot find the store: set --store DIR, IMGBUILD_STORE or HOME",
+        )),
     }
 }
 

@@ -49,7 +49,10 @@ pub fn run(store: Option<&std::path::Path>, command: &StoreCommand) -> Result<()
                 report.removed_other,
                 human_bytes(report.freed_bytes)
             );
-            println!("kept {} blobs, {} chunks, {} trees", report.kept_blobs, report.kept_chunks, report.kept_trees);
+            println!(
+                "kept {} blobs, {} chunks, {} trees",
+                report.kept_blobs, report.kept_chunks, report.kept_trees
+            );
             Ok(())
         }
         StoreCommand::Info => {
@@ -67,9 +70,18 @@ pub fn run(store: Option<&std::path::Path>, command: &StoreCommand) -> Result<()
                 ("quarantined", &info.quarantined),
             ];
             for (name, usage) in rows {
-                println!("{name:<22} {:>9} {:>12}", usage.count, human_bytes(usage.disk_bytes));
+                println!(
+                    "{name:<22} {:>9} {:>12}",
+                    usage.count,
+                    human_bytes(usage.disk_bytes)
+                );
             }
-            println!("{:<22} {:>9} {:>12}", "blob content", "", human_bytes(info.logical_blob_bytes));
+            println!(
+                "{:<22} {:>9} {:>12}",
+                "blob content",
+                "",
+                human_bytes(info.logical_blob_bytes)
+            );
             Ok(())
         }
     }

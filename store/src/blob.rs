@@ -24,15 +24,14 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
-use std::os::unix::io::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rayon::prelude::*;
 
 use crate::digest::Digest;
 use crate::error::{IoResultExt, ObjectKind, StoreError};
 use crate::layout::{publish_file, Layout, OBJECT_MODE, SECRET_OBJECT_MODE};
+use crate::sparse::{describe_file, write_sparse};
 use crate::Store;
 
 /// Blobs smaller than this are stored as one compressed object; larger ones are chunked.
@@ -48,8 +47,6 @@ const TAG_HOLE: u8 = 2;
 const SINGLE_ZSTD_LEVEL: i32 = 3;
 /// Refuse to decompress more than this from one object (guards against corrupt headers).
 const MAX_DECODED_OBJECT: u64 = 64 * 1024 * 1024;
-/// Block size used to find zero runs that become holes when writing files.
-pub(crate) const HOLE_BLOCK: usize = 4096;
 
 /// The identity and size of a stored blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -320,54 +317,6 @@ pub(crate) fn visit_blob(
     }
 }
 
-/// Writes `data` at `offset`, leaving 4 KiB blocks of zeros as holes.
-pub(crate) fn write_sparse(
-    file: &File,
-    path: &Path,
-    offset: u64,
-    data: &[u8],
-) -> Result<(), StoreError> {
-    let mut start = 0usize;
-    while start < data.len() {
-        // Align block boundaries to the file offset so holes line up with filesystem blocks.
-        let misalignment = ((offset + start as u64) % HOLE_BLOCK as u64) as usize;
-        let block_end = (start + HOLE_BLOCK - misalignment).min(data.len());
-        if is_zero(&data[start..block_end]) {
-            start = block_end;
-            continue;
-        }
-        let mut end = block_end;
-        while end < data.len() {
-            let next = (end + HOLE_BLOCK).min(data.len());
-            if is_zero(&data[end..next]) {
-                break;
-            }
-            end = next;
-        }
-        file.write_all_at(&data[start..end], offset + start as u64)
-            .at("write", path)?;
-        start = end;
-    }
-    Ok(())
-}
-
-/// Whether every byte is zero (fast enough to run over every chunk).
-pub(crate) fn is_zero(data: &[u8]) -> bool {
-    let (blocks, rest) = data.as_chunks::<64>();
-    blocks.iter().all(|block| {
-        block
-            .iter()
-            .fold(0u8, |accumulated, byte| accumulated | byte)
-            == 0
-    }) && rest.iter().all(|byte| *byte == 0)
-}
-
-/// The best path we can name for an open file (for error messages).
-pub(crate) fn describe_file(file: &File) -> PathBuf {
-    let link = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
-    fs::read_link(&link).unwrap_or(link)
-}
-
 impl Store {
     /// Stores `bytes` as a blob (chunked when large) and returns its identity.
     pub fn put_blob(&self, bytes: &[u8], secret: bool) -> Result<BlobInfo, StoreError> {
@@ -512,16 +461,5 @@ mod tests {
             Some(&b"chunk bytes"[..])
         );
         assert!(decode_chunk(&object, &Digest::of(b"other")).is_none());
-    }
-
-    #[test]
-    fn zero_detection() {
-        assert!(is_zero(&[0; 1000]));
-        let mut data = vec![0u8; 1000];
-        data[999] = 1;
-        assert!(!is_zero(&data));
-        data[999] = 0;
-        data[3] = 1;
-        assert!(!is_zero(&data));
     }
 }

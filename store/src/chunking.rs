@@ -19,12 +19,13 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::blob::{
-    encode_chunk, encode_manifest, is_zero, object_mode, put_single, BlobInfo, ManifestEntry,
+    encode_chunk, encode_manifest, object_mode, put_single, BlobInfo, ManifestEntry,
     SINGLE_BLOB_LIMIT,
 };
 use crate::digest::Digest;
 use crate::error::{IoResultExt, StoreError};
 use crate::layout::{exists, publish_file, Layout};
+use crate::sparse::is_zero;
 use crate::Store;
 
 /// Smallest chunk FastCDC cuts (except the last of a blob).
@@ -117,12 +118,9 @@ impl ChunkedWriter {
         let path = self.layout.blob(&digest);
         if !exists(&path) {
             let object = encode_manifest(self.size, &self.entries);
-            publish_file(
-                &path,
-                object_mode(self.secret),
-                false,
-                |file| file.write_all(&object),
-            )?;
+            publish_file(&path, object_mode(self.secret), false, |file| {
+                file.write_all(&object)
+            })?;
         }
         Ok(info)
     }

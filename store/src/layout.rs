@@ -394,14 +394,10 @@ mod tests {
     fn publish_keeps_existing_without_replace() {
         let directory = tempfile::tempdir().expect("tempdir");
         let destination = directory.path().join("a/b/object");
-        let first = publish_file(&destination, 0o444, false, |file| {
-            file.write_all(b"one")
-        })
-        .expect("publish");
-        let second = publish_file(&destination, 0o444, false, |file| {
-            file.write_all(b"two")
-        })
-        .expect("publish");
+        let first = publish_file(&destination, 0o444, false, |file| file.write_all(b"one"))
+            .expect("publish");
+        let second = publish_file(&destination, 0o444, false, |file| file.write_all(b"two"))
+            .expect("publish");
         assert!(first && !second);
         assert_eq!(fs::read(&destination).expect("read"), b"one");
     }

@@ -65,9 +65,11 @@ mod logs;
 pub mod materialize;
 pub mod output;
 mod roots;
+mod sparse;
 pub mod tar_render;
 pub mod tree;
 pub mod tree_encoding;
+mod tree_path;
 mod tree_store;
 pub mod verify;
 

@@ -15,9 +15,7 @@ impl Store {
     /// Stores (replaces) the log for `key`.
     pub fn write_log(&self, key: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         let path = self.layout.log(key);
-        publish_file(&path, INDEX_MODE, true, |file| {
-            file.write_all(bytes)
-        })?;
+        publish_file(&path, INDEX_MODE, true, |file| file.write_all(bytes))?;
         Ok(())
     }
 

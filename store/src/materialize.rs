@@ -15,6 +15,9 @@
 //! (chown clears setuid), xattrs (chown clears capabilities), mtime;
 //! directories are finished last, deepest first, so read-only directories can
 //! still be filled.
+//!
+//! A secret output is written owner-only: a file gets 0600, a tree's top
+//! directory loses its group and other bits, a tar fallback is 0600.
 
 use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};

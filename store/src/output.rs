@@ -141,9 +141,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let path = self.layout.output(index, key);
         let bytes = encode_record(record);
-        publish_file(&path, INDEX_MODE, true, |file| {
-            file.write_all(&bytes)
-        })?;
+        publish_file(&path, INDEX_MODE, true, |file| file.write_all(&bytes))?;
         Ok(())
     }
 

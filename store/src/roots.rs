@@ -94,9 +94,7 @@ impl Store {
         let bytes = serde_json::to_vec_pretty(&file).map_err(io::Error::other);
         let path = self.layout.explicit_roots().join(name);
         let bytes = bytes.at("encode root", &path)?;
-        publish_file(&path, INDEX_MODE, true, |out| {
-            out.write_all(&bytes)
-        })?;
+        publish_file(&path, INDEX_MODE, true, |out| out.write_all(&bytes))?;
         Ok(())
     }
 
@@ -157,9 +155,7 @@ impl Store {
         bytes.push(b'\n');
         let parent = manifest.parent().unwrap_or(Path::new("/")).to_path_buf();
         fs::create_dir_all(&parent).at("create directory", &parent)?;
-        publish_file(&manifest, INDEX_MODE, true, |out| {
-            out.write_all(&bytes)
-        })?;
+        publish_file(&manifest, INDEX_MODE, true, |out| out.write_all(&bytes))?;
         self.register_auto_root(&manifest)
     }
 

@@ -30,9 +30,7 @@ impl Store {
         for (digest, bytes) in &objects {
             let path = self.layout.tree(digest);
             if !exists(&path) {
-                publish_file(&path, OBJECT_MODE, false, |file| {
-                    file.write_all(bytes)
-                })?;
+                publish_file(&path, OBJECT_MODE, false, |file| file.write_all(bytes))?;
             }
             root = *digest;
         }

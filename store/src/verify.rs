@@ -6,6 +6,9 @@
 //! object is quarantined too (a blob whose chunk is gone, a tree whose blob or
 //! subtree is gone), so its output reads as absent and is rebuilt. Output
 //! records that do not decode or point to a missing object are removed.
+//!
+//! Cost: every chunk is decompressed twice (once on its own, once while
+//! re-hashing the blobs that use it); verify is an explicit maintenance command.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

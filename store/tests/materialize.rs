@@ -308,6 +308,12 @@ fn tar_streams_are_deterministic_and_readable_by_tar() {
         Entry::file(blob.digest, 4, capability),
     )
     .expect("insert");
+    // A hardlink that comes before its target in walk order carries the content.
+    tree.insert(
+        &path("aaa-link"),
+        Entry::hardlink(path("bin/su"), Metadata::default_file()),
+    )
+    .expect("insert");
     let digest = store.put_tree(&tree).expect("put tree");
 
     let mut first = Vec::new();
@@ -334,8 +340,9 @@ fn tar_streams_are_deterministic_and_readable_by_tar() {
         }
     };
     expect_line(" ./", &["drwxr-xr-x 0/0"]);
-    expect_line("./bin/su", &["-rwsr-xr-x 0/0", "2020-09-13"]);
-    expect_line("./bin/su-again link to ./bin/su", &["hrwsr-xr-x 0/0"]);
+    expect_line("./aaa-link", &["-rwsr-xr-x 0/0", "2020-09-13"]);
+    expect_line("./bin/su link to ./aaa-link", &["hrwsr-xr-x 0/0"]);
+    expect_line("./bin/su-again link to ./aaa-link", &["hrwsr-xr-x 0/0"]);
     expect_line("./bin/sh -> su", &["lrwxrwxrwx 0/0"]);
     expect_line("./etc/shadow", &["-rw-r----- 0/42"]);
     expect_line("./dev/null", &["crw-rw-rw- 0/0", "1,3"]);

@@ -228,3 +228,19 @@ fn open_refuses_unknown_layouts_and_foreign_directories() {
         Err(StoreError::UnknownLayout { .. })
     ));
 }
+
+#[test]
+fn many_openers_of_a_new_store_agree() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let root = directory.path().join("store");
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                let store = imgbuild_store::Store::open(&root).expect("open");
+                store.put_blob(b"shared", false).expect("put");
+            });
+        }
+    });
+    let version = std::fs::read_to_string(root.join("VERSION")).expect("version");
+    assert_eq!(version, format!("{}\n", imgbuild_store::LAYOUT_VERSION));
+}
