@@ -50,3 +50,19 @@ pub fn report(error: impl std::error::Error + Send + Sync + 'static) -> miette::
 pub fn render(report: &miette::Report) {
     eprintln!("{report:?}");
 }
+
+/// Sets up miette's rendering: `error:` headers, colours and Unicode only on a terminal
+/// (and never with `NO_COLOR`).
+pub fn install_report_handler() {
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = miette::set_hook(Box::new(move |_| {
+        let mut theme = if terminal {
+            miette::GraphicalTheme::unicode()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        };
+        theme.characters.error = "error:".into();
+        Box::new(miette::GraphicalReportHandler::new_themed(theme).with_width(100))
+    }));
+}

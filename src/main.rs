@@ -22,6 +22,7 @@ use crate::errors::Failure;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    errors::install_report_handler();
     let cli = Cli::parse();
     let store = cli.store.as_deref();
     let result = match &cli.command {
