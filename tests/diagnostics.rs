@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{imgbuild, run, scratch, snapshot_settings, write_files, Run};
+use common::{imgbuild, run, scratch, snapshot_settings, unwrapped, write_files, Run};
 
 /// Runs `imgbuild build RECIPE ARGS...` on `files` in a scratch directory and checks the
 /// diagnostic: exit code 2, nothing on stdout, each of `mentions` on stderr, and the
@@ -22,9 +22,10 @@ fn check(name: &str, files: &[(&str, &str)], recipe: &str, arguments: &[&str], m
         .args(arguments));
     outcome.expect_code(2);
     assert_eq!(outcome.stdout, "", "a diagnostic belongs on stderr");
+    let report = unwrapped(&outcome.stderr);
     for mention in mentions {
         assert!(
-            outcome.stderr.contains(mention),
+            report.contains(&unwrapped(mention)),
             "the report for {name} should mention {mention:?}:\n{}",
             outcome.stderr
         );

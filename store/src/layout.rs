@@ -167,8 +167,12 @@ impl Layout {
         fan_out(&self.outputs(index), key, "")
     }
 
+    /// Build locks are striped over 256 files (by the key's first byte) rather than one
+    /// file per key: creating a file per derivation cost more than building a small
+    /// derivation. Two keys in one stripe merely build one after the other; a builder
+    /// never holds two build locks, so striping cannot deadlock.
     pub(crate) fn build_lock(&self, key: &Digest) -> PathBuf {
-        self.build_locks().join(format!("{key}.lock"))
+        self.build_locks().join(format!("{}.lock", &key.to_hex()[..2]))
     }
 }
 

@@ -131,9 +131,16 @@ pub fn write_files(directory: &Path, files: &[(&str, &str)]) {
     }
 }
 
-/// A fresh scratch directory.
+/// A fresh scratch directory, always directly under `/tmp` so that absolute paths in
+/// reports have the same length on every machine (reports wrap at a fixed width).
 pub fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("imgbuild-test-").tempdir().expect("create temp dir")
+    tempfile::Builder::new().prefix("imgbuild-test-").tempdir_in("/tmp").expect("create temp dir")
+}
+
+/// `text` with line wrapping undone: the report's continuation bars and every run of
+/// whitespace become one space, so a phrase can be looked for wherever the lines break.
+pub fn unwrapped(text: &str) -> String {
+    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// What a result directory holds, entry by entry: type, permission bits, owner, and
