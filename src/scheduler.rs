@@ -91,6 +91,10 @@ pub struct Outcome {
     pub failed: Vec<(DrvId, String, bool)>,
     /// A corrupt object was met (the caller may retry with `deep_check`).
     pub saw_corruption: bool,
+    /// Derivations whose builder ran.
+    pub built: usize,
+    /// Derivations found in the store (by recipe identity or cache key).
+    pub cached: usize,
 }
 
 enum State {
@@ -110,6 +114,7 @@ pub fn build(
 ) -> Result<Outcome, StoreError> {
     let mut outcome = Outcome::default();
     let needed = plan(graph, targets, store, options, &mut outcome)?;
+    outcome.cached = outcome.outputs.len();
     sink.event(
         graph,
         &Event::Planned {
@@ -173,8 +178,11 @@ pub fn build(
         drop(result_sender);
         let mut running = 0usize;
         loop {
-            while !stop_scheduling {
-                let Some(id) = ready.pop() else { break };
+            while let Some(id) = ready.pop() {
+                if stop_scheduling {
+                    ready.clear();
+                    break;
+                }
                 let inputs = input_outputs(graph, id, &outcome.outputs);
                 if job_sender.send((id, inputs)).is_err() {
                     break;
@@ -190,6 +198,11 @@ pub fn build(
             running -= 1;
             match result {
                 Ok((record, cached)) => {
+                    if cached {
+                        outcome.cached += 1;
+                    } else {
+                        outcome.built += 1;
+                    }
                     outcome.outputs.insert(id, record);
                     states.insert(id, State::Done);
                     sink.event(

@@ -9,7 +9,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use common::{build, fingerprint, hello_recipe, imgbuild_run, running_as_root, scratch, snapshot_settings, workspace, write_files, Run};
+use common::{
+    build, fingerprint, hello_recipe, imgbuild_run, running_as_root, scratch, snapshot_settings,
+    workspace, write_files, Run,
+};
 
 fn hello() -> String {
     hello_recipe().display().to_string()
@@ -17,15 +20,36 @@ fn hello() -> String {
 
 /// Checks one file of a result: its bytes, and its permission bits and owner when given.
 fn check_file(path: &Path, content: &[u8], mode: Option<u32>, owner: Option<(u32, u32)>) {
-    let metadata = std::fs::symlink_metadata(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-    assert!(metadata.is_file(), "{} is not a regular file", path.display());
+    let metadata = std::fs::symlink_metadata(path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    assert!(
+        metadata.is_file(),
+        "{} is not a regular file",
+        path.display()
+    );
     let bytes = std::fs::read(path).expect("read result file");
-    assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(content), "content of {}", path.display());
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        String::from_utf8_lossy(content),
+        "content of {}",
+        path.display()
+    );
     if let Some(mode) = mode {
-        assert_eq!(metadata.permissions().mode() & 0o7777, mode, "mode of {} is {:o}", path.display(), metadata.permissions().mode() & 0o7777);
+        assert_eq!(
+            metadata.permissions().mode() & 0o7777,
+            mode,
+            "mode of {} is {:o}",
+            path.display(),
+            metadata.permissions().mode() & 0o7777
+        );
     }
     if let Some((uid, gid)) = owner {
-        assert_eq!((metadata.uid(), metadata.gid()), (uid, gid), "owner of {}", path.display());
+        assert_eq!(
+            (metadata.uid(), metadata.gid()),
+            (uid, gid),
+            "owner of {}",
+            path.display()
+        );
     }
 }
 
@@ -38,19 +62,37 @@ fn tar_listing(archive: &Path) -> Vec<String> {
         .arg(archive)
         .output()
         .expect("run tar");
-    assert!(output.status.success(), "tar -tv {}: {}", archive.display(), String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect()
+    assert!(
+        output.status.success(),
+        "tar -tv {}: {}",
+        archive.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The listing line for `member` has the given permission string and numeric owner.
 fn check_tar_member(listing: &[String], member: &str, permissions: &str, owner: &str) {
     let line = listing
         .iter()
-        .find(|line| line.ends_with(&format!(" {member}")) || line.ends_with(&format!(" ./{member}")))
+        .find(|line| {
+            line.ends_with(&format!(" {member}")) || line.ends_with(&format!(" ./{member}"))
+        })
         .unwrap_or_else(|| panic!("{member} is not in the archive:\n{}", listing.join("\n")));
     let fields: Vec<&str> = line.split_whitespace().collect();
-    assert_eq!(fields.first().copied(), Some(permissions), "permissions of {member}: {line}");
-    assert_eq!(fields.get(1).copied(), Some(owner), "owner of {member}: {line}");
+    assert_eq!(
+        fields.first().copied(),
+        Some(permissions),
+        "permissions of {member}: {line}"
+    );
+    assert_eq!(
+        fields.get(1).copied(),
+        Some(owner),
+        "owner of {member}: {line}"
+    );
 }
 
 fn greeting_text(who: Option<&str>) -> String {
@@ -73,37 +115,90 @@ fn check_hello_result(out: &Path, who: Option<&str>) {
 
     let site = out.join("site");
     if !running_as_root() {
-        assert!(out.join("site.tar").is_file(), "as an ordinary user, site must come out as site.tar");
-        println!("note: not root, so site is a tar; its ownership was checked in site-archive.tar only");
+        assert!(
+            out.join("site.tar").is_file(),
+            "as an ordinary user, site must come out as site.tar"
+        );
+        println!(
+            "note: not root, so site is a tar; its ownership was checked in site-archive.tar only"
+        );
         return;
     }
-    assert!(site.is_dir(), "site must be a directory when running as root");
+    assert!(
+        site.is_dir(),
+        "site must be a directory when running as root"
+    );
     let files = workspace().join("examples/files");
-    check_file(&site.join("etc/motd"), greeting.as_bytes(), Some(0o644), Some((0, 0)));
-    check_file(&site.join("etc/hostname"), b"hello\n", Some(0o644), Some((0, 0)));
-    check_file(&site.join("etc/shadow"), b"root:*:19000:0:99999:7:::\n", Some(0o640), Some((0, 42)));
+    check_file(
+        &site.join("etc/motd"),
+        greeting.as_bytes(),
+        Some(0o644),
+        Some((0, 0)),
+    );
+    check_file(
+        &site.join("etc/hostname"),
+        b"hello\n",
+        Some(0o644),
+        Some((0, 0)),
+    );
+    check_file(
+        &site.join("etc/shadow"),
+        b"root:*:19000:0:99999:7:::\n",
+        Some(0o640),
+        Some((0, 42)),
+    );
     let banner = std::fs::read(files.join("banner.txt")).expect("read banner");
-    check_file(&site.join("usr/share/hello/banner.txt"), &banner, Some(0o644), Some((0, 0)));
+    check_file(
+        &site.join("usr/share/hello/banner.txt"),
+        &banner,
+        Some(0o644),
+        Some((0, 0)),
+    );
     let script = std::fs::read(files.join("hello.sh")).expect("read hello.sh");
-    check_file(&site.join("usr/bin/hello"), &script, Some(0o4755), Some((0, 0)));
-    assert_eq!(std::fs::read_link(site.join("bin")).expect("bin is a symlink"), Path::new("usr/bin"));
+    check_file(
+        &site.join("usr/bin/hello"),
+        &script,
+        Some(0o4755),
+        Some((0, 0)),
+    );
+    assert_eq!(
+        std::fs::read_link(site.join("bin")).expect("bin is a symlink"),
+        Path::new("usr/bin")
+    );
     let tmp = std::fs::symlink_metadata(site.join("tmp")).expect("tmp");
     assert!(tmp.is_dir());
-    assert_eq!(tmp.permissions().mode() & 0o7777, 0o1777, "tmp must be sticky and world-writable");
+    assert_eq!(
+        tmp.permissions().mode() & 0o7777,
+        0o1777,
+        "tmp must be sticky and world-writable"
+    );
 }
 
-fn events_named<'a>(run: &'a Run, event: &str) -> Vec<serde_json::Value> {
-    run.events().into_iter().filter(|value| value["event"] == event).collect()
+fn events_named(run: &Run, event: &str) -> Vec<serde_json::Value> {
+    run.events()
+        .into_iter()
+        .filter(|value| value["event"] == event)
+        .collect()
 }
 
 fn names(events: &[serde_json::Value]) -> BTreeSet<String> {
-    events.iter().filter_map(|event| event["name"].as_str().map(str::to_owned)).collect()
+    events
+        .iter()
+        .filter_map(|event| event["name"].as_str().map(str::to_owned))
+        .collect()
 }
 
 #[test]
 fn hello_result_has_the_right_files_modes_and_owners() {
     let directory = scratch();
-    build(directory.path(), &hello(), Path::new("store"), Path::new("out"), &[]).success();
+    build(
+        directory.path(),
+        &hello(),
+        Path::new("store"),
+        Path::new("out"),
+        &[],
+    )
+    .success();
     check_hello_result(&directory.path().join("out"), None);
 }
 
@@ -116,13 +211,29 @@ fn second_build_is_a_no_op_with_identical_outputs() {
     let before = fingerprint(&directory.path().join("out"));
     let second = build(directory.path(), &hello(), store, out, &[]);
     second.success();
-    assert!(second.stderr.contains("0 to build"), "a second build must build nothing:\n{}", second.stderr);
-    assert!(!second.stderr.contains("built "), "nothing may be rebuilt:\n{}", second.stderr);
-    assert_eq!(before, fingerprint(&directory.path().join("out")), "a no-op build changed the results");
+    assert!(
+        second.stderr.contains("0 to build"),
+        "a second build must build nothing:\n{}",
+        second.stderr
+    );
+    assert!(
+        !second.stderr.contains("built "),
+        "nothing may be rebuilt:\n{}",
+        second.stderr
+    );
+    assert_eq!(
+        before,
+        fingerprint(&directory.path().join("out")),
+        "a no-op build changed the results"
+    );
     let third = build(directory.path(), &hello(), store, out, &["--json"]);
     third.success();
     assert_eq!(events_named(&third, "planned")[0]["to_build"], 0);
-    assert!(events_named(&third, "started").is_empty(), "a no-op build started builders:\n{}", third.stdout);
+    assert!(
+        events_named(&third, "started").is_empty(),
+        "a no-op build started builders:\n{}",
+        third.stdout
+    );
     snapshot_settings(directory.path()).bind(|| {
         insta::assert_snapshot!("hello_first_build", first.stderr);
         insta::assert_snapshot!("hello_second_build", second.stderr);
@@ -132,39 +243,93 @@ fn second_build_is_a_no_op_with_identical_outputs() {
 #[test]
 fn two_fresh_stores_give_identical_bytes() {
     let directory = scratch();
-    build(directory.path(), &hello(), Path::new("store-a"), Path::new("out-a"), &[]).success();
-    build(directory.path(), &hello(), Path::new("store-b"), Path::new("out-b"), &["-j", "1"]).success();
-    let archive = |out: &str| std::fs::read(directory.path().join(out).join("site-archive.tar")).expect("read archive");
-    assert!(archive("out-a") == archive("out-b"), "site-archive.tar differs between two fresh stores");
-    assert_eq!(fingerprint(&directory.path().join("out-a")), fingerprint(&directory.path().join("out-b")));
+    build(
+        directory.path(),
+        &hello(),
+        Path::new("store-a"),
+        Path::new("out-a"),
+        &[],
+    )
+    .success();
+    build(
+        directory.path(),
+        &hello(),
+        Path::new("store-b"),
+        Path::new("out-b"),
+        &["-j", "1"],
+    )
+    .success();
+    let archive = |out: &str| {
+        std::fs::read(directory.path().join(out).join("site-archive.tar")).expect("read archive")
+    };
+    assert!(
+        archive("out-a") == archive("out-b"),
+        "site-archive.tar differs between two fresh stores"
+    );
+    assert_eq!(
+        fingerprint(&directory.path().join("out-a")),
+        fingerprint(&directory.path().join("out-b"))
+    );
 }
 
 #[test]
 fn json_progress_is_one_event_per_line() {
     let directory = scratch();
-    let run = build(directory.path(), &hello(), Path::new("store"), Path::new("out"), &["--json"]);
+    let run = build(
+        directory.path(),
+        &hello(),
+        Path::new("store"),
+        Path::new("out"),
+        &["--json"],
+    );
     run.success();
     let events = run.events();
-    let kinds: BTreeSet<&str> = events.iter().filter_map(|event| event["event"].as_str()).collect();
+    let kinds: BTreeSet<&str> = events
+        .iter()
+        .filter_map(|event| event["event"].as_str())
+        .collect();
     for kind in ["planned", "started", "finished", "output", "done"] {
         assert!(kinds.contains(kind), "no {kind} event in:\n{}", run.stdout);
     }
-    assert_eq!(events.first().map(|event| &event["event"]), Some(&serde_json::json!("planned")));
-    assert_eq!(events.last(), Some(&serde_json::json!({ "event": "done", "ok": true })));
-    assert_eq!(events_named(&run, "done").len(), 1, "exactly one done event:\n{}", run.stdout);
+    assert_eq!(
+        events.first().map(|event| &event["event"]),
+        Some(&serde_json::json!("planned"))
+    );
+    assert_eq!(
+        events.last(),
+        Some(&serde_json::json!({ "event": "done", "ok": true }))
+    );
+    assert_eq!(
+        events_named(&run, "done").len(),
+        1,
+        "exactly one done event:\n{}",
+        run.stdout
+    );
     assert_eq!(events_named(&run, "planned")[0]["to_build"], 6);
     let started = names(&events_named(&run, "started"));
     let finished = names(&events_named(&run, "finished"));
     assert_eq!(started, finished, "every started derivation finishes");
     assert_eq!(finished.len(), 6);
     for event in events_named(&run, "finished") {
-        assert_eq!(event["derivation"].as_str().map(str::len), Some(64), "identity in {event}");
+        assert_eq!(
+            event["derivation"].as_str().map(str::len),
+            Some(64),
+            "identity in {event}"
+        );
     }
     let outputs = events_named(&run, "output");
-    assert_eq!(names(&outputs), ["greeting", "site", "site-archive"].map(str::to_owned).into());
+    assert_eq!(
+        names(&outputs),
+        ["greeting", "site", "site-archive"]
+            .map(str::to_owned)
+            .into()
+    );
     for output in outputs {
         let path = output["path"].as_str().expect("output path");
-        assert!(directory.path().join(path).exists(), "output path {path} does not exist");
+        assert!(
+            directory.path().join(path).exists(),
+            "output path {path} does not exist"
+        );
     }
     assert_eq!(run.stderr, "", "--json keeps stderr quiet on success");
 }
@@ -172,28 +337,79 @@ fn json_progress_is_one_event_per_line() {
 #[test]
 fn one_job_builds_the_same_result() {
     let directory = scratch();
-    build(directory.path(), &hello(), Path::new("store-1"), Path::new("out-1"), &["-j", "1"]).success();
+    build(
+        directory.path(),
+        &hello(),
+        Path::new("store-1"),
+        Path::new("out-1"),
+        &["-j", "1"],
+    )
+    .success();
     check_hello_result(&directory.path().join("out-1"), None);
-    build(directory.path(), &hello(), Path::new("store-n"), Path::new("out-n"), &["-j", "8"]).success();
-    assert_eq!(fingerprint(&directory.path().join("out-1")), fingerprint(&directory.path().join("out-n")));
+    build(
+        directory.path(),
+        &hello(),
+        Path::new("store-n"),
+        Path::new("out-n"),
+        &["-j", "8"],
+    )
+    .success();
+    assert_eq!(
+        fingerprint(&directory.path().join("out-1")),
+        fingerprint(&directory.path().join("out-n"))
+    );
 }
 
 #[test]
 fn selecting_one_output_builds_only_that() {
     let directory = scratch();
-    let run = build(directory.path(), &format!("{}#greeting", hello()), Path::new("store"), Path::new("out"), &["--json"]);
+    let run = build(
+        directory.path(),
+        &format!("{}#greeting", hello()),
+        Path::new("store"),
+        Path::new("out"),
+        &["--json"],
+    );
     run.success();
-    assert_eq!(names(&events_named(&run, "finished")), ["greeting".to_owned()].into());
-    let written: BTreeSet<String> = fingerprint(&directory.path().join("out")).into_keys().collect();
-    assert_eq!(written, ["".to_owned(), "greeting".to_owned()].into(), "only greeting may be written");
-    check_file(&directory.path().join("out/greeting"), greeting_text(None).as_bytes(), None, None);
+    assert_eq!(
+        names(&events_named(&run, "finished")),
+        ["greeting".to_owned()].into()
+    );
+    let written: BTreeSet<String> = fingerprint(&directory.path().join("out"))
+        .into_keys()
+        .collect();
+    assert_eq!(
+        written,
+        ["".to_owned(), "greeting".to_owned()].into(),
+        "only greeting may be written"
+    );
+    check_file(
+        &directory.path().join("out/greeting"),
+        greeting_text(None).as_bytes(),
+        None,
+        None,
+    );
 }
 
 #[test]
 fn arg_changes_the_greeting() {
     let directory = scratch();
-    build(directory.path(), &hello(), Path::new("store"), Path::new("out"), &[]).success();
-    build(directory.path(), &hello(), Path::new("store"), Path::new("out"), &["--arg", "who=you"]).success();
+    build(
+        directory.path(),
+        &hello(),
+        Path::new("store"),
+        Path::new("out"),
+        &[],
+    )
+    .success();
+    build(
+        directory.path(),
+        &hello(),
+        Path::new("store"),
+        Path::new("out"),
+        &["--arg", "who=you"],
+    )
+    .success();
     check_hello_result(&directory.path().join("out"), Some("you"));
 }
 
@@ -211,9 +427,21 @@ fn identical_bytes_do_not_rebuild_dependents() {
         )],
     );
     let (store, out) = (Path::new("store"), Path::new("out"));
-    let first = build(directory.path(), "recipe.rhai", store, out, &["--json", "--arg", "form=string"]);
+    let first = build(
+        directory.path(),
+        "recipe.rhai",
+        store,
+        out,
+        &["--json", "--arg", "form=string"],
+    );
     first.success();
-    let second = build(directory.path(), "recipe.rhai", store, out, &["--json", "--arg", "form=parts"]);
+    let second = build(
+        directory.path(),
+        "recipe.rhai",
+        store,
+        out,
+        &["--json", "--arg", "form=parts"],
+    );
     second.success();
     let finished = |run: &Run, name: &str| {
         events_named(run, "finished")
@@ -221,11 +449,31 @@ fn identical_bytes_do_not_rebuild_dependents() {
             .find(|event| event["name"] == name)
             .unwrap_or_else(|| panic!("no finished event for {name}:\n{}", run.stdout))
     };
-    assert_ne!(finished(&first, "a")["derivation"], finished(&second, "a")["derivation"], "the two spellings must be different derivations");
-    assert_ne!(finished(&first, "t")["derivation"], finished(&second, "t")["derivation"]);
-    assert_eq!(finished(&second, "a")["cached"], false, "the changed input is built");
-    assert_eq!(finished(&second, "t")["cached"], true, "the tree is found by cache key (early cutoff)");
-    assert_eq!(std::fs::read_to_string(directory.path().join("out/t/f")).ok().as_deref(), Some("xy\n"));
+    assert_ne!(
+        finished(&first, "a")["derivation"],
+        finished(&second, "a")["derivation"],
+        "the two spellings must be different derivations"
+    );
+    assert_ne!(
+        finished(&first, "t")["derivation"],
+        finished(&second, "t")["derivation"]
+    );
+    assert_eq!(
+        finished(&second, "a")["cached"],
+        false,
+        "the changed input is built"
+    );
+    assert_eq!(
+        finished(&second, "t")["cached"],
+        true,
+        "the tree is found by cache key (early cutoff)"
+    );
+    assert_eq!(
+        std::fs::read_to_string(directory.path().join("out/t/f"))
+            .ok()
+            .as_deref(),
+        Some("xy\n")
+    );
 }
 
 const CONFLICT: &str = "let left = tree(\"left\", #{ \"/etc/motd\": #{ text: \"left\\n\" } });\n\
@@ -234,7 +482,9 @@ let right = tree(\"right\", #{ \"/etc/motd\": #{ text: \"right\\n\" } });\n\
 
 /// The `imgbuild log PREFIX` a failure message points to.
 fn log_command(stderr: &str) -> String {
-    let start = stderr.find("imgbuild log ").unwrap_or_else(|| panic!("the failure does not show `imgbuild log`:\n{stderr}"));
+    let start = stderr
+        .find("imgbuild log ")
+        .unwrap_or_else(|| panic!("the failure does not show `imgbuild log`:\n{stderr}"));
     stderr[start + "imgbuild log ".len()..]
         .chars()
         .take_while(char::is_ascii_hexdigit)
@@ -245,19 +495,43 @@ fn log_command(stderr: &str) -> String {
 fn failure_stops_the_build_and_names_both_merge_sources() {
     let directory = scratch();
     write_files(directory.path(), &[("recipe.rhai", CONFLICT)]);
-    let run = build(directory.path(), "recipe.rhai", Path::new("store"), Path::new("out"), &["-j", "1"]);
+    let run = build(
+        directory.path(),
+        "recipe.rhai",
+        Path::new("store"),
+        Path::new("out"),
+        &["-j", "1"],
+    );
     run.expect_code(1);
-    for mention in ["merged (merge) failed", "/etc/motd", "`left`", "`right`", "imgbuild log "] {
-        assert!(run.stderr.contains(mention), "the failure should mention {mention:?}:\n{}", run.stderr);
+    for mention in [
+        "merged (merge) failed",
+        "/etc/motd",
+        "`left`",
+        "`right`",
+        "imgbuild log ",
+    ] {
+        assert!(
+            run.stderr.contains(mention),
+            "the failure should mention {mention:?}:\n{}",
+            run.stderr
+        );
     }
-    assert!(!directory.path().join("out/independent").exists(), "without --keep-going nothing is written");
-    snapshot_settings(directory.path()).bind(|| insta::assert_snapshot!("merge_conflict", run.stderr));
+    assert!(
+        !directory.path().join("out/independent").exists(),
+        "without --keep-going nothing is written"
+    );
+    snapshot_settings(directory.path())
+        .bind(|| insta::assert_snapshot!("merge_conflict", run.stderr));
 
     let prefix = log_command(&run.stderr);
     assert!(prefix.len() >= 8, "log prefix {prefix:?}");
     let log = imgbuild_run(directory.path(), &["log", &prefix, "--store", "store"]);
     log.success();
-    assert!(log.stdout.contains("conflict at `/etc/motd`"), "the log should hold the conflict:\n{}", log.stdout);
+    assert!(
+        log.stdout.contains("conflict at `/etc/motd`"),
+        "the log should hold the conflict:\n{}",
+        log.stdout
+    );
     assert!(log.stdout.contains("left") && log.stdout.contains("right"));
 }
 
@@ -265,11 +539,29 @@ fn failure_stops_the_build_and_names_both_merge_sources() {
 fn keep_going_still_writes_independent_outputs() {
     let directory = scratch();
     write_files(directory.path(), &[("recipe.rhai", CONFLICT)]);
-    let run = build(directory.path(), "recipe.rhai", Path::new("store"), Path::new("out"), &["--keep-going"]);
+    let run = build(
+        directory.path(),
+        "recipe.rhai",
+        Path::new("store"),
+        Path::new("out"),
+        &["--keep-going"],
+    );
     run.expect_code(1);
-    assert!(run.stderr.contains("`left`") && run.stderr.contains("`right`"), "{}", run.stderr);
-    check_file(&directory.path().join("out/independent"), b"still here\n", None, None);
-    assert!(!directory.path().join("out/merged").exists(), "a failed output must not be written");
+    assert!(
+        run.stderr.contains("`left`") && run.stderr.contains("`right`"),
+        "{}",
+        run.stderr
+    );
+    check_file(
+        &directory.path().join("out/independent"),
+        b"still here\n",
+        None,
+        None,
+    );
+    assert!(
+        !directory.path().join("out/merged").exists(),
+        "a failed output must not be written"
+    );
 }
 
 /// With `--keep-going --json`, the run ends with one `done` event that says it failed.
@@ -277,16 +569,28 @@ fn keep_going_still_writes_independent_outputs() {
 fn keep_going_json_reports_one_failed_done() {
     let directory = scratch();
     write_files(directory.path(), &[("recipe.rhai", CONFLICT)]);
-    let run = build(directory.path(), "recipe.rhai", Path::new("store"), Path::new("out"), &["--keep-going", "--json"]);
+    let run = build(
+        directory.path(),
+        "recipe.rhai",
+        Path::new("store"),
+        Path::new("out"),
+        &["--keep-going", "--json"],
+    );
     run.expect_code(1);
     let failed = events_named(&run, "failed");
     assert_eq!(names(&failed), ["merged".to_owned()].into());
     let error = failed[0]["error"].as_str().unwrap_or_default();
-    assert!(error.contains("left") && error.contains("right"), "the failed event names both sources: {error}");
+    assert!(
+        error.contains("left") && error.contains("right"),
+        "the failed event names both sources: {error}"
+    );
     let done = events_named(&run, "done");
     assert_eq!(done.len(), 1, "exactly one done event:\n{}", run.stdout);
     assert_eq!(done[0]["ok"], false);
-    assert_eq!(run.events().last().map(|event| &event["event"]), Some(&serde_json::json!("done")));
+    assert_eq!(
+        run.events().last().map(|event| &event["event"]),
+        Some(&serde_json::json!("done"))
+    );
 
     let identity = failed[0]["derivation"].as_str().expect("failed derivation");
     let log = imgbuild_run(directory.path(), &["log", identity, "--store", "store"]);

@@ -14,7 +14,13 @@ use common::{imgbuild, run, scratch, snapshot_settings, unwrapped, write_files, 
 /// Runs `imgbuild build RECIPE ARGS...` on `files` in a scratch directory and checks the
 /// diagnostic: exit code 2, nothing on stdout, each of `mentions` on stderr, and the
 /// snapshot `name`.
-fn check(name: &str, files: &[(&str, &str)], recipe: &str, arguments: &[&str], mentions: &[&str]) -> Run {
+fn check(
+    name: &str,
+    files: &[(&str, &str)],
+    recipe: &str,
+    arguments: &[&str],
+    mentions: &[&str],
+) -> Run {
     let directory = scratch();
     write_files(directory.path(), files);
     let outcome = run(imgbuild(directory.path())
@@ -30,9 +36,19 @@ fn check(name: &str, files: &[(&str, &str)], recipe: &str, arguments: &[&str], m
             outcome.stderr
         );
     }
-    assert!(!directory.path().join("out").exists(), "{name}: a failed evaluation must not write results");
+    assert!(
+        !directory.path().join("out").exists(),
+        "{name}: a failed evaluation must not write results"
+    );
     snapshot_settings(directory.path()).bind(|| {
-        insta::assert_snapshot!(name, format!("exit code: {}\n{}", outcome.code.unwrap_or(-1), outcome.stderr));
+        insta::assert_snapshot!(
+            name,
+            format!(
+                "exit code: {}\n{}",
+                outcome.code.unwrap_or(-1),
+                outcome.stderr
+            )
+        );
     });
     outcome
 }
@@ -41,7 +57,10 @@ fn check(name: &str, files: &[(&str, &str)], recipe: &str, arguments: &[&str], m
 fn syntax_error() {
     check(
         "syntax_error",
-        &[("recipe.rhai", "let greeting = text(\"greeting\", \"hello\\n\";\ngreeting\n")],
+        &[(
+            "recipe.rhai",
+            "let greeting = text(\"greeting\", \"hello\\n\";\ngreeting\n",
+        )],
         "recipe.rhai",
         &[],
         &["syntax error", "recipe.rhai:1:"],
@@ -52,7 +71,10 @@ fn syntax_error() {
 fn unknown_builtin_function() {
     check(
         "unknown_builtin_function",
-        &[("recipe.rhai", "let greeting = txet(\"greeting\", \"hello\\n\");\ngreeting\n")],
+        &[(
+            "recipe.rhai",
+            "let greeting = txet(\"greeting\", \"hello\\n\");\ngreeting\n",
+        )],
         "recipe.rhai",
         &[],
         &["txet", "did you mean `text`?"],
@@ -111,7 +133,10 @@ fn missing_required_key() {
 fn import_of_a_missing_module() {
     check(
         "import_of_a_missing_module",
-        &[("recipe.rhai", "import \"lib/nothere\" as nothere;\ntext(\"a\", \"x\")\n")],
+        &[(
+            "recipe.rhai",
+            "import \"lib/nothere\" as nothere;\ntext(\"a\", \"x\")\n",
+        )],
         "recipe.rhai",
         &[],
         &["cannot find module `lib/nothere`", "recipe.rhai:1:"],
@@ -124,12 +149,20 @@ fn import_cycle() {
         "import_cycle",
         &[
             ("recipe.rhai", "import \"lib/a\" as a;\na::thing()\n"),
-            ("lib/a.rhai", "import \"b\" as b;\nfn thing() { text(\"a\", \"x\") }\n"),
+            (
+                "lib/a.rhai",
+                "import \"b\" as b;\nfn thing() { text(\"a\", \"x\") }\n",
+            ),
             ("lib/b.rhai", "import \"a\" as a;\nfn other() { 1 }\n"),
         ],
         "recipe.rhai",
         &[],
-        &["import cycle", "a.rhai → ", "b.rhai → ", "while importing lib/a.rhai"],
+        &[
+            "import cycle",
+            "a.rhai → ",
+            "b.rhai → ",
+            "while importing lib/a.rhai",
+        ],
     );
 }
 
@@ -186,12 +219,19 @@ fn endless_loop() {
     let started = Instant::now();
     check(
         "endless_loop",
-        &[("recipe.rhai", "let count = 0;\nloop {\n    count += 1;\n}\n")],
+        &[(
+            "recipe.rhai",
+            "let count = 0;\nloop {\n    count += 1;\n}\n",
+        )],
         "recipe.rhai",
         &[],
         &["ran too long", "recipe.rhai:"],
     );
-    assert!(started.elapsed() < Duration::from_secs(30), "an endless loop took {:?} to stop", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "an endless loop took {:?} to stop",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -199,19 +239,29 @@ fn runaway_recursion() {
     let started = Instant::now();
     check(
         "runaway_recursion",
-        &[("recipe.rhai", "fn down(depth) {\n    down(depth + 1)\n}\ndown(0)\n")],
+        &[(
+            "recipe.rhai",
+            "fn down(depth) {\n    down(depth + 1)\n}\ndown(0)\n",
+        )],
         "recipe.rhai",
         &[],
         &["nested too deeply", "recursion"],
     );
-    assert!(started.elapsed() < Duration::from_secs(30), "a runaway recursion took {:?} to stop", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "a runaway recursion took {:?} to stop",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn missing_local_file() {
     check(
         "missing_local_file",
-        &[("recipe.rhai", "let banner = file(\"does-not-exist\");\nbanner\n")],
+        &[(
+            "recipe.rhai",
+            "let banner = file(\"does-not-exist\");\nbanner\n",
+        )],
         "recipe.rhai",
         &[],
         &["does-not-exist", "recipe.rhai:1:"],
@@ -242,7 +292,13 @@ fn recipe_that_evaluates_to_a_number() {
 
 #[test]
 fn missing_recipe_file() {
-    check("missing_recipe_file", &[], "nothere.rhai", &[], &["nothere.rhai"]);
+    check(
+        "missing_recipe_file",
+        &[],
+        "nothere.rhai",
+        &[],
+        &["nothere.rhai"],
+    );
 }
 
 #[test]
@@ -258,9 +314,24 @@ fn arg_without_equals() {
 
 #[test]
 fn unknown_output() {
-    let files = [("recipe.rhai", "#{ greeting: text(\"greeting\", \"hi\\n\"), motd: text(\"motd\", \"hi\\n\") }\n")];
-    check("unknown_output", &files, "recipe.rhai#nosuch", &[], &["no output `nosuch`", "greeting", "motd"]);
-    check("unknown_output_near_miss", &files, "recipe.rhai#greting", &[], &["no output `greting`", "did you mean `greeting`?"]);
+    let files = [(
+        "recipe.rhai",
+        "#{ greeting: text(\"greeting\", \"hi\\n\"), motd: text(\"motd\", \"hi\\n\") }\n",
+    )];
+    check(
+        "unknown_output",
+        &files,
+        "recipe.rhai#nosuch",
+        &[],
+        &["no output `nosuch`", "greeting", "motd"],
+    );
+    check(
+        "unknown_output_near_miss",
+        &files,
+        "recipe.rhai#greting",
+        &[],
+        &["no output `greting`", "did you mean `greeting`?"],
+    );
 }
 
 /// The underline in a rendered report starts at the same character column as `token` on
@@ -274,7 +345,9 @@ fn check_underline(report: &str, line_number: usize, token: &str) {
         .position(|row| row.starts_with(&prefix))
         .unwrap_or_else(|| panic!("line {line_number} is not quoted:\n{report}"));
     let source = rows[source_row];
-    let byte = source.find(token).unwrap_or_else(|| panic!("{token:?} is not on the quoted line {source:?}"));
+    let byte = source
+        .find(token)
+        .unwrap_or_else(|| panic!("{token:?} is not on the quoted line {source:?}"));
     let token_column = source[..byte].chars().count();
     let underline = rows.get(source_row + 1).copied().unwrap_or_default();
     let marks: Vec<(usize, char)> = underline
@@ -283,8 +356,16 @@ fn check_underline(report: &str, line_number: usize, token: &str) {
         .filter(|(_, character)| matches!(character, '─' | '┬' | '^'))
         .collect();
     let first = marks.first().map(|(column, _)| *column);
-    assert_eq!(first, Some(token_column), "the underline does not start under {token:?}:\n{source}\n{underline}");
-    assert_eq!(marks.len(), token.chars().count(), "the underline is not as wide as {token:?}:\n{source}\n{underline}");
+    assert_eq!(
+        first,
+        Some(token_column),
+        "the underline does not start under {token:?}:\n{source}\n{underline}"
+    );
+    assert_eq!(
+        marks.len(),
+        token.chars().count(),
+        "the underline is not as wide as {token:?}:\n{source}\n{underline}"
+    );
 }
 
 const NON_ASCII_BEFORE: &str = "// Grüße aus Köln — ☃ ✓ 日本語\nlet motd = text(\"motd\", \"Grüße — ☃\\n\");\nlet site = txet(\"site\", \"x\");\n";
@@ -322,7 +403,9 @@ fn non_ascii_header_column_counts_characters() {
     write_files(directory.path(), &[("recipe.rhai", NON_ASCII_SAME_LINE)]);
     let outcome = run(imgbuild(directory.path()).args(["eval", "recipe.rhai"]));
     outcome.expect_code(2);
-    let column = NON_ASCII_SAME_LINE.find("txet").map(|byte| NON_ASCII_SAME_LINE[..byte].chars().count() + 1);
+    let column = NON_ASCII_SAME_LINE
+        .find("txet")
+        .map(|byte| NON_ASCII_SAME_LINE[..byte].chars().count() + 1);
     assert_eq!(column, Some(36));
     assert!(
         outcome.stderr.contains("[recipe.rhai:1:36]"),

@@ -8,7 +8,10 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::{build, files_below, fingerprint, hello_recipe, imgbuild_run, scratch, snapshot_settings, store_command};
+use common::{
+    build, files_below, fingerprint, hello_recipe, imgbuild_run, scratch, snapshot_settings,
+    store_command,
+};
 
 fn hello() -> String {
     hello_recipe().display().to_string()
@@ -30,13 +33,22 @@ fn object_files(directory: &Path, kind: &str) -> Vec<PathBuf> {
 
 /// The digest an object file is stored under: its directory's name then its own name.
 fn object_digest(path: &Path) -> String {
-    let name = |path: &Path| path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    format!("{}{}", path.parent().map(name).unwrap_or_default(), name(path))
+    let name = |path: &Path| {
+        path.file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "{}{}",
+        path.parent().map(name).unwrap_or_default(),
+        name(path)
+    )
 }
 
 /// Flips one bit in the middle of a file (objects are read-only; make it writable first).
 fn flip_a_byte(path: &Path) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).expect("make object writable");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+        .expect("make object writable");
     let mut bytes = std::fs::read(path).expect("read object");
     assert!(!bytes.is_empty(), "{} is empty", path.display());
     let middle = bytes.len() / 2;
@@ -47,7 +59,11 @@ fn flip_a_byte(path: &Path) {
 fn verify_passes(directory: &Path) {
     let verify = store_command(directory, Path::new(STORE), "verify");
     verify.success();
-    assert!(verify.stdout.contains(" 0 problem(s)"), "verify should report no problem:\n{}", verify.stdout);
+    assert!(
+        verify.stdout.contains(" 0 problem(s)"),
+        "verify should report no problem:\n{}",
+        verify.stdout
+    );
 }
 
 /// Corrupts the first object of `kind`: `store verify` fails naming it, the next build
@@ -59,20 +75,38 @@ fn check_verify_and_repair(kind: &str) {
     verify_passes(directory);
 
     let objects = object_files(directory, kind);
-    let victim = objects.first().unwrap_or_else(|| panic!("no {kind} objects in the store"));
+    let victim = objects
+        .first()
+        .unwrap_or_else(|| panic!("no {kind} objects in the store"));
     let digest = object_digest(victim);
     flip_a_byte(victim);
 
     let verify = store_command(directory, Path::new(STORE), "verify");
     verify.expect_code(1);
-    assert!(verify.stderr.contains(&digest), "verify should name the corrupt {kind} object {digest}:\n{}", verify.stderr);
-    assert!(!verify.stdout.contains(" 0 problem(s)"), "{}", verify.stdout);
+    assert!(
+        verify.stderr.contains(&digest),
+        "verify should name the corrupt {kind} object {digest}:\n{}",
+        verify.stderr
+    );
+    assert!(
+        !verify.stdout.contains(" 0 problem(s)"),
+        "{}",
+        verify.stdout
+    );
 
     std::fs::remove_dir_all(directory.join(OUT)).expect("remove results");
     let rebuild = build(directory, &hello(), Path::new(STORE), Path::new(OUT), &[]);
     rebuild.success();
-    assert!(rebuild.stderr.contains("built "), "the corrupt object's users must be rebuilt:\n{}", rebuild.stderr);
-    assert_eq!(original, fingerprint(&directory.join(OUT)), "the repaired build must give the same results");
+    assert!(
+        rebuild.stderr.contains("built "),
+        "the corrupt object's users must be rebuilt:\n{}",
+        rebuild.stderr
+    );
+    assert_eq!(
+        original,
+        fingerprint(&directory.join(OUT)),
+        "the repaired build must give the same results"
+    );
     verify_passes(directory);
 }
 
@@ -83,11 +117,20 @@ fn check_build_repairs_silently_corrupt_object(kind: &str) {
     let directory = directory.path();
     let original = build_hello(directory);
     let objects = object_files(directory, kind);
-    flip_a_byte(objects.first().unwrap_or_else(|| panic!("no {kind} objects in the store")));
+    flip_a_byte(
+        objects
+            .first()
+            .unwrap_or_else(|| panic!("no {kind} objects in the store")),
+    );
     std::fs::remove_dir_all(directory.join(OUT)).expect("remove results");
     let rebuild = build(directory, &hello(), Path::new(STORE), Path::new(OUT), &[]);
     rebuild.success();
-    assert_eq!(original, fingerprint(&directory.join(OUT)), "results written from a corrupt store:\n{}", rebuild.stderr);
+    assert_eq!(
+        original,
+        fingerprint(&directory.join(OUT)),
+        "results written from a corrupt store:\n{}",
+        rebuild.stderr
+    );
     verify_passes(directory);
 }
 
@@ -127,30 +170,63 @@ fn gc_keeps_what_a_result_reaches_and_frees_the_rest() {
     let directory = scratch();
     let directory = directory.path();
     let original = build_hello(directory);
-    let all_objects = |directory: &Path| -> BTreeSet<PathBuf> { files_below(&directory.join(STORE).join("objects")).into_iter().collect() };
+    let all_objects = |directory: &Path| -> BTreeSet<PathBuf> {
+        files_below(&directory.join(STORE).join("objects"))
+            .into_iter()
+            .collect()
+    };
     let before = all_objects(directory);
     assert!(!before.is_empty());
 
     let kept = store_command(directory, Path::new(STORE), "gc");
     kept.success();
-    assert!(kept.stdout.contains("removed 0 blobs, 0 chunks, 0 trees, 0 outputs"), "gc removed reachable objects:\n{}", kept.stdout);
-    assert_eq!(before, all_objects(directory), "gc must keep every object the result reaches");
+    assert!(
+        kept.stdout
+            .contains("removed 0 blobs, 0 chunks, 0 trees, 0 outputs"),
+        "gc removed reachable objects:\n{}",
+        kept.stdout
+    );
+    assert_eq!(
+        before,
+        all_objects(directory),
+        "gc must keep every object the result reaches"
+    );
     let again = build(directory, &hello(), Path::new(STORE), Path::new(OUT), &[]);
     again.success();
-    assert!(again.stderr.contains("0 to build"), "after gc the build must still be a no-op:\n{}", again.stderr);
+    assert!(
+        again.stderr.contains("0 to build"),
+        "after gc the build must still be a no-op:\n{}",
+        again.stderr
+    );
     assert_eq!(original, fingerprint(&directory.join(OUT)));
 
     std::fs::remove_dir_all(directory.join(OUT)).expect("remove results");
     let freed = store_command(directory, Path::new(STORE), "gc");
     freed.success();
-    assert!(!freed.stdout.contains("removed 0 blobs"), "gc without a result should free blobs:\n{}", freed.stdout);
-    assert!(freed.stdout.contains("kept 0 blobs, 0 chunks, 0 trees"), "{}", freed.stdout);
-    assert!(all_objects(directory).is_empty(), "objects left after gc: {:?}", all_objects(directory));
+    assert!(
+        !freed.stdout.contains("removed 0 blobs"),
+        "gc without a result should free blobs:\n{}",
+        freed.stdout
+    );
+    assert!(
+        freed.stdout.contains("kept 0 blobs, 0 chunks, 0 trees"),
+        "{}",
+        freed.stdout
+    );
+    assert!(
+        all_objects(directory).is_empty(),
+        "objects left after gc: {:?}",
+        all_objects(directory)
+    );
     verify_passes(directory);
 
     let rebuilt = build(directory, &hello(), Path::new(STORE), Path::new(OUT), &[]);
     rebuilt.success();
-    assert!(rebuilt.stderr.contains("6 to build"), "everything must be rebuilt after gc:\n{}", rebuilt.stderr);
+    assert!(
+        rebuilt.stderr.contains("6 to build"),
+        "everything must be rebuilt after gc:\n{}",
+        rebuilt.stderr
+    );
     assert_eq!(original, fingerprint(&directory.join(OUT)));
 }
 
@@ -159,26 +235,44 @@ fn graph_json_lists_every_derivation() {
     let directory = scratch();
     let graph = imgbuild_run(directory.path(), &["graph", &hello(), "--format", "json"]);
     graph.success();
-    let value: serde_json::Value = serde_json::from_str(&graph.stdout).expect("graph --format json is JSON");
+    let value: serde_json::Value =
+        serde_json::from_str(&graph.stdout).expect("graph --format json is JSON");
     let nodes = value["nodes"].as_array().expect("nodes");
     assert_eq!(nodes.len(), 6, "hello has 6 derivations");
-    let identities: BTreeSet<&str> = nodes.iter().filter_map(|node| node["identity"].as_str()).collect();
+    let identities: BTreeSet<&str> = nodes
+        .iter()
+        .filter_map(|node| node["identity"].as_str())
+        .collect();
     assert_eq!(identities.len(), 6, "identities are unique");
-    let kinds: BTreeSet<&str> = nodes.iter().filter_map(|node| node["kind"].as_str()).collect();
+    let kinds: BTreeSet<&str> = nodes
+        .iter()
+        .filter_map(|node| node["kind"].as_str())
+        .collect();
     assert_eq!(kinds, ["file", "tar", "text", "tree"].into());
     let edges = value["edges"].as_array().expect("edges");
     assert!(!edges.is_empty());
     for edge in edges {
         for end in edge.as_array().expect("an edge is a pair") {
-            assert!(identities.contains(end.as_str().unwrap_or_default()), "edge end {end} is not a node");
+            assert!(
+                identities.contains(end.as_str().unwrap_or_default()),
+                "edge end {end} is not a node"
+            );
         }
     }
     for node in nodes {
         for input in node["inputs"].as_array().expect("inputs") {
-            assert!(identities.contains(input.as_str().unwrap_or_default()), "input {input} is not a node");
+            assert!(
+                identities.contains(input.as_str().unwrap_or_default()),
+                "input {input} is not a node"
+            );
         }
     }
-    let outputs: BTreeSet<&str> = value["outputs"].as_object().expect("outputs").keys().map(String::as_str).collect();
+    let outputs: BTreeSet<&str> = value["outputs"]
+        .as_object()
+        .expect("outputs")
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(outputs, ["greeting", "site", "site-archive"].into());
 }
 
@@ -193,7 +287,10 @@ fn graph_dot_is_a_digraph() {
     let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
     for node in value["nodes"].as_array().expect("nodes") {
         let short = &node["identity"].as_str().expect("identity")[..12];
-        assert!(graph.stdout.contains(short), "node {short} missing from the DOT graph");
+        assert!(
+            graph.stdout.contains(short),
+            "node {short} missing from the DOT graph"
+        );
     }
     let default = imgbuild_run(directory.path(), &["graph", &hello()]);
     assert_eq!(default.stdout, graph.stdout, "DOT is the default format");

@@ -254,7 +254,11 @@ pub fn span_at(text: &str, line: usize, column: usize) -> SourceSpan {
 }
 
 fn token_length(rest: &str) -> usize {
-    if let Some(quote) = rest.chars().next().filter(|first| matches!(first, '"' | '`' | '\'')) {
+    if let Some(quote) = rest
+        .chars()
+        .next()
+        .filter(|first| matches!(first, '"' | '`' | '\''))
+    {
         if let Some(end) = rest[1..].find(quote) {
             return end + 2;
         }

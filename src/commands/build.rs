@@ -37,11 +37,14 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
         deep_check: false,
         offline: arguments.offline,
     };
+    let started = std::time::Instant::now();
     let mut attempt = 0;
+    let mut summary;
     loop {
         attempt += 1;
         let outcome =
             scheduler::build(graph, &targets, &store, &options, &display, &QuietReporter)?;
+        summary = (outcome.built, outcome.cached);
         if outcome.saw_corruption && attempt < 3 {
             display.line("note: a corrupt object was found and removed; rebuilding what needs it");
             options.deep_check = true;
@@ -89,6 +92,12 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
     }
     display.finish();
     store.sync()?;
+    display.line(&format!(
+        "done: {} built, {} from the store, in {}",
+        summary.0,
+        summary.1,
+        crate::progress::human_duration(started.elapsed())
+    ));
     Ok(())
 }
 

@@ -172,7 +172,8 @@ impl Layout {
     /// derivation. Two keys in one stripe merely build one after the other; a builder
     /// never holds two build locks, so striping cannot deadlock.
     pub(crate) fn build_lock(&self, key: &Digest) -> PathBuf {
-        self.build_locks().join(format!("{}.lock", &key.to_hex()[..2]))
+        self.build_locks()
+            .join(format!("{}.lock", &key.to_hex()[..2]))
     }
 }
 

@@ -82,10 +82,17 @@ impl Run {
 pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()
         .map(|line| {
-            let value: serde_json::Value = serde_json::from_str(line)
-                .unwrap_or_else(|error| panic!("not a JSON line ({error}): {line:?}\n--- all ---\n{text}"));
+            let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|error| {
+                panic!("not a JSON line ({error}): {line:?}\n--- all ---\n{text}")
+            });
             assert!(value.is_object(), "not a JSON object: {line}");
-            assert!(value.get("event").and_then(|event| event.as_str()).is_some(), "no \"event\" field: {line}");
+            assert!(
+                value
+                    .get("event")
+                    .and_then(|event| event.as_str())
+                    .is_some(),
+                "no \"event\" field: {line}"
+            );
             value
         })
         .collect()
@@ -93,7 +100,11 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
 
 /// Runs a command to completion.
 pub fn run(command: &mut Command) -> Run {
-    let Output { status, stdout, stderr } = command.output().expect("cannot run imgbuild");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().expect("cannot run imgbuild");
     Run {
         code: status.code(),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -109,14 +120,25 @@ pub fn imgbuild_run(directory: &Path, arguments: &[&str]) -> Run {
 /// `imgbuild build RECIPE --store STORE -o OUT EXTRA...` in `directory`.
 pub fn build(directory: &Path, recipe: &str, store: &Path, out: &Path, extra: &[&str]) -> Run {
     let mut command = imgbuild(directory);
-    command.arg("build").arg(recipe).arg("--store").arg(store).arg("-o").arg(out).args(extra);
+    command
+        .arg("build")
+        .arg(recipe)
+        .arg("--store")
+        .arg(store)
+        .arg("-o")
+        .arg(out)
+        .args(extra);
     run(&mut command)
 }
 
 /// `imgbuild store SUBCOMMAND --store STORE` in `directory`.
 pub fn store_command(directory: &Path, store: &Path, subcommand: &str) -> Run {
     let mut command = imgbuild(directory);
-    command.arg("store").arg(subcommand).arg("--store").arg(store);
+    command
+        .arg("store")
+        .arg(subcommand)
+        .arg("--store")
+        .arg(store);
     run(&mut command)
 }
 
@@ -134,13 +156,19 @@ pub fn write_files(directory: &Path, files: &[(&str, &str)]) {
 /// A fresh scratch directory, always directly under `/tmp` so that absolute paths in
 /// reports have the same length on every machine (reports wrap at a fixed width).
 pub fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("imgbuild-test-").tempdir_in("/tmp").expect("create temp dir")
+    tempfile::Builder::new()
+        .prefix("imgbuild-test-")
+        .tempdir_in("/tmp")
+        .expect("create temp dir")
 }
 
 /// `text` with line wrapping undone: the report's continuation bars and every run of
 /// whitespace become one space, so a phrase can be looked for wherever the lines break.
 pub fn unwrapped(text: &str) -> String {
-    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
+    text.replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// What a result directory holds, entry by entry: type, permission bits, owner, and
@@ -152,8 +180,13 @@ pub fn fingerprint(root: &Path) -> BTreeMap<String, String> {
 }
 
 fn fingerprint_into(root: &Path, path: &Path, entries: &mut BTreeMap<String, String>) {
-    let metadata = std::fs::symlink_metadata(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-    let relative = path.strip_prefix(root).expect("below root").display().to_string();
+    let metadata = std::fs::symlink_metadata(path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let relative = path
+        .strip_prefix(root)
+        .expect("below root")
+        .display()
+        .to_string();
     if relative == ".imgbuild-manifest" {
         return;
     }
@@ -174,7 +207,11 @@ fn fingerprint_into(root: &Path, path: &Path, entries: &mut BTreeMap<String, Str
         format!("dir {mode:o} {owner}")
     } else {
         let bytes = std::fs::read(path).expect("read file");
-        format!("file {mode:o} {owner} {} bytes {}", bytes.len(), hex_digest(&bytes))
+        format!(
+            "file {mode:o} {owner} {} bytes {}",
+            bytes.len(),
+            hex_digest(&bytes)
+        )
     };
     entries.insert(relative, description);
 }
@@ -194,7 +231,9 @@ pub fn files_below(directory: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![directory.to_path_buf()];
     while let Some(path) = stack.pop() {
-        let Ok(reader) = std::fs::read_dir(&path) else { continue };
+        let Ok(reader) = std::fs::read_dir(&path) else {
+            continue;
+        };
         for child in reader {
             let child = child.expect("dir entry").path();
             let metadata = std::fs::symlink_metadata(&child).expect("metadata");
@@ -214,10 +253,18 @@ pub fn files_below(directory: &Path) -> Vec<PathBuf> {
 pub fn snapshot_settings(scratch: &Path) -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     settings.set_prepend_module_to_snapshot(false);
-    for path in [scratch.to_path_buf(), scratch.canonicalize().unwrap_or_else(|_| scratch.to_path_buf())] {
+    for path in [
+        scratch.to_path_buf(),
+        scratch
+            .canonicalize()
+            .unwrap_or_else(|_| scratch.to_path_buf()),
+    ] {
         settings.add_filter(&regex_escape(&path.display().to_string()), "[SCRATCH]");
     }
-    settings.add_filter(&regex_escape(&workspace().display().to_string()), "[WORKSPACE]");
+    settings.add_filter(
+        &regex_escape(&workspace().display().to_string()),
+        "[WORKSPACE]",
+    );
     settings.add_filter(r"\b\d+(\.\d+)?(ms|s)\b", "[DURATION]");
     settings.add_filter(r"\b\d+m\d\ds\b", "[DURATION]");
     settings.add_filter(r"\b[0-9a-f]{64}\b", "[HASH]");
@@ -239,7 +286,9 @@ pub fn regex_escape(literal: &str) -> String {
 
 /// True when the tests run as root.
 pub fn running_as_root() -> bool {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return false };
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
     status
         .lines()
         .find_map(|line| line.strip_prefix("Uid:"))

@@ -1,0 +1,218 @@
+//! The architecture's invariants, checked on the workspace itself: which crate may depend
+//! on which (read from `cargo metadata`), builtins never print, and every module opens
+//! with `//!` prose.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A workspace package: its manifest directory and the packages it depends on (any kind:
+/// normal, build or dev).
+struct Package {
+    directory: PathBuf,
+    dependencies: BTreeSet<String>,
+}
+
+fn workspace_packages() -> BTreeMap<String, Package> {
+    let output = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+    let mut packages = BTreeMap::new();
+    for package in metadata["packages"].as_array().expect("packages") {
+        let name = package["name"].as_str().expect("package name").to_owned();
+        let manifest = PathBuf::from(package["manifest_path"].as_str().expect("manifest path"));
+        let dependencies = package["dependencies"]
+            .as_array()
+            .expect("dependencies")
+            .iter()
+            .filter_map(|dependency| dependency["name"].as_str().map(str::to_owned))
+            .collect();
+        let directory = manifest.parent().expect("manifest directory").to_path_buf();
+        packages.insert(
+            name,
+            Package {
+                directory,
+                dependencies,
+            },
+        );
+    }
+    packages
+}
+
+/// Everything `name` depends on, directly or through other workspace packages.
+fn reachable(packages: &BTreeMap<String, Package>, name: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![name.to_owned()];
+    while let Some(current) = stack.pop() {
+        let Some(package) = packages.get(&current) else {
+            continue;
+        };
+        for dependency in &package.dependencies {
+            if seen.insert(dependency.clone()) {
+                stack.push(dependency.clone());
+            }
+        }
+    }
+    seen
+}
+
+/// Fails if `package` depends on any of `forbidden`, directly or through the workspace.
+fn check_forbidden(packages: &BTreeMap<String, Package>, package: &str, forbidden: &[&str]) {
+    assert!(
+        packages.contains_key(package),
+        "no workspace package {package}: update this test if it was renamed"
+    );
+    let dependencies = reachable(packages, package);
+    let violations: Vec<&&str> = forbidden
+        .iter()
+        .filter(|name| dependencies.contains(**name))
+        .collect();
+    assert!(
+        violations.is_empty(),
+        "{package} must not depend on {violations:?} (it depends on {dependencies:?})"
+    );
+}
+
+#[test]
+fn store_knows_nothing_of_recipes() {
+    check_forbidden(
+        &workspace_packages(),
+        "imgbuild-store",
+        &[
+            "imgbuild-evaluator",
+            "imgbuild-builtins",
+            "imgbuild",
+            "rhai",
+        ],
+    );
+}
+
+#[test]
+fn evaluator_does_not_build() {
+    check_forbidden(
+        &workspace_packages(),
+        "imgbuild-evaluator",
+        &["imgbuild-store", "imgbuild-builtins", "imgbuild"],
+    );
+}
+
+#[test]
+fn builtins_do_not_know_the_cli() {
+    check_forbidden(&workspace_packages(), "imgbuild-builtins", &["imgbuild"]);
+}
+
+/// The code lines of a Rust file (comment lines left out) that contain one of `patterns`.
+fn lines_containing(path: &Path, patterns: &[&str]) -> Vec<String> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .filter(|(_, line)| patterns.iter().any(|pattern| line.contains(pattern)))
+        .map(|(index, line)| format!("{}:{}: {}", path.display(), index + 1, line.trim()))
+        .collect()
+}
+
+fn rust_files(directory: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![directory.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        {
+            let entry = entry.expect("directory entry").path();
+            if entry.is_dir() {
+                stack.push(entry);
+            } else if entry.extension().is_some_and(|extension| extension == "rs") {
+                found.push(entry);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn builtins_never_print() {
+    let packages = workspace_packages();
+    let source = packages["imgbuild-builtins"].directory.join("src");
+    let files = rust_files(&source);
+    assert!(
+        !files.is_empty(),
+        "no Rust files under {}",
+        source.display()
+    );
+    let patterns = [
+        "println!",
+        "eprintln!",
+        "print!",
+        "eprint!",
+        "dbg!",
+        "io::stdout()",
+        "io::stderr()",
+    ];
+    let printing: Vec<String> = files
+        .iter()
+        .flat_map(|file| lines_containing(file, &patterns))
+        .collect();
+    assert!(
+        printing.is_empty(),
+        "builtins report through the Reporter trait and their log, never print:\n{}",
+        printing.join("\n")
+    );
+}
+
+#[test]
+fn every_module_opens_with_module_documentation() {
+    let packages = workspace_packages();
+    let mut checked = 0;
+    let mut undocumented = Vec::new();
+    for (name, package) in &packages {
+        let source = package.directory.join("src");
+        if !source.is_dir() {
+            continue;
+        }
+        for file in rust_files(&source) {
+            checked += 1;
+            let text = std::fs::read_to_string(&file)
+                .unwrap_or_else(|error| panic!("{}: {error}", file.display()));
+            let first = text
+                .lines()
+                .find(|line| !line.trim().is_empty())
+                .unwrap_or_default();
+            let prose = first.strip_prefix("//!").map(str::trim).unwrap_or_default();
+            if prose.is_empty() {
+                undocumented.push(format!("{name}: {}", file.display()));
+            }
+        }
+    }
+    for member in [
+        "imgbuild",
+        "imgbuild-evaluator",
+        "imgbuild-store",
+        "imgbuild-builtins",
+    ] {
+        assert!(
+            packages.contains_key(member),
+            "workspace member {member} is missing"
+        );
+    }
+    assert!(
+        checked >= 30,
+        "only {checked} files checked; is the walk broken?"
+    );
+    assert!(
+        undocumented.is_empty(),
+        "these files do not open with `//!` prose:\n{}",
+        undocumented.join("\n")
+    );
+}
