@@ -63,6 +63,10 @@ pub fn install_report_handler() {
             miette::GraphicalTheme::unicode_nocolor()
         };
         theme.characters.error = "error:".into();
-        Box::new(miette::GraphicalReportHandler::new_themed(theme).with_width(100))
+        Box::new(
+            miette::GraphicalReportHandler::new_themed(theme)
+                .with_width(100)
+                .with_show_related_as_nested(true),
+        )
     }));
 }

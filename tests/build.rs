@@ -295,16 +295,6 @@ fn json_progress_is_one_event_per_line() {
         events.first().map(|event| &event["event"]),
         Some(&serde_json::json!("planned"))
     );
-    assert_eq!(
-        events.last(),
-        Some(&serde_json::json!({ "event": "done", "ok": true }))
-    );
-    assert_eq!(
-        events_named(&run, "done").len(),
-        1,
-        "exactly one done event:\n{}",
-        run.stdout
-    );
     assert_eq!(events_named(&run, "planned")[0]["to_build"], 6);
     let started = names(&events_named(&run, "started"));
     let finished = names(&events_named(&run, "finished"));
@@ -332,6 +322,40 @@ fn json_progress_is_one_event_per_line() {
         );
     }
     assert_eq!(run.stderr, "", "--json keeps stderr quiet on success");
+}
+
+/// A JSON consumer stops reading at `done`: there is exactly one, it is the last event,
+/// and its `ok` says whether the build succeeded.
+fn check_json_ends_with_done(run: &Run, ok: bool) {
+    let events = run.events();
+    let done: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, event)| event["event"] == "done")
+        .map(|(index, _)| index)
+        .collect();
+    assert_eq!(done.len(), 1, "exactly one done event:\n{}", run.stdout);
+    assert_eq!(
+        done[0],
+        events.len() - 1,
+        "done must be the last event:\n{}",
+        run.stdout
+    );
+    assert_eq!(events[done[0]]["ok"], ok, "{}", run.stdout);
+}
+
+#[test]
+fn json_progress_ends_with_one_done() {
+    let directory = scratch();
+    let run = build(
+        directory.path(),
+        &hello(),
+        Path::new("store"),
+        Path::new("out"),
+        &["--json"],
+    );
+    run.success();
+    check_json_ends_with_done(&run, true);
 }
 
 #[test]
@@ -564,36 +588,46 @@ fn keep_going_still_writes_independent_outputs() {
     );
 }
 
-/// With `--keep-going --json`, the run ends with one `done` event that says it failed.
-#[test]
-fn keep_going_json_reports_one_failed_done() {
-    let directory = scratch();
-    write_files(directory.path(), &[("recipe.rhai", CONFLICT)]);
+fn keep_going_json_build(directory: &Path) -> Run {
+    write_files(directory, &[("recipe.rhai", CONFLICT)]);
     let run = build(
-        directory.path(),
+        directory,
         "recipe.rhai",
         Path::new("store"),
         Path::new("out"),
         &["--keep-going", "--json"],
     );
     run.expect_code(1);
+    run
+}
+
+/// With `--keep-going --json`, the failure is one `failed` event naming both merge
+/// sources, and its identity finds the log.
+#[test]
+fn keep_going_json_names_the_failure() {
+    let directory = scratch();
+    let run = keep_going_json_build(directory.path());
     let failed = events_named(&run, "failed");
     assert_eq!(names(&failed), ["merged".to_owned()].into());
     let error = failed[0]["error"].as_str().unwrap_or_default();
     assert!(
-        error.contains("left") && error.contains("right"),
+        error.contains("`left`") && error.contains("`right`"),
         "the failed event names both sources: {error}"
     );
-    let done = events_named(&run, "done");
-    assert_eq!(done.len(), 1, "exactly one done event:\n{}", run.stdout);
-    assert_eq!(done[0]["ok"], false);
     assert_eq!(
-        run.events().last().map(|event| &event["event"]),
-        Some(&serde_json::json!("done"))
+        names(&events_named(&run, "output")),
+        ["independent".to_owned()].into()
     );
-
     let identity = failed[0]["derivation"].as_str().expect("failed derivation");
     let log = imgbuild_run(directory.path(), &["log", identity, "--store", "store"]);
     log.success();
     assert!(log.stdout.contains("conflict"), "{}", log.stdout);
+}
+
+/// ... and the run ends with one `done` event that says it failed.
+#[test]
+fn keep_going_json_ends_with_one_failed_done() {
+    let directory = scratch();
+    let run = keep_going_json_build(directory.path());
+    check_json_ends_with_done(&run, false);
 }

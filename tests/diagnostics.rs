@@ -21,6 +21,19 @@ fn check(
     arguments: &[&str],
     mentions: &[&str],
 ) -> Run {
+    check_pointing_at(name, files, recipe, arguments, mentions, None)
+}
+
+/// [`check`], and when `caret` is `Some((line, token))`, also that the report underlines
+/// `token` on the quoted source line `line` (checked before the snapshot).
+fn check_pointing_at(
+    name: &str,
+    files: &[(&str, &str)],
+    recipe: &str,
+    arguments: &[&str],
+    mentions: &[&str],
+    caret: Option<(usize, &str)>,
+) -> Run {
     let directory = scratch();
     write_files(directory.path(), files);
     let outcome = run(imgbuild(directory.path())
@@ -40,6 +53,9 @@ fn check(
         !directory.path().join("out").exists(),
         "{name}: a failed evaluation must not write results"
     );
+    if let Some((line, token)) = caret {
+        check_underline(&outcome.stderr, line, token);
+    }
     snapshot_settings(directory.path()).bind(|| {
         insta::assert_snapshot!(
             name,
@@ -373,26 +389,26 @@ const NON_ASCII_SAME_LINE: &str = "let motd = \"Grüße — ☃\"; let site = tx
 
 #[test]
 fn non_ascii_lines_before_the_error() {
-    let outcome = check(
+    check_pointing_at(
         "non_ascii_lines_before_the_error",
         &[("recipe.rhai", NON_ASCII_BEFORE)],
         "recipe.rhai",
         &[],
         &["txet", "recipe.rhai:3:12"],
+        Some((3, "txet")),
     );
-    check_underline(&outcome.stderr, 3, "txet");
 }
 
 #[test]
 fn non_ascii_text_before_the_error_on_its_line() {
-    let outcome = check(
+    check_pointing_at(
         "non_ascii_text_before_the_error_on_its_line",
         &[("recipe.rhai", NON_ASCII_SAME_LINE)],
         "recipe.rhai",
         &[],
         &["txet"],
+        Some((1, "txet")),
     );
-    check_underline(&outcome.stderr, 1, "txet");
 }
 
 /// The `file:line:column` header counts columns in characters, as editors do: `txet`

@@ -129,8 +129,17 @@ fn entry_value(
     let types: Vec<&str> = TYPE_KEYS
         .iter()
         .copied()
-        .filter(|key| arguments.get(key).is_some())
+        .filter(|key| map.contains_key(*key))
         .collect();
+    for key in &types {
+        if map.get(*key).is_some_and(Dynamic::is_unit) {
+            return Err(BuiltinError::new(format!(
+                "tree: `{key}` of `{path}` is nothing (unit)"
+            ))
+            .with_help("did a function forget to return its value? give the entry a value or leave the key out")
+            .into());
+        }
+    }
     if types.len() > 1 {
         return Err(BuiltinError::new(format!(
             "tree: entry `{path}` has both `{}` and `{}`",

@@ -9,7 +9,10 @@
 use std::fmt;
 use std::path::Path;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode, SourceSpan};
+use miette::{
+    Diagnostic, LabeledSpan, MietteError, MietteSpanContents, NamedSource, SourceCode, SourceSpan,
+    SpanContents,
+};
 use rhai::{EvalAltResult, ParseError, Position};
 
 use crate::args::{suggest, BuiltinError};
@@ -39,7 +42,46 @@ pub struct Location {
     pub column: usize,
     label: String,
     span: SourceSpan,
-    source: NamedSource<String>,
+    source: CharacterColumns,
+}
+
+/// A named source whose reported columns count characters, not bytes (miette counts
+/// bytes, which puts the `file:line:column` header off after non-ASCII text).
+#[derive(Debug)]
+struct CharacterColumns {
+    name: String,
+    inner: NamedSource<String>,
+    text: String,
+}
+
+impl SourceCode for CharacterColumns {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let contents = self
+            .inner
+            .read_span(span, context_lines_before, context_lines_after)?;
+        let start = contents.span().offset().min(self.text.len());
+        let line_start = self.text[..start].rfind('\n').map_or(0, |index| index + 1);
+        let column = self
+            .text
+            .get(line_start..start)
+            .map_or(contents.column(), |prefix| prefix.chars().count());
+        Ok(Box::new(
+            MietteSpanContents::new_named(
+                self.name.clone(),
+                contents.data(),
+                *contents.span(),
+                contents.line(),
+                column,
+                contents.line_count(),
+            )
+            .with_language("Rhai"),
+        ))
+    }
 }
 
 impl RecipeDiagnostic {
@@ -179,11 +221,19 @@ impl SourceLookup {
             }
             EvalAltResult::ErrorFunctionNotFound(signature, _) => {
                 let name = signature.split([' ', '(']).next().unwrap_or(signature);
+                if self.function_names.iter().any(|known| known == name) {
+                    let arguments = signature.get(name.len()..).unwrap_or_default().trim();
+                    return (
+                        format!("`{name}` cannot be called with these arguments: {arguments}"),
+                        Some(format!("see the documentation of `{name}` for the forms it accepts")),
+                        "called here".to_owned(),
+                    );
+                }
                 let help = suggest(name, self.function_names.iter().map(String::as_str))
                     .map(|near| format!("did you mean `{near}`?"));
                 (
-                    format!("unknown function or wrong argument types: {signature}"),
-                    help.or_else(|| Some("check the function name and the types of its arguments".to_owned())),
+                    format!("unknown function `{name}`"),
+                    help.or_else(|| Some("check the function name and the number and types of its arguments".to_owned())),
                     "called here".to_owned(),
                 )
             }
@@ -222,7 +272,11 @@ impl SourceLookup {
             column,
             label: label.to_owned(),
             span,
-            source: NamedSource::new(shown, text.to_string()).with_language("Rhai"),
+            source: CharacterColumns {
+                name: shown.clone(),
+                inner: NamedSource::new(shown, text.to_string()).with_language("Rhai"),
+                text: text.to_string(),
+            },
         })
     }
 

@@ -98,6 +98,7 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
         summary.1,
         crate::progress::human_duration(started.elapsed())
     ));
+    display.json(&json!({ "event": "done", "ok": true, "built": summary.0, "cached": summary.1 }));
     Ok(())
 }
 
@@ -197,7 +198,6 @@ fn materialize_all(
     store
         .write_result_manifest(&manifest_path, &manifest)
         .map_err(Failure::from)?;
-    display.json(&json!({ "event": "done", "ok": true }));
     Ok(())
 }
 

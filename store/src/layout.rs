@@ -54,8 +54,18 @@ impl Layout {
         match fs::read_to_string(&version_path) {
             Ok(text) => check_version(&version_path, &text)?,
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                let mut entries = fs::read_dir(&root).at("list store directory", &root)?;
-                if entries.next().is_some() {
+                // A `.publish-*` file is another process creating the store right now (or
+                // one that was killed doing so): not a foreign directory.
+                let foreign = fs::read_dir(&root)
+                    .at("list store directory", &root)?
+                    .filter_map(Result::ok)
+                    .any(|entry| !entry.file_name().to_string_lossy().starts_with(".publish-"));
+                if foreign {
+                    // Another process may have published VERSION since we looked.
+                    if let Ok(text) = fs::read_to_string(&version_path) {
+                        check_version(&version_path, &text)?;
+                        return Self::finish_create(root);
+                    }
                     return Err(StoreError::UnknownLayout {
                         path: version_path,
                         found: "<missing, and the directory is not empty>".to_owned(),
@@ -74,6 +84,10 @@ impl Layout {
             }
             Err(error) => return Err(error).at("read", &version_path),
         }
+        Self::finish_create(root)
+    }
+
+    fn finish_create(root: PathBuf) -> Result<Layout, StoreError> {
         for directory in DIRECTORIES {
             let path = root.join(directory);
             fs::create_dir_all(&path).at("create directory", &path)?;
