@@ -6,10 +6,10 @@
 
 runs COMMAND (no shell) `runs` times after `warmup` uncounted runs and appends one
 JSON line to FILE: the label, every run's wall time in seconds and peak resident
-set size in KiB (`ru_maxrss` of the command and the children it waited for), and
-their medians. `{run}` in COMMAND or in the prepare command is replaced by the
-run's index (w0, w1... for warm-up runs), so every run can get a fresh store
-directory. The prepare command runs through `sh -c` before each run, untimed.
+set size in KiB (`ru_maxrss` of the command and the children it waited for), user
+and system CPU seconds, and the medians of time and RSS. `{run}` in COMMAND or in
+the prepare command is replaced by the run's index (w0, w1... for warm-up runs),
+so every run can get a fresh store directory. The prepare command runs through `sh -c` before each run, untimed.
 The command's stdout and stderr go to the log file (default /dev/null); a failing
 run aborts with the log's tail.
 
@@ -37,7 +37,7 @@ def run_once(command, log_path):
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, elapsed, usage.ru_maxrss
+    return process.returncode, elapsed, usage.ru_maxrss, usage.ru_utime, usage.ru_stime
 
 
 def command_run(arguments):
@@ -52,12 +52,12 @@ def command_run(arguments):
     indices = [f"w{index}" for index in range(arguments.warmup)] + [
         str(index) for index in range(arguments.runs)
     ]
-    times, peaks = [], []
+    times, peaks, user_times, system_times = [], [], [], []
     for index in indices:
         if arguments.prepare:
             subprocess.run(["sh", "-c", arguments.prepare.replace("{run}", index)], check=True)
         concrete = [part.replace("{run}", index) for part in command]
-        code, elapsed, peak = run_once(concrete, log_path)
+        code, elapsed, peak, user, system = run_once(concrete, log_path)
         if code != 0:
             tail = ""
             if log_path != os.devnull:
@@ -69,11 +69,15 @@ def command_run(arguments):
         if not index.startswith("w"):
             times.append(elapsed)
             peaks.append(peak)
+            user_times.append(user)
+            system_times.append(system)
     result = {
         "label": arguments.label,
         "command": command,
         "times": times,
         "peak_rss_kib": peaks,
+        "user_times": user_times,
+        "system_times": system_times,
         "median_time": statistics.median(times),
         "median_rss_kib": statistics.median(peaks),
     }
@@ -81,7 +85,9 @@ def command_run(arguments):
         out.write(json.dumps(result) + "\n")
     print(
         f"  {arguments.label}: median {format_time(result['median_time'])}, "
-        f"{format_mib(result['median_rss_kib'])} peak RSS",
+        f"{format_mib(result['median_rss_kib'])} peak RSS, "
+        f"CPU user {format_time(statistics.median(user_times))} "
+        f"system {format_time(statistics.median(system_times))}",
         file=sys.stderr,
     )
 

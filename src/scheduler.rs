@@ -328,9 +328,7 @@ fn build_one(
         Ok(None)
     };
     let fail = |error: StoreError| (BuildError::Store(error), Vec::new());
-    if let Some(record) = lookup(store).map_err(fail)? {
-        return Ok((record, true));
-    }
+    // Lock first, then look: one lookup instead of two (locks are striped and cheap).
     let _lock = store.lock_build(&cache_key).map_err(fail)?;
     if let Some(record) = lookup(store).map_err(fail)? {
         return Ok((record, true));
