@@ -227,7 +227,7 @@ pub fn build(
                         outcome.saw_corruption = true;
                     }
                     let environment = error.is_environment();
-                    let message = error.to_string();
+                    let message = describe(&error);
                     let log_tail = tail(&log, 20);
                     sink.event(
                         graph,
@@ -363,7 +363,7 @@ fn build_one(
             Ok((record, false))
         }
         Err(error) => {
-            log.extend_from_slice(format!("error: {error}\n").as_bytes());
+            log.extend_from_slice(format!("error: {}\n", describe(&error)).as_bytes());
             let _ = store.write_log(&recipe, &log);
             Err((error, log))
         }
@@ -396,4 +396,19 @@ fn tail(log: &[u8], lines: usize) -> Vec<String> {
         .iter()
         .map(|line| (*line).to_owned())
         .collect()
+}
+
+/// An error with its chain of causes (`cannot write X: No space left on device`), each
+/// cause added unless the text already ends with it.
+pub fn describe(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !message.ends_with(&text) {
+            message = format!("{message}: {text}");
+        }
+        cause = inner.source();
+    }
+    message
 }

@@ -9,13 +9,14 @@ use crate::errors::Failure;
 pub fn run(store: Option<&std::path::Path>, arguments: &LogArgs) -> Result<(), Failure> {
     let prefix = arguments.derivation.to_ascii_lowercase();
     if prefix.is_empty()
+        || prefix.len() > 64
         || !prefix
             .chars()
             .all(|character| character.is_ascii_hexdigit())
     {
         return Err(Failure::Recipe(miette::miette!(
             help = "pass the derivation's recipe identity as shown by `imgbuild eval` or in a failure message",
-            "`{}` is not a derivation identity (hexadecimal)",
+            "`{}` is not a derivation identity (at most 64 hexadecimal digits)",
             arguments.derivation
         )));
     }

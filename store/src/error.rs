@@ -59,8 +59,8 @@ pub enum StoreError {
     },
     /// The store was created by a different, unknown layout version.
     #[error(
-        "the store at `{}` has layout `{found}`, but this imgbuild understands `{expected}`",
-        path.display()
+        "`{}` is not an imgbuild store this version understands: its VERSION says `{found}`, expected `{expected}` (use an empty or new directory for a store)",
+        path.parent().unwrap_or(path).display()
     )]
     UnknownLayout {
         /// The `VERSION` file.

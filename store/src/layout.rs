@@ -45,29 +45,6 @@ const DIRECTORIES: &[&str] = &[
     "quarantine",
 ];
 
-/// Directories sharded by the first byte of a digest.
-const SHARDED: &[&str] = &[
-    "objects/blobs",
-    "objects/chunks",
-    "objects/trees",
-    "outputs/cache-key",
-    "outputs/recipe",
-    "logs",
-];
-
-/// Creates the 256 shard directories of each sharded directory of a new store, so that
-/// publishing an object never has to create its directory first (on some file systems a
-/// `mkdir` costs as much as building a small derivation).
-fn create_shards(root: &Path) -> Result<(), StoreError> {
-    for directory in SHARDED {
-        for shard in 0..=255u8 {
-            let path = root.join(directory).join(format!("{shard:02x}"));
-            fs::create_dir_all(&path).at("create directory", &path)?;
-        }
-    }
-    Ok(())
-}
-
 impl Layout {
     /// Opens (creating if needed) the store directory at `root` and checks its version.
     pub(crate) fn create(root: &Path) -> Result<Layout, StoreError> {
@@ -91,7 +68,8 @@ impl Layout {
                     }
                     return Err(StoreError::UnknownLayout {
                         path: version_path,
-                        found: "<missing, and the directory is not empty>".to_owned(),
+                        found: "nothing (no VERSION file, and the directory is not empty)"
+                            .to_owned(),
                         expected: LAYOUT_VERSION,
                     });
                 }
@@ -103,8 +81,6 @@ impl Layout {
                     // Another process created the store at the same time.
                     let text = fs::read_to_string(&version_path).at("read", &version_path)?;
                     check_version(&version_path, &text)?;
-                } else {
-                    create_shards(&root)?;
                 }
             }
             Err(error) => return Err(error).at("read", &version_path),
