@@ -6,7 +6,6 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use imgbuild_builtins::Reporter;
 use imgbuild_evaluator::{DrvId, Graph};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -104,6 +103,17 @@ impl EventSink for Display {
                             running.insert(*id, graph.node(*id).derivation.name.clone());
                         }
                     }
+                    Event::Progress {
+                        id,
+                        done,
+                        total,
+                        unit,
+                    } => {
+                        if let Ok(mut running) = bars.running.lock() {
+                            let name = &graph.node(*id).derivation.name;
+                            running.insert(*id, format!("{name} {}", amount(*done, *total, unit)));
+                        }
+                    }
                     Event::Finished { id, .. }
                     | Event::Failed { id, .. }
                     | Event::Skipped { id } => {
@@ -169,6 +179,7 @@ fn plain_text(graph: &Graph, event: &Event) -> Option<String> {
             Some(text)
         }
         Event::Skipped { id } => Some(format!("skipped {}: an input failed", label(graph, *id))),
+        Event::Progress { .. } => None,
     }
 }
 
@@ -210,6 +221,15 @@ fn event_json(graph: &Graph, event: &Event) -> serde_json::Value {
             let (identity, name, kind) = describe(id);
             json!({ "event": "skipped", "derivation": identity, "name": name, "kind": kind })
         }
+        Event::Progress {
+            id,
+            done,
+            total,
+            unit,
+        } => {
+            let (identity, name, _) = describe(id);
+            json!({ "event": "progress", "derivation": identity, "name": name, "done": done, "total": total, "unit": unit })
+        }
     }
 }
 
@@ -225,9 +245,16 @@ pub fn human_duration(duration: Duration) -> String {
     }
 }
 
-/// Builders' byte progress is not shown yet beyond the running list; accepted and dropped.
-pub struct QuietReporter;
-
-impl Reporter for QuietReporter {
-    fn progress(&self, _done: u64, _total: Option<u64>, _unit: &str) {}
+fn amount(done: u64, total: Option<u64>, unit: &str) -> String {
+    let show = |value: u64| {
+        if unit == "bytes" {
+            crate::commands::store::human_bytes(value)
+        } else {
+            format!("{value} {unit}")
+        }
+    };
+    match total {
+        Some(total) => format!("{} / {}", show(done), show(total)),
+        None => show(done),
+    }
 }

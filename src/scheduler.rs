@@ -55,6 +55,17 @@ pub enum Event {
         /// True when the machine, not the recipe, is at fault.
         environment: bool,
     },
+    /// A running builder reported progress (throttled).
+    Progress {
+        /// The derivation.
+        id: DrvId,
+        /// Work done so far.
+        done: u64,
+        /// Total work, when known.
+        total: Option<u64>,
+        /// Unit of `done` and `total` (`bytes`, `files`, ...).
+        unit: &'static str,
+    },
     /// A derivation was not built because an input failed.
     Skipped {
         /// The derivation.
@@ -110,7 +121,6 @@ pub fn build(
     store: &Store,
     options: &Options,
     sink: &dyn EventSink,
-    reporter: &dyn Reporter,
 ) -> Result<Outcome, StoreError> {
     let mut outcome = Outcome::default();
     let needed = plan(graph, targets, store, options, &mut outcome)?;
@@ -169,7 +179,13 @@ pub fn build(
                 let Ok((id, inputs)) = job else { return };
                 sink.event(graph, &Event::Started { id });
                 let started = Instant::now();
-                let result = build_one(graph, id, inputs, store, reporter, options.offline);
+                let reporter = DerivationReporter {
+                    graph,
+                    id,
+                    sink,
+                    last: std::sync::atomic::AtomicU64::new(0),
+                };
+                let result = build_one(graph, id, inputs, store, &reporter, options.offline);
                 if result_sender.send((id, result, started.elapsed())).is_err() {
                     return;
                 }
@@ -250,6 +266,41 @@ pub fn build(
         drop(job_sender);
     });
     Ok(outcome)
+}
+
+/// Forwards a builder's progress as [`Event::Progress`], at most every 4 MiB (or unit
+/// equivalent) so that a fast builder does not flood the display.
+struct DerivationReporter<'a> {
+    graph: &'a Graph,
+    id: DrvId,
+    sink: &'a dyn EventSink,
+    last: std::sync::atomic::AtomicU64,
+}
+
+impl Reporter for DerivationReporter<'_> {
+    fn progress(&self, done: u64, total: Option<u64>, unit: &str) {
+        use std::sync::atomic::Ordering;
+        let step = if unit == "bytes" { 4 << 20 } else { 64 };
+        let last = self.last.load(Ordering::Relaxed);
+        if done < last + step && Some(done) != total {
+            return;
+        }
+        self.last.store(done, Ordering::Relaxed);
+        let unit = match unit {
+            "bytes" => "bytes",
+            "files" => "files",
+            _ => "items",
+        };
+        self.sink.event(
+            self.graph,
+            &Event::Progress {
+                id: self.id,
+                done,
+                total,
+                unit,
+            },
+        );
+    }
 }
 
 fn plan(

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::cli::BuildArgs;
 use crate::errors::Failure;
-use crate::progress::{Display, QuietReporter};
+use crate::progress::Display;
 use crate::scheduler::{self, Options};
 
 /// Name of the manifest that records what a result directory holds (and roots it).
@@ -42,8 +42,7 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
     let mut summary;
     loop {
         attempt += 1;
-        let outcome =
-            scheduler::build(graph, &targets, &store, &options, &display, &QuietReporter)?;
+        let outcome = scheduler::build(graph, &targets, &store, &options, &display)?;
         summary = (outcome.built, outcome.cached);
         if outcome.saw_corruption && attempt < 3 {
             display.line("note: a corrupt object was found and removed; rebuilding what needs it");
