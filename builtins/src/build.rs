@@ -60,6 +60,30 @@ impl BuildContext<'_> {
     }
 }
 
+/// The output record of a file blob.
+pub fn file_output(
+    info: &imgbuild_store::BlobInfo,
+    executable: bool,
+    secret: bool,
+) -> OutputRecord {
+    OutputRecord {
+        object: imgbuild_store::OutputObject::File {
+            blob: info.digest,
+            size: info.size,
+            executable,
+        },
+        secret,
+    }
+}
+
+/// The output record of a tree.
+pub fn tree_output(tree: imgbuild_store::Digest, secret: bool) -> OutputRecord {
+    OutputRecord {
+        object: imgbuild_store::OutputObject::Tree { tree },
+        secret,
+    }
+}
+
 /// Why a builder failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {

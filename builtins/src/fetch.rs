@@ -15,7 +15,7 @@ use imgbuild_evaluator::rhai::{Engine, EvalAltResult, Map};
 use imgbuild_evaluator::{
     ArgMap, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value,
 };
-use imgbuild_store::{OutputObject, OutputRecord};
+use imgbuild_store::OutputRecord;
 use sha2::Digest as _;
 
 use crate::build::{BuildContext, BuildError};
@@ -107,16 +107,13 @@ pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
                     .to_owned(),
             };
             crate::paths::check_name("fetch", &name)?;
-            Ok(state.add(DerivationSpec {
-                kind: KIND,
-                kind_version: VERSION,
+            Ok(state.add(DerivationSpec::fixed(
+                KIND,
+                VERSION,
                 name,
-                args: Value::Map(args),
-                inputs: Vec::new(),
-                fixed: true,
-                location: Some(Value::List(urls.into_iter().map(Value::String).collect())),
-                secret: false,
-            }))
+                args,
+                Value::List(urls.into_iter().map(Value::String).collect()),
+            )))
         },
     );
 }
@@ -187,14 +184,7 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
             match download(context, url, algorithm, &expected) {
                 Ok(info) => {
                     context.log_line(format!("fetched {url} ({} bytes)", info.size));
-                    return Ok(OutputRecord {
-                        object: OutputObject::File {
-                            blob: info.digest,
-                            size: info.size,
-                            executable,
-                        },
-                        secret: false,
-                    });
+                    return Ok(crate::build::file_output(&info, executable, false));
                 }
                 Err(Attempt::Mismatch(message)) => return Err(BuildError::Failed(message)),
                 Err(Attempt::Retry(message)) => {

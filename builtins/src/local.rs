@@ -17,7 +17,7 @@ use imgbuild_evaluator::rhai::{Engine, EvalAltResult, ImmutableString, Map, Nati
 use imgbuild_evaluator::{
     ArgMap, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value,
 };
-use imgbuild_store::{Entry, EntryKind, Metadata, OutputObject, OutputRecord, Tree, TreePath};
+use imgbuild_store::{Entry, EntryKind, Metadata, OutputRecord, Tree, TreePath};
 
 use crate::build::{BuildContext, BuildError};
 
@@ -85,16 +85,13 @@ fn file_derivation(
         "executable".to_owned(),
         Value::Bool(executable.unwrap_or(mode_executable)),
     );
-    Ok(state.add(DerivationSpec {
-        kind: FILE_KIND,
-        kind_version: VERSION,
+    Ok(state.add(DerivationSpec::fixed(
+        FILE_KIND,
+        VERSION,
         name,
-        args: Value::Map(args),
-        inputs: Vec::new(),
-        fixed: true,
-        location: Some(Value::String(resolved.display().to_string())),
-        secret: false,
-    }))
+        args,
+        Value::String(resolved.display().to_string()),
+    )))
 }
 
 fn hash_file(path: &Path) -> std::io::Result<(String, u64, bool)> {
@@ -251,16 +248,13 @@ fn dir_derivation(
     let mut args = BTreeMap::new();
     args.insert("listing".to_owned(), Value::String(listing_hash(&entries)));
     args.insert("entries".to_owned(), Value::Int(entries.len() as i64));
-    Ok(state.add(DerivationSpec {
-        kind: DIR_KIND,
-        kind_version: VERSION,
+    Ok(state.add(DerivationSpec::fixed(
+        DIR_KIND,
+        VERSION,
         name,
-        args: Value::Map(args),
-        inputs: Vec::new(),
-        fixed: true,
-        location: Some(Value::String(resolved.display().to_string())),
-        secret: false,
-    }))
+        args,
+        Value::String(resolved.display().to_string()),
+    )))
 }
 
 fn location(context: &BuildContext<'_>) -> Result<PathBuf, BuildError> {
@@ -301,14 +295,7 @@ pub(crate) fn build_file(context: &mut BuildContext<'_>) -> Result<OutputRecord,
         });
     }
     context.log_line(format!("imported {} ({} bytes)", path.display(), info.size));
-    Ok(OutputRecord {
-        object: OutputObject::File {
-            blob: info.digest,
-            size: info.size,
-            executable,
-        },
-        secret: false,
-    })
+    Ok(crate::build::file_output(&info, executable, false))
 }
 
 pub(crate) fn build_dir(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
@@ -362,8 +349,5 @@ pub(crate) fn build_dir(context: &mut BuildContext<'_>) -> Result<OutputRecord, 
         root.display(),
         entries.len()
     ));
-    Ok(OutputRecord {
-        object: OutputObject::Tree { tree: digest },
-        secret: false,
-    })
+    Ok(crate::build::tree_output(digest, false))
 }

@@ -60,16 +60,7 @@ fn merge_derivation(
     }
     let mut args = BTreeMap::new();
     args.insert("trees".to_owned(), Value::List(parts));
-    Ok(state.add(DerivationSpec {
-        kind: KIND,
-        kind_version: VERSION,
-        name,
-        args: Value::Map(args),
-        inputs: inputs.into_list(),
-        fixed: false,
-        location: None,
-        secret: false,
-    }))
+    Ok(state.add(DerivationSpec::derived(KIND, VERSION, name, args, inputs)))
 }
 
 pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
@@ -122,10 +113,7 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
     }
     let tree = merged.ok_or_else(|| BuildError::Malformed("merge of nothing".to_owned()))?;
     let digest = context.store.put_tree(&tree)?;
-    Ok(OutputRecord {
-        object: OutputObject::Tree { tree: digest },
-        secret: context.derivation.secret,
-    })
+    Ok(crate::build::tree_output(digest, context.derivation.secret))
 }
 
 fn merge_directory(

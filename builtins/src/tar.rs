@@ -23,16 +23,7 @@ pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
             let mut args = BTreeMap::new();
             args.insert("tree".to_owned(), inputs.reference(tree.id));
             let name = format!("{}.tar", state.derivation_name(tree));
-            Ok(state.add(DerivationSpec {
-                kind: KIND,
-                kind_version: VERSION,
-                name,
-                args: Value::Map(args),
-                inputs: inputs.into_list(),
-                fixed: false,
-                location: None,
-                secret: false,
-            }))
+            Ok(state.add(DerivationSpec::derived(KIND, VERSION, name, args, inputs)))
         },
     );
 }
@@ -53,12 +44,5 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
     context.store.write_tar(&tree, &mut writer)?;
     let info = writer.finish()?;
     context.log_line(format!("tar of {} ({} bytes)", input.name, info.size));
-    Ok(OutputRecord {
-        object: OutputObject::File {
-            blob: info.digest,
-            size: info.size,
-            executable: false,
-        },
-        secret,
-    })
+    Ok(crate::build::file_output(&info, false, secret))
 }

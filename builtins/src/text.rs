@@ -84,16 +84,7 @@ fn part_value(
 fn spec(name: String, parts: Value, inputs: imgbuild_evaluator::Inputs) -> DerivationSpec {
     let mut args = std::collections::BTreeMap::new();
     args.insert("content".to_owned(), parts);
-    DerivationSpec {
-        kind: KIND,
-        kind_version: VERSION,
-        name,
-        args: Value::Map(args),
-        inputs: inputs.into_list(),
-        fixed: false,
-        location: None,
-        secret: false,
-    }
+    DerivationSpec::derived(KIND, VERSION, name, args, inputs)
 }
 
 pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
@@ -122,12 +113,9 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
         }
     }
     let info = context.store.put_blob(&bytes, context.derivation.secret)?;
-    Ok(OutputRecord {
-        object: OutputObject::File {
-            blob: info.digest,
-            size: info.size,
-            executable: false,
-        },
-        secret: context.derivation.secret,
-    })
+    Ok(crate::build::file_output(
+        &info,
+        false,
+        context.derivation.secret,
+    ))
 }

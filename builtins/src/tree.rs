@@ -89,16 +89,7 @@ fn tree_derivation(
     }
     let mut args = BTreeMap::new();
     args.insert("entries".to_owned(), Value::Map(canonical));
-    Ok(state.add(DerivationSpec {
-        kind: KIND,
-        kind_version: VERSION,
-        name,
-        args: Value::Map(args),
-        inputs: inputs.into_list(),
-        fixed: false,
-        location: None,
-        secret: false,
-    }))
+    Ok(state.add(DerivationSpec::derived(KIND, VERSION, name, args, inputs)))
 }
 
 fn entry_value(
@@ -392,8 +383,5 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
         }
     }
     let digest = context.store.put_tree(&tree)?;
-    Ok(OutputRecord {
-        object: OutputObject::Tree { tree: digest },
-        secret: context.derivation.secret,
-    })
+    Ok(crate::build::tree_output(digest, context.derivation.secret))
 }

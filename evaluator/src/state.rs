@@ -59,6 +59,49 @@ pub struct DerivationSpec {
     pub secret: bool,
 }
 
+impl DerivationSpec {
+    /// A derivation computed from its inputs (`args` is a map of named arguments).
+    pub fn derived(
+        kind: &'static str,
+        kind_version: u32,
+        name: String,
+        args: BTreeMap<String, Value>,
+        inputs: Inputs,
+    ) -> Self {
+        DerivationSpec {
+            kind,
+            kind_version,
+            name,
+            args: Value::Map(args),
+            inputs: inputs.into_list(),
+            fixed: false,
+            location: None,
+            secret: false,
+        }
+    }
+
+    /// A fixed-output derivation: `args` promise the content, `location` says where
+    /// it is found (not hashed).
+    pub fn fixed(
+        kind: &'static str,
+        kind_version: u32,
+        name: String,
+        args: BTreeMap<String, Value>,
+        location: Value,
+    ) -> Self {
+        DerivationSpec {
+            kind,
+            kind_version,
+            name,
+            args: Value::Map(args),
+            inputs: Vec::new(),
+            fixed: true,
+            location: Some(location),
+            secret: false,
+        }
+    }
+}
+
 impl EvalState {
     pub(crate) fn new(search_path: Vec<PathBuf>) -> Self {
         EvalState {
