@@ -1,0 +1,197 @@
+//! Builders run directly against a temporary store: each recipe is evaluated with the
+//! real constructors, then every derivation is built in graph order.
+
+use std::collections::HashMap;
+
+use imgbuild_builtins::{BuildContext, BuildError, InputOutput, NoReporter};
+use imgbuild_evaluator::{evaluate, EvalOptions, Evaluation};
+use imgbuild_store::{EntryKind, OutputObject, OutputRecord, Store, TreePath};
+
+struct Built {
+    store: Store,
+    evaluation: Evaluation,
+    outputs: HashMap<String, Result<OutputRecord, String>>,
+    _directory: tempfile::TempDir,
+}
+
+fn build(recipe: &str) -> Built {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join("recipe.rhai");
+    std::fs::write(&path, recipe).expect("write recipe");
+    let evaluation = evaluate(&path, &EvalOptions::default(), &|engine, state| {
+        imgbuild_builtins::register(engine, state)
+    })
+    .unwrap_or_else(|error| panic!("evaluation failed: {error}"));
+    let store = Store::open(&directory.path().join("store")).expect("store");
+    let graph = &evaluation.graph;
+    let mut records: Vec<Option<OutputRecord>> = vec![None; graph.len()];
+    let mut errors: HashMap<usize, String> = HashMap::new();
+    for (index, node) in graph.nodes().iter().enumerate() {
+        let inputs: Option<Vec<InputOutput>> = node
+            .derivation
+            .inputs
+            .iter()
+            .map(|input| {
+                records[input.index()].clone().map(|record| InputOutput {
+                    name: graph.node(*input).derivation.name.clone(),
+                    identity: graph.node(*input).identity,
+                    record,
+                })
+            })
+            .collect();
+        let Some(inputs) = inputs else {
+            errors.insert(index, "an input failed".to_owned());
+            continue;
+        };
+        let builder = imgbuild_builtins::builder(&node.derivation.kind).expect("builder");
+        let mut context = BuildContext {
+            store: &store,
+            derivation: &node.derivation,
+            inputs,
+            log: Vec::new(),
+            reporter: &NoReporter,
+            offline: true,
+        };
+        match builder(&mut context) {
+            Ok(record) => records[index] = Some(record),
+            Err(error) => {
+                errors.insert(index, error.to_string());
+            }
+        }
+    }
+    let outputs = graph
+        .outputs()
+        .iter()
+        .map(|output| {
+            let index = output.derivation.index();
+            let result = records[index]
+                .clone()
+                .ok_or_else(|| errors.get(&index).cloned().unwrap_or_default());
+            (output.name.clone(), result)
+        })
+        .collect();
+    Built {
+        store,
+        evaluation,
+        outputs,
+        _directory: directory,
+    }
+}
+
+impl Built {
+    fn record(&self, name: &str) -> &OutputRecord {
+        match &self.outputs[name] {
+            Ok(record) => record,
+            Err(error) => panic!("{name} failed: {error}"),
+        }
+    }
+
+    fn file(&self, name: &str) -> Vec<u8> {
+        match &self.record(name).object {
+            OutputObject::File { blob, .. } => self.store.read_blob(blob).expect("blob"),
+            OutputObject::Tree { .. } => panic!("{name} is a tree"),
+        }
+    }
+
+    fn tree(&self, name: &str) -> imgbuild_store::Tree {
+        match &self.record(name).object {
+            OutputObject::Tree { tree } => self.store.load_tree(tree).expect("tree"),
+            OutputObject::File { .. } => panic!("{name} is a file"),
+        }
+    }
+}
+
+#[test]
+fn text_concatenates_strings_and_input_files() {
+    let built = build("let a = text(\"a\", \"first\\n\"); #{ b: text(\"b\", [\"got: \", a, 42]) }");
+    assert_eq!(built.file("b"), b"got: first\n42");
+    assert_eq!(built.evaluation.graph.len(), 2);
+}
+
+#[test]
+fn tree_applies_metadata_and_grafts_trees() {
+    let built = build(
+        "let inner = tree(\"inner\", #{ \"x\": text(\"x\\n\") });
+         #{ t: tree(\"t\", #{
+             \"/etc/shadow\": #{ text: \"\", mode: 0o640, gid: 42 },
+             \"/usr/bin/su\": #{ text: \"#!/bin/sh\\n\", mode: 0o4755 },
+             \"/opt/inner\": inner,
+             \"/dev/null\": #{ char_device: [1, 3], mode: 0o666 },
+             \"/tmp\": #{ directory: true, mode: 0o1777 },
+         }) }",
+    );
+    let tree = built.tree("t");
+    let meta = |path: &str| {
+        tree.get(&TreePath::parse(path).expect("path"))
+            .map(|entry| entry.meta.clone())
+            .expect(path)
+    };
+    assert_eq!(
+        (meta("etc/shadow").mode, meta("etc/shadow").gid),
+        (0o640, 42)
+    );
+    assert_eq!(meta("usr/bin/su").mode, 0o4755);
+    assert_eq!(meta("tmp").mode, 0o1777);
+    assert!(tree
+        .get(&TreePath::parse("opt/inner/x").expect("path"))
+        .is_some());
+    assert!(matches!(
+        tree.get(&TreePath::parse("dev/null").expect("path"))
+            .map(|entry| &entry.kind),
+        Some(EntryKind::CharDevice { major: 1, minor: 3 })
+    ));
+}
+
+#[test]
+fn merge_conflicts_name_both_sources() {
+    let built = build(
+        "let left = tree(\"left\", #{ \"/etc/x\": text(\"one\") });
+         let right = tree(\"right\", #{ \"/etc/x\": text(\"two\") });
+         let same = tree(\"same\", #{ \"/etc/x\": text(\"one\"), \"/etc/y\": text(\"y\") });
+         #{ bad: merge([left, right]), good: merge([left, same]) }",
+    );
+    let error = built.outputs["bad"].clone().expect_err("conflict");
+    assert!(
+        error.contains("/etc/x") && error.contains("left") && error.contains("right"),
+        "{error}"
+    );
+    let good = built.tree("good");
+    assert!(good.get(&TreePath::parse("etc/y").expect("path")).is_some());
+}
+
+#[test]
+fn tar_is_deterministic() {
+    let recipe = "let t = tree(\"t\", #{ \"/a\": text(\"a\"), \"/b/c\": #{ symlink: \"../a\" } }); #{ archive: tar(t) }";
+    let first = build(recipe).file("archive");
+    let second = build(recipe).file("archive");
+    assert_eq!(first, second);
+    assert_eq!(first.len() % 512, 0);
+}
+
+#[test]
+fn a_local_file_that_changed_since_evaluation_is_refused() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let path = directory.path().join("recipe.rhai");
+    std::fs::write(directory.path().join("data.txt"), "before").expect("write");
+    std::fs::write(&path, "#{ data: file(\"data.txt\") }").expect("write");
+    let evaluation = evaluate(&path, &EvalOptions::default(), &|engine, state| {
+        imgbuild_builtins::register(engine, state)
+    })
+    .expect("evaluates");
+    std::fs::write(directory.path().join("data.txt"), "after").expect("write");
+    let store = Store::open(&directory.path().join("store")).expect("store");
+    let node = &evaluation.graph.nodes()[0];
+    let mut context = BuildContext {
+        store: &store,
+        derivation: &node.derivation,
+        inputs: Vec::new(),
+        log: Vec::new(),
+        reporter: &NoReporter,
+        offline: true,
+    };
+    let builder = imgbuild_builtins::builder("file").expect("builder");
+    assert!(matches!(
+        builder(&mut context),
+        Err(BuildError::SourceChanged { .. })
+    ));
+}
