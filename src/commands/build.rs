@@ -131,6 +131,12 @@ fn materialize_all(
     display: &Display,
 ) -> Result<(), MaterializeFailure> {
     fs_err::create_dir_all(out_dir).map_err(Failure::environment)?;
+    // A build killed while writing results leaves hidden temporaries; clear old ones.
+    imgbuild_store::materialize::remove_stale_temporaries(
+        out_dir,
+        std::time::Duration::from_secs(600),
+    )
+    .map_err(Failure::from)?;
     let manifest_path = out_dir.join(MANIFEST);
     let mut manifest: Vec<(String, OutputRecord)> = if manifest_path.exists() {
         store

@@ -104,6 +104,40 @@ fn remove_any(path: &Path) -> io::Result<()> {
     fs::remove_dir(path)
 }
 
+/// Removes temporaries that an interrupted materialization (a killed process) left in
+/// `directory`: hidden `.NAME.imgbuild-*` entries older than `max_age`. Returns how
+/// many were removed. Younger ones may belong to a build running right now.
+pub fn remove_stale_temporaries(
+    directory: &Path,
+    max_age: std::time::Duration,
+) -> Result<usize, StoreError> {
+    let entries = match fs::read_dir(directory) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(error).at("list", directory),
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with('.') && name.contains(".imgbuild-")) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age >= max_age);
+        if old {
+            let path = entry.path();
+            remove_any(&path).at("remove stale temporary", &path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 fn sibling(destination: &Path, suffix: &str) -> PathBuf {
     let mut name = destination.as_os_str().to_owned();
     name.push(suffix);
