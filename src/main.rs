@@ -23,6 +23,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     errors::install_report_handler();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!("error: internal bug in imgbuild (exit status 101); please report it with the lines below");
+        default_hook(info);
+    }));
     let cli = Cli::parse();
     let store = cli.store.as_deref();
     let result = match &cli.command {
