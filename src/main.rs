@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         eprintln!("error: internal bug in imgbuild (exit status 101); please report it with the lines below");
         default_hook(info);
     }));
+    install_tracing();
     let cli = Cli::parse();
     let store = cli.store.as_deref();
     let result = match &cli.command {
@@ -46,4 +47,19 @@ fn main() -> ExitCode {
             failure.exit_code()
         }
     }
+}
+
+/// Structured logs on stderr when `IMGBUILD_LOG` is set (e.g. `IMGBUILD_LOG=debug`): each
+/// derivation's build runs in a span carrying its name, kind, identity and cache key.
+fn install_tracing() {
+    let Ok(filter) = std::env::var("IMGBUILD_LOG") else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

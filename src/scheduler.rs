@@ -319,6 +319,7 @@ fn plan(
         }
         let identity = store_digest(&graph.node(id).identity);
         if let Some(record) = store.get_output(OutputIndex::Recipe, &identity)? {
+            tracing::trace!(name = %graph.node(id).derivation.name, "found by recipe identity");
             if !options.deep_check || crate::integrity::is_complete(store, &record) {
                 outcome.outputs.insert(id, record);
                 continue;
@@ -379,9 +380,18 @@ fn build_one(
         Ok(None)
     };
     let fail = |error: StoreError| (BuildError::Store(error), Vec::new());
+    let span = tracing::info_span!(
+        "derivation",
+        name = %node.derivation.name,
+        kind = %node.derivation.kind,
+        identity = %node.identity.short(),
+        cache_key = %cache_key.short(),
+    );
+    let _entered = span.enter();
     // Lock first, then look: one lookup instead of two (locks are striped and cheap).
     let _lock = store.lock_build(&cache_key).map_err(fail)?;
     if let Some(record) = lookup(store).map_err(fail)? {
+        tracing::debug!(output = %record.digest().short(), "found by cache key");
         return Ok((record, true));
     }
     let Some(builder) = imgbuild_builtins::builder(&node.derivation.kind) else {
@@ -411,9 +421,11 @@ fn build_one(
                 Ok(())
             };
             publish().map_err(|error| (BuildError::Store(error), log.clone()))?;
+            tracing::info!(output = %record.digest().short(), "built");
             Ok((record, false))
         }
         Err(error) => {
+            tracing::warn!(error = %describe(&error), "failed");
             log.extend_from_slice(format!("error: {}\n", describe(&error)).as_bytes());
             let _ = store.write_log(&recipe, &log);
             Err((error, log))
