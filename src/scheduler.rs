@@ -104,6 +104,8 @@ pub struct Outcome {
     pub saw_corruption: bool,
     /// Derivations whose builder ran.
     pub built: usize,
+    /// Some derivation was built or found by cache key (so records were written).
+    pub ran_any: bool,
     /// Derivations found in the store (by recipe identity or cache key).
     pub cached: usize,
 }
@@ -214,6 +216,7 @@ pub fn build(
             running -= 1;
             match result {
                 Ok((record, cached)) => {
+                    outcome.ran_any = true;
                     if cached {
                         outcome.cached += 1;
                     } else {

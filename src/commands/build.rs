@@ -40,10 +40,13 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
     let started = std::time::Instant::now();
     let mut attempt = 0;
     let mut summary;
+    let mut wrote = false;
     loop {
         attempt += 1;
         let outcome = scheduler::build(graph, &targets, &store, &options, &display)?;
         summary = (outcome.built, outcome.cached);
+        // Any derivation that ran (or was found by cache key) published records.
+        wrote |= outcome.ran_any;
         if outcome.saw_corruption && attempt < 3 {
             display.line("note: a corrupt object was found and removed; rebuilding what needs it");
             options.deep_check = true;
@@ -75,7 +78,10 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
             });
         }
         match materialize_all(graph, &store, &outcome.outputs, &arguments.out, &display) {
-            Ok(()) => break,
+            Ok(materialized) => {
+                wrote |= materialized;
+                break;
+            }
             Err(MaterializeFailure::Corrupt(record)) if attempt < 3 => {
                 display.line("note: a corrupt object was found while writing results; rebuilding what needs it");
                 store.invalidate_object(&record)?;
@@ -90,7 +96,11 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
         }
     }
     display.finish();
-    store.sync()?;
+    // The durability point of the build; a no-op build wrote nothing and skips it
+    // (syncfs flushes the whole file system, which can take tens of milliseconds).
+    if wrote {
+        store.sync()?;
+    }
     display.line(&format!(
         "done: {} built, {} from the store, in {}",
         summary.0,
@@ -129,7 +139,7 @@ fn materialize_all(
     outputs: &std::collections::HashMap<DrvId, OutputRecord>,
     out_dir: &Path,
     display: &Display,
-) -> Result<(), MaterializeFailure> {
+) -> Result<bool, MaterializeFailure> {
     fs_err::create_dir_all(out_dir).map_err(Failure::environment)?;
     // A build killed while writing results leaves hidden temporaries; clear old ones.
     imgbuild_store::materialize::remove_stale_temporaries(
@@ -138,13 +148,15 @@ fn materialize_all(
     )
     .map_err(Failure::from)?;
     let manifest_path = out_dir.join(MANIFEST);
-    let mut manifest: Vec<(String, OutputRecord)> = if manifest_path.exists() {
+    let previous: Vec<(String, OutputRecord)> = if manifest_path.exists() {
         store
             .read_result_manifest(&manifest_path)
             .unwrap_or_default()
     } else {
         Vec::new()
     };
+    let mut manifest = previous.clone();
+    let mut materialized_any = false;
     for output in graph.outputs() {
         let Some(record) = outputs.get(&output.derivation) else {
             continue;
@@ -174,6 +186,7 @@ fn materialize_all(
                 allow_tar_fallback: true,
                 ..MaterializeOptions::default()
             };
+            materialized_any = true;
             match store.materialize(record, &destination, &options) {
                 Ok(Materialized::File(path) | Materialized::Directory(path)) => path,
                 Ok(Materialized::Tar(path)) => {
@@ -200,10 +213,19 @@ fn materialize_all(
         let path = out_dir.join(name);
         path.exists() || tar_sibling(&path).exists()
     });
-    store
-        .write_result_manifest(&manifest_path, &manifest)
-        .map_err(Failure::from)?;
-    Ok(())
+    // The manifest is also the result directory's GC root: rewrite it only when it
+    // changes, so a no-op build writes nothing at all.
+    if materialized_any || manifest != previous {
+        store
+            .write_result_manifest(&manifest_path, &manifest)
+            .map_err(Failure::from)?;
+    } else {
+        // Same results, maybe another store: make sure this store roots them too.
+        store
+            .ensure_result_root(&manifest_path)
+            .map_err(Failure::from)?;
+    }
+    Ok(materialized_any || manifest != previous)
 }
 
 fn tar_sibling(path: &Path) -> PathBuf {

@@ -159,6 +159,13 @@ impl Store {
         self.register_auto_root(&manifest)
     }
 
+    /// Makes sure the manifest at `manifest` (already written) is registered as an
+    /// automatic root of this store; cheap when it already is (one `readlink`).
+    pub fn ensure_result_root(&self, manifest: &Path) -> Result<(), StoreError> {
+        let manifest = absolute(manifest)?;
+        self.register_auto_root(&manifest)
+    }
+
     fn register_auto_root(&self, manifest: &Path) -> Result<(), StoreError> {
         let name = Digest::of(manifest.as_os_str().as_encoded_bytes()).to_hex();
         let link = self.layout.auto_roots().join(name);
