@@ -416,8 +416,7 @@ fn build_one(
     match result {
         Ok(record) => {
             let publish = || -> Result<(), StoreError> {
-                store.put_output(OutputIndex::CacheKey, &cache_key, &record)?;
-                store.put_output(OutputIndex::Recipe, &recipe, &record)?;
+                store.put_output_pair(&cache_key, &recipe, &record)?;
                 if !log.is_empty() {
                     store.write_log(&recipe, &log)?;
                 }

@@ -145,6 +145,36 @@ impl Store {
         Ok(())
     }
 
+    /// Publishes `record` under `cache_key` in the cache-key index and under `recipe`
+    /// in the recipe index. The second entry is a hard link to the first where the file
+    /// system allows: one file (inode) per derivation instead of two, which matters on
+    /// file systems where creating files is slow. Falls back to a second file.
+    pub fn put_output_pair(
+        &self,
+        cache_key: &Digest,
+        recipe: &Digest,
+        record: &OutputRecord,
+    ) -> Result<(), StoreError> {
+        self.put_output(OutputIndex::CacheKey, cache_key, record)?;
+        let source = self.layout.output(OutputIndex::CacheKey, cache_key);
+        let link = self.layout.output(OutputIndex::Recipe, recipe);
+        let linked = match fs::hard_link(&source, &link) {
+            Ok(()) => true,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                // The shard directory does not exist yet.
+                link.parent()
+                    .is_some_and(|parent| fs::create_dir_all(parent).is_ok())
+                    && fs::hard_link(&source, &link).is_ok()
+            }
+            Err(_) => false,
+        };
+        if !linked {
+            // Already there (maybe from an older build) or links unsupported: write it.
+            self.put_output(OutputIndex::Recipe, recipe, record)?;
+        }
+        Ok(())
+    }
+
     /// The record under `key`, or `None` if there is none, if its top object is
     /// missing, or if the record file does not decode (it is then rebuilt).
     pub fn get_output(
