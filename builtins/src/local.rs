@@ -17,7 +17,7 @@ use imgbuild_evaluator::rhai::{Engine, EvalAltResult, ImmutableString, Map, Nati
 use imgbuild_evaluator::{
     ArgMap, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value,
 };
-use imgbuild_store::{Entry, EntryKind, Metadata, OutputRecord, Tree, TreePath};
+use imgbuild_store::{BlobInfo, Entry, EntryKind, Metadata, OutputRecord, Tree, TreePath};
 
 use crate::build::{BuildContext, BuildError};
 
@@ -67,20 +67,12 @@ fn file_derivation(
     executable: Option<bool>,
 ) -> Result<DerivationHandle, Box<EvalAltResult>> {
     let resolved = state.local_path(context, path);
-    let (hash, size, mode_executable) = hash_file(&resolved).map_err(|error| {
-        BuiltinError::new(format!(
-            "file: cannot read `{path}` ({}): {error}",
-            resolved.display()
-        ))
-        .with_help("paths are relative to the recipe file that names them")
-    })?;
-    let name = resolved
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".to_owned());
+    let (info, mode_executable) =
+        hash_file(&resolved).map_err(|error| cannot_read("file", path, &resolved, error))?;
+    let name = local_name(&resolved, "file");
     let mut args = BTreeMap::new();
-    args.insert("blake3".to_owned(), Value::String(hash));
-    args.insert("size".to_owned(), Value::Int(size as i64));
+    args.insert("blake3".to_owned(), Value::String(info.digest.to_hex()));
+    args.insert("size".to_owned(), Value::Int(info.size as i64));
     args.insert(
         "executable".to_owned(),
         Value::Bool(executable.unwrap_or(mode_executable)),
@@ -94,45 +86,52 @@ fn file_derivation(
     )))
 }
 
-fn hash_file(path: &Path) -> std::io::Result<(String, u64, bool)> {
-    let metadata = std::fs::metadata(path)?;
-    if !metadata.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut hasher = blake3::Hasher::new();
-    let file = std::fs::File::open(path)?;
-    let size = std::io::copy(
-        &mut std::io::BufReader::with_capacity(1 << 16, file),
-        &mut hasher,
-    )?;
-    Ok((
-        hasher.finalize().to_hex().to_string(),
-        size,
-        metadata.permissions().mode() & 0o100 != 0,
+/// The derivation name of a local source: its file name.
+fn local_name(resolved: &Path, fallback: &str) -> String {
+    resolved
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| fallback.to_owned())
+}
+
+fn cannot_read(function: &str, path: &str, resolved: &Path, error: String) -> BuiltinError {
+    BuiltinError::new(format!(
+        "{function}: cannot read `{path}` ({}): {error}",
+        resolved.display()
     ))
+    .with_help("paths are relative to the recipe file that names them")
+}
+
+/// Content identity, size and owner-execute bit of a regular file (the store's
+/// parallel, memory-mapped BLAKE3: the same digest the blob will have).
+fn hash_file(path: &Path) -> Result<(BlobInfo, bool), String> {
+    let metadata = std::fs::metadata(path).map_err(|error| error.to_string())?;
+    if !metadata.is_file() {
+        return Err("not a regular file".to_owned());
+    }
+    let info = imgbuild_store::hash_file(path).map_err(|error| error.to_string())?;
+    Ok((info, metadata.permissions().mode() & 0o100 != 0))
 }
 
 /// One entry of a local directory, as seen at evaluation and again at build time.
 #[derive(Debug, PartialEq, Eq)]
 enum LocalEntry {
     Directory,
-    File {
-        hash: [u8; 32],
-        size: u64,
-        executable: bool,
-    },
-    Symlink {
-        target: Vec<u8>,
-    },
+    File { blob: BlobInfo, executable: bool },
+    Symlink { target: Vec<u8> },
 }
 
-fn scan(root: &Path) -> Result<BTreeMap<String, LocalEntry>, String> {
+/// How a scan learns a file's content identity: hashing it (evaluation) or importing
+/// it into the store (build), so that the build reads each file once.
+type Content<'a> = &'a mut dyn FnMut(&Path) -> Result<BlobInfo, String>;
+
+fn scan(root: &Path, content: Content<'_>) -> Result<BTreeMap<String, LocalEntry>, String> {
     let mut entries = BTreeMap::new();
     let metadata = std::fs::metadata(root).map_err(|error| error.to_string())?;
     if !metadata.is_dir() {
         return Err("not a directory".to_owned());
     }
-    scan_into(root, "", &mut entries)?;
+    scan_into(root, "", &mut entries, content)?;
     Ok(entries)
 }
 
@@ -140,6 +139,7 @@ fn scan_into(
     directory: &Path,
     prefix: &str,
     entries: &mut BTreeMap<String, LocalEntry>,
+    content: Content<'_>,
 ) -> Result<(), String> {
     let reader = std::fs::read_dir(directory)
         .map_err(|error| format!("{}: {error}", directory.display()))?;
@@ -175,20 +175,11 @@ fn scan_into(
             );
         } else if file_type.is_dir() {
             entries.insert(relative.clone(), LocalEntry::Directory);
-            scan_into(&path, &relative, entries)?;
+            scan_into(&path, &relative, entries, content)?;
         } else if file_type.is_file() {
-            let (hash, size, executable) =
-                hash_file(&path).map_err(|error| format!("{}: {error}", path.display()))?;
-            let mut bytes = [0u8; 32];
-            hex::decode_to_slice(&hash, &mut bytes).map_err(|error| error.to_string())?;
-            entries.insert(
-                relative,
-                LocalEntry::File {
-                    hash: bytes,
-                    size,
-                    executable,
-                },
-            );
+            let blob = content(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+            let executable = metadata.permissions().mode() & 0o100 != 0;
+            entries.insert(relative, LocalEntry::File { blob, executable });
         } else {
             return Err(format!(
                 "{}: only files, directories and symlinks can be imported",
@@ -209,14 +200,10 @@ fn listing_hash(entries: &BTreeMap<String, LocalEntry>) -> String {
             LocalEntry::Directory => {
                 hasher.update(&[0]);
             }
-            LocalEntry::File {
-                hash,
-                size,
-                executable,
-            } => {
+            LocalEntry::File { blob, executable } => {
                 hasher.update(&[1, u8::from(*executable)]);
-                hasher.update(&size.to_le_bytes());
-                hasher.update(hash);
+                hasher.update(&blob.size.to_le_bytes());
+                hasher.update(blob.digest.as_bytes());
             }
             LocalEntry::Symlink { target } => {
                 hasher.update(&[2]);
@@ -234,17 +221,10 @@ fn dir_derivation(
     path: &str,
 ) -> Result<DerivationHandle, Box<EvalAltResult>> {
     let resolved = state.local_path(context, path);
-    let entries = scan(&resolved).map_err(|error| {
-        BuiltinError::new(format!(
-            "dir: cannot import `{path}` ({}): {error}",
-            resolved.display()
-        ))
-        .with_help("paths are relative to the recipe file that names them")
-    })?;
-    let name = resolved
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "dir".to_owned());
+    let mut hash = |file: &Path| imgbuild_store::hash_file(file).map_err(|error| error.to_string());
+    let entries =
+        scan(&resolved, &mut hash).map_err(|error| cannot_read("dir", path, &resolved, error))?;
+    let name = local_name(&resolved, "dir");
     let mut args = BTreeMap::new();
     args.insert("listing".to_owned(), Value::String(listing_hash(&entries)));
     args.insert("entries".to_owned(), Value::Int(entries.len() as i64));
@@ -301,7 +281,15 @@ pub(crate) fn build_file(context: &mut BuildContext<'_>) -> Result<OutputRecord,
 pub(crate) fn build_dir(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
     let root = location(context)?;
     let expected = expected(context, "listing")?;
-    let entries = scan(&root).map_err(|error| BuildError::Read {
+    // Each file is imported while scanning: read once, and the listing is then
+    // checked against what evaluation saw.
+    let store = context.store;
+    let mut import = |file: &Path| {
+        store
+            .import_file(file, false)
+            .map_err(|error| error.to_string())
+    };
+    let entries = scan(&root, &mut import).map_err(|error| BuildError::Read {
         path: root.clone(),
         source: std::io::Error::other(error),
     })?;
@@ -325,16 +313,13 @@ pub(crate) fn build_dir(context: &mut BuildContext<'_>) -> Result<OutputRecord, 
                 },
                 0o777,
             ),
-            LocalEntry::File { executable, .. } => {
-                let info = context.store.import_file(&root.join(relative), false)?;
-                (
-                    EntryKind::File {
-                        blob: info.digest,
-                        size: info.size,
-                    },
-                    if *executable { 0o755 } else { 0o644 },
-                )
-            }
+            LocalEntry::File { blob, executable } => (
+                EntryKind::File {
+                    blob: blob.digest,
+                    size: blob.size,
+                },
+                if *executable { 0o755 } else { 0o644 },
+            ),
         };
         let meta = Metadata {
             mode,
