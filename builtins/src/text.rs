@@ -17,28 +17,15 @@ const VERSION: u32 = 1;
 
 pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
     let single = state.clone();
-    engine.register_fn(
-        "text",
-        move |content: ImmutableString| -> Result<DerivationHandle, Box<EvalAltResult>> {
-            Ok(single.add(spec(
-                "text".to_owned(),
-                Value::List(vec![Value::String(content.to_string())]),
-                imgbuild_evaluator::Inputs::new(),
-            )))
-        },
-    );
+    engine.register_fn("text", move |content: ImmutableString| {
+        Ok::<_, Box<EvalAltResult>>(single.add(literal("text".to_owned(), &content)))
+    });
     let named = state.clone();
     engine.register_fn(
         "text",
-        move |name: ImmutableString,
-              content: ImmutableString|
-              -> Result<DerivationHandle, Box<EvalAltResult>> {
+        move |name: ImmutableString, content: ImmutableString| {
             check_name("text", &name)?;
-            Ok(named.add(spec(
-                name.to_string(),
-                Value::List(vec![Value::String(content.to_string())]),
-                imgbuild_evaluator::Inputs::new(),
-            )))
+            Ok::<_, Box<EvalAltResult>>(named.add(literal(name.to_string(), &content)))
         },
     );
     let parts_state = state.clone();
@@ -51,15 +38,23 @@ pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
             let mut inputs = imgbuild_evaluator::Inputs::new();
             let mut values = Vec::with_capacity(parts.len());
             for (index, part) in parts.iter().enumerate() {
-                values.push(part_value(&parts_state, part, index, &mut inputs)?);
+                values.push(part_value(part, index, &mut inputs)?);
             }
             Ok(parts_state.add(spec(name.to_string(), Value::List(values), inputs)))
         },
     );
 }
 
+/// A text derivation with literal content only (no inputs).
+fn literal(name: String, content: &str) -> DerivationSpec {
+    spec(
+        name,
+        Value::List(vec![Value::String(content.to_owned())]),
+        imgbuild_evaluator::Inputs::new(),
+    )
+}
+
 fn part_value(
-    state: &SharedState,
     part: &Dynamic,
     index: usize,
     inputs: &mut imgbuild_evaluator::Inputs,
@@ -73,7 +68,6 @@ fn part_value(
     if let Ok(number) = part.as_int() {
         return Ok(Value::String(number.to_string()));
     }
-    let _ = state;
     Err(BuiltinError::new(format!(
         "text: part {index} is {}; parts must be strings, integers or derivations",
         imgbuild_evaluator::friendly_type_name(part.type_name())
