@@ -184,53 +184,51 @@ fn plain_text(graph: &Graph, event: &Event) -> Option<String> {
 }
 
 fn event_json(graph: &Graph, event: &Event) -> serde_json::Value {
-    let describe = |id: &DrvId| {
-        let node = graph.node(*id);
-        (
-            node.identity.to_hex(),
-            node.derivation.name.clone(),
-            node.derivation.kind.clone(),
-        )
-    };
-    match event {
+    let (kind, id, mut fields) = match event {
         Event::Planned { to_build, cached } => {
-            json!({ "event": "planned", "to_build": to_build, "cached": cached })
+            return json!({ "event": "planned", "to_build": to_build, "cached": cached })
         }
-        Event::Started { id } => {
-            let (identity, name, kind) = describe(id);
-            json!({ "event": "started", "derivation": identity, "name": name, "kind": kind })
-        }
+        Event::Started { id } => ("started", id, json!({})),
         Event::Finished {
             id,
             cached,
             duration,
-        } => {
-            let (identity, name, kind) = describe(id);
-            json!({ "event": "finished", "derivation": identity, "name": name, "kind": kind, "cached": cached, "milliseconds": duration.as_millis() as u64 })
-        }
+        } => (
+            "finished",
+            id,
+            json!({ "cached": cached, "milliseconds": duration.as_millis() as u64 }),
+        ),
         Event::Failed {
             id,
             error,
             log_tail,
             environment,
-        } => {
-            let (identity, name, kind) = describe(id);
-            json!({ "event": "failed", "derivation": identity, "name": name, "kind": kind, "error": error, "log_tail": log_tail, "environment": environment })
-        }
-        Event::Skipped { id } => {
-            let (identity, name, kind) = describe(id);
-            json!({ "event": "skipped", "derivation": identity, "name": name, "kind": kind })
-        }
+        } => (
+            "failed",
+            id,
+            json!({ "error": error, "log_tail": log_tail, "environment": environment }),
+        ),
+        Event::Skipped { id } => ("skipped", id, json!({})),
         Event::Progress {
             id,
             done,
             total,
             unit,
-        } => {
-            let (identity, name, _) = describe(id);
-            json!({ "event": "progress", "derivation": identity, "name": name, "done": done, "total": total, "unit": unit })
-        }
+        } => (
+            "progress",
+            id,
+            json!({ "done": done, "total": total, "unit": unit }),
+        ),
+    };
+    // Every derivation event names the derivation the same way.
+    let node = graph.node(*id);
+    if let Some(object) = fields.as_object_mut() {
+        object.insert("event".to_owned(), json!(kind));
+        object.insert("derivation".to_owned(), json!(node.identity.to_hex()));
+        object.insert("name".to_owned(), json!(node.derivation.name));
+        object.insert("kind".to_owned(), json!(node.derivation.kind));
     }
+    fields
 }
 
 /// `12ms`, `1.4s`, `2m03s`.
