@@ -124,7 +124,8 @@ pub fn evaluate(
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_else(|| "default".to_owned());
     collect_outputs(&state, &result, &default_name)?;
-    let graph = state.take_graph();
+    let mut graph = state.take_graph();
+    graph.sort_outputs();
     if graph.outputs().is_empty() {
         return Err(Box::new(RecipeDiagnostic::plain(
             "the recipe has no outputs".to_owned(),
