@@ -175,9 +175,7 @@ fn materialize_all(
         let already = manifest.iter().any(|(name, existing)| {
             name == &file_name
                 && existing == record
-                && (destination.exists()
-                    || destination.with_extension("tar").exists()
-                    || tar_sibling(&destination).exists())
+                && (destination.exists() || tar_sibling(&destination).exists())
         });
         let shown = if already {
             existing_path(&destination)
