@@ -660,3 +660,18 @@ fn log_with_a_bad_or_unknown_identity() {
         &[&format!("no log for derivation {unknown_prefix}")],
     );
 }
+
+#[test]
+fn log_does_not_create_a_missing_store() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let store = directory.path().join("no-store-here");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_imgbuild"))
+        .arg("--store")
+        .arg(&store)
+        .args(["log", "abcd"])
+        .output()
+        .expect("run imgbuild");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("there is no store"));
+    assert!(!store.exists(), "a read-only command created the store");
+}

@@ -20,7 +20,16 @@ pub fn run(store: Option<&std::path::Path>, arguments: &LogArgs) -> Result<(), F
             arguments.derivation
         )));
     }
-    let store = super::open_store(store)?;
+    let path = super::store_path(store)?;
+    if !path.exists() {
+        // A read-only command does not create a store.
+        return Err(Failure::Recipe(miette::miette!(
+            help = "build something first, or pass the store it was built in with --store",
+            "no log for derivation {prefix}: there is no store at {}",
+            path.display()
+        )));
+    }
+    let store = super::open_store(Some(&path))?;
     let logs = store.find_logs(&prefix)?;
     match logs.as_slice() {
         [] => Err(Failure::Recipe(miette::miette!(
