@@ -295,3 +295,42 @@ fn graph_dot_is_a_digraph() {
     let default = imgbuild_run(directory.path(), &["graph", &hello()]);
     assert_eq!(default.stdout, graph.stdout, "DOT is the default format");
 }
+
+#[test]
+fn gc_says_it_waits_for_a_running_build() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let store = directory.path().join("store");
+    let imgbuild = env!("CARGO_BIN_EXE_imgbuild");
+    let info = std::process::Command::new(imgbuild)
+        .arg("--store")
+        .arg(&store)
+        .args(["store", "info"])
+        .output()
+        .expect("info");
+    assert!(info.status.success());
+    // Hold the store's session lock shared, as a build does, for a moment.
+    let mut holder = std::process::Command::new("flock")
+        .arg("-s")
+        .arg(store.join("locks/gc.lock"))
+        .args(["sleep", "1"])
+        .spawn()
+        .expect("flock");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let gc = std::process::Command::new(imgbuild)
+        .arg("--store")
+        .arg(&store)
+        .args(["store", "gc"])
+        .output()
+        .expect("gc");
+    let _ = holder.wait();
+    assert!(
+        gc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gc.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&gc.stderr).contains("waiting for running builds"),
+        "{}",
+        String::from_utf8_lossy(&gc.stderr)
+    );
+}

@@ -6,6 +6,9 @@ use crate::errors::Failure;
 /// Runs a store subcommand.
 pub fn run(store: Option<&std::path::Path>, command: &StoreCommand) -> Result<(), Failure> {
     let store = super::open_store(store)?;
+    if matches!(command, StoreCommand::Verify | StoreCommand::Gc) && store.is_busy()? {
+        eprintln!("waiting for running builds on this store to finish...");
+    }
     match command {
         StoreCommand::Verify => {
             let report = store.verify()?;

@@ -100,6 +100,18 @@ impl Store {
     }
 
     /// Takes the store-wide lock exclusively (blocks while builds run).
+    /// True when a build session (another process's build) holds the store, so that
+    /// `gc` or `verify` would have to wait for it. Only a hint for messages.
+    pub fn is_busy(&self) -> Result<bool, StoreError> {
+        let path = self.layout.gc_lock();
+        let file = open_lock_file(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(false),
+            Err(TryLockError::WouldBlock) => Ok(true),
+            Err(TryLockError::Error(error)) => Err(error).at("lock", &path),
+        }
+    }
+
     pub(crate) fn exclusive_session(&self) -> Result<SessionGuard, StoreError> {
         let path = self.layout.gc_lock();
         let file = open_lock_file(&path)?;
