@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system packages imgbuild's tests and examples need on a fresh Debian 12
-# machine (which has only the Rust toolchain, gcc, python3, qemu-utils and git).
+# machine (which has only the Rust toolchain, gcc, python3, qemu-utils and git):
+# genisoimage (isoinfo), xorriso and cloud-init are the real consumers the media tests
+# check generated ISOs and cloud-init documents with.
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
 
-packages=(tar util-linux)
+packages=(tar util-linux genisoimage xorriso cloud-init)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

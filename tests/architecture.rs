@@ -106,6 +106,21 @@ fn evaluator_does_not_build() {
 }
 
 #[test]
+fn iso_writer_stands_alone() {
+    check_forbidden(
+        &workspace_packages(),
+        "imgbuild-iso",
+        &[
+            "imgbuild-store",
+            "imgbuild-evaluator",
+            "imgbuild-builtins",
+            "imgbuild",
+            "rhai",
+        ],
+    );
+}
+
+#[test]
 fn builtins_do_not_know_the_cli() {
     check_forbidden(&workspace_packages(), "imgbuild-builtins", &["imgbuild"]);
 }
@@ -144,13 +159,17 @@ fn rust_files(directory: &Path) -> Vec<PathBuf> {
 #[test]
 fn builtins_never_print() {
     let packages = workspace_packages();
-    let source = packages["imgbuild-builtins"].directory.join("src");
-    let files = rust_files(&source);
-    assert!(
-        !files.is_empty(),
-        "no Rust files under {}",
-        source.display()
-    );
+    let mut files = Vec::new();
+    for library in ["imgbuild-builtins", "imgbuild-iso"] {
+        let source = packages[library].directory.join("src");
+        let found = rust_files(&source);
+        assert!(
+            !found.is_empty(),
+            "no Rust files under {}",
+            source.display()
+        );
+        files.extend(found);
+    }
     let patterns = [
         "println!",
         "eprintln!",
@@ -200,6 +219,7 @@ fn every_module_opens_with_module_documentation() {
         "imgbuild-evaluator",
         "imgbuild-store",
         "imgbuild-builtins",
+        "imgbuild-iso",
     ] {
         assert!(
             packages.contains_key(member),

@@ -7,13 +7,23 @@
 //! and report progress through the [`Reporter`] the caller provides.
 
 mod build;
+mod cloud_init;
+mod config_drive;
+mod context;
 mod fetch;
+mod inventory;
+mod iso_image;
 mod local;
+mod media;
 mod merge;
+mod network;
 mod paths;
+mod secrets;
 mod tar;
 mod text;
 mod tree;
+mod validate;
+mod yaml;
 
 use imgbuild_evaluator::rhai::Engine;
 use imgbuild_evaluator::{Derivation, SharedState};
@@ -31,14 +41,34 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
     merge::register(engine, state);
     tar::register(engine, state);
     fetch::register(engine, state);
+    iso_image::register(engine, state);
+    cloud_init::register(engine, state);
+    context::register(engine, state);
+    config_drive::register(engine, state);
+    inventory::register(engine, state);
 }
 
 /// Names of the builtin functions, for "did you mean" suggestions.
 pub fn function_names() -> Vec<String> {
-    ["text", "file", "dir", "tree", "merge", "tar", "fetch"]
-        .iter()
-        .map(|name| (*name).to_owned())
-        .collect()
+    [
+        "text",
+        "file",
+        "dir",
+        "tree",
+        "merge",
+        "tar",
+        "fetch",
+        "iso::image",
+        "cloud_init::seed",
+        "cloud_init::user_data",
+        "context::iso",
+        "config_drive::image",
+        "inventory::csv",
+        "inventory::json",
+    ]
+    .iter()
+    .map(|name| (*name).to_owned())
+    .collect()
 }
 
 /// The builder for a derivation kind.
@@ -51,6 +81,11 @@ pub fn builder(kind: &str) -> Option<BuildFn> {
         merge::KIND => Some(merge::build),
         tar::KIND => Some(tar::build),
         fetch::KIND => Some(fetch::build),
+        iso_image::KIND => Some(iso_image::build),
+        cloud_init::SEED_KIND => Some(cloud_init::build_seed),
+        cloud_init::USER_DATA_KIND => Some(cloud_init::build_user_data),
+        context::KIND => Some(context::build),
+        config_drive::KIND => Some(config_drive::build),
         _ => None,
     }
 }
@@ -59,6 +94,7 @@ pub fn builder(kind: &str) -> Option<BuildFn> {
 pub fn file_extension(derivation: &Derivation) -> Option<&'static str> {
     match derivation.kind.as_str() {
         tar::KIND => Some("tar"),
+        iso_image::KIND | cloud_init::SEED_KIND | context::KIND | config_drive::KIND => Some("iso"),
         _ => None,
     }
 }
