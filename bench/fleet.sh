@@ -4,6 +4,8 @@
 #   bash bench/fleet.sh                       # from the repository root
 #   RUNS=3 N=1000 BIG_N=10000 LOCALDS_N=200 bash bench/fleet.sh
 #
+# Every timed run starts after `sync`, so no run pays for the previous one's writeback
+# (this machine's disk is shared and noisy; medians are what to read).
 # The inventory has N rows (name, ip, prefix, gateway, dns, ssh_key; every tenth VM on
 # DHCP). Figures (median, min and max of RUNS runs):
 #   cold N       `imgbuild build examples/fleet.rhai` into an empty store, N seeds
@@ -49,12 +51,12 @@ inventory "$N" "$WORK/fleet.csv"
 inventory "$BIG_N" "$WORK/fleet-big.csv"
 
 step "imgbuild: $N seeds, empty store"
-"${MEASURE[@]}" run --label imgbuild-cold --out "$RESULTS" --runs "$RUNS" \
+"${MEASURE[@]}" run --label imgbuild-cold --out "$RESULTS" --runs "$RUNS" --prepare sync \
     -- "$IMGBUILD" build "$RECIPE" --arg "inventory=$WORK/fleet.csv" \
     --store "$WORK/store-{run}" -o "$WORK/out-{run}"
 
 step "imgbuild: $BIG_N seeds, empty store"
-"${MEASURE[@]}" run --label imgbuild-big --out "$RESULTS" --runs "$(( RUNS < 3 ? RUNS : 3 ))" \
+"${MEASURE[@]}" run --label imgbuild-big --out "$RESULTS" --runs "$(( RUNS < 3 ? RUNS : 3 ))" --prepare sync \
     -- "$IMGBUILD" build "$RECIPE" --arg "inventory=$WORK/fleet-big.csv" \
     --store "$WORK/big-store-{run}" -o "$WORK/big-out-{run}"
 rm -rf "$WORK"/big-store-* "$WORK"/big-out-*
@@ -62,7 +64,7 @@ rm -rf "$WORK"/big-store-* "$WORK"/big-out-*
 step "imgbuild: change one row of $N, rebuild"
 CHANGED=$(( N / 2 ))
 "${MEASURE[@]}" run --label imgbuild-row --out "$RESULTS" --runs "$RUNS" \
-    --prepare "python3 bench/fleet_inventory.py $N $WORK/fleet.csv $CHANGED 2{run}" \
+    --prepare "python3 bench/fleet_inventory.py $N $WORK/fleet.csv $CHANGED 2{run} && sync" \
     -- "$IMGBUILD" build "$RECIPE" --arg "inventory=$WORK/fleet.csv" \
     --store "$WORK/store-0" -o "$WORK/out-0"
 inventory "$N" "$WORK/fleet.csv" "$CHANGED" 249
@@ -100,7 +102,7 @@ cloud-localds $network "$2/$(basename "$1").iso" "$1/user-data" "$1/meta-data"
 EOF
 chmod +x "$WORK/localds-one.sh"
 "${MEASURE[@]}" run --label localds-cold --out "$RESULTS" --runs "$(( RUNS < 3 ? RUNS : 3 ))" \
-    --prepare "rm -rf $WORK/localds-out && mkdir $WORK/localds-out" \
+    --prepare "rm -rf $WORK/localds-out && mkdir $WORK/localds-out && sync" \
     -- sh -c "ls -d $WORK/localds/* | xargs -P $(nproc) -I{} $WORK/localds-one.sh {} $WORK/localds-out"
 
 # Scale cloud-localds to N seeds when it ran on fewer.

@@ -52,8 +52,8 @@ impl Display {
     /// Prints a line without disturbing the bars.
     pub fn line(&self, text: &str) {
         match self {
-            Display::Bars(bars) => bars.bar.suspend(|| eprintln!("{text}")),
-            Display::Plain => eprintln!("{text}"),
+            Display::Bars(bars) => bars.bar.suspend(|| stderr_line(text)),
+            Display::Plain => stderr_line(text),
             Display::Json(stdout) => {
                 json_line(stdout, &json!({ "event": "message", "text": text }))
             }
@@ -73,6 +73,16 @@ impl Display {
             bars.bar.finish_and_clear();
         }
     }
+}
+
+/// One line on stderr in one write (stderr is unbuffered; `eprintln!` writes the text
+/// and the newline separately).
+fn stderr_line(text: &str) {
+    use std::io::Write as _;
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 fn json_line(stdout: &Mutex<std::io::Stdout>, value: &serde_json::Value) {

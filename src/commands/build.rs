@@ -155,7 +155,11 @@ fn materialize_all(
     } else {
         Vec::new()
     };
-    let mut manifest = previous.clone();
+    // By name: a result directory can hold thousands of outputs (one medium per VM).
+    let mut manifest: std::collections::BTreeMap<String, OutputRecord> =
+        previous.iter().cloned().collect();
+    // Outputs of this build, whose files were just written or found in place.
+    let mut present = std::collections::HashSet::new();
     let mut materialized_any = false;
     for output in graph.outputs() {
         let Some(record) = outputs.get(&output.derivation) else {
@@ -172,13 +176,13 @@ fn materialize_all(
             }
         }
         let destination = out_dir.join(&file_name);
-        let already = manifest.iter().any(|(name, existing)| {
-            name == &file_name
-                && existing == record
-                && (destination.exists() || tar_sibling(&destination).exists())
-        });
-        let shown = if already {
+        let already = if manifest.get(&file_name) == Some(record) {
             existing_path(&destination)
+        } else {
+            None
+        };
+        let shown = if let Some(path) = already {
+            path
         } else {
             let options = MaterializeOptions {
                 allow_tar_fallback: true,
@@ -201,16 +205,15 @@ fn materialize_all(
                 Err(error) => return Err(MaterializeFailure::Other(error.into())),
             }
         };
-        manifest.retain(|(name, _)| name != &file_name);
-        manifest.push((file_name, record.clone()));
         display.line(&format!("{} -> {}", output.name, shown.display()));
         display.json(&json!({ "event": "output", "name": output.name, "path": shown.display().to_string(), "output": record.digest().to_string() }));
+        manifest.insert(file_name.clone(), record.clone());
+        present.insert(file_name);
     }
-    manifest.sort_by(|left, right| left.0.cmp(&right.0));
-    manifest.retain(|(name, _)| {
-        let path = out_dir.join(name);
-        path.exists() || tar_sibling(&path).exists()
-    });
+    // Earlier outputs this build did not produce stay listed while their files exist.
+    manifest
+        .retain(|name, _| present.contains(name) || existing_path(&out_dir.join(name)).is_some());
+    let manifest: Vec<(String, OutputRecord)> = manifest.into_iter().collect();
     // The manifest is also the result directory's GC root: rewrite it only when it
     // changes, so a no-op build writes nothing at all.
     if materialized_any || manifest != previous {
@@ -232,10 +235,11 @@ fn tar_sibling(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn existing_path(destination: &Path) -> PathBuf {
+/// The result file or directory for `destination`, or its `.tar` fallback, if either exists.
+fn existing_path(destination: &Path) -> Option<PathBuf> {
     if destination.exists() {
-        destination.to_path_buf()
-    } else {
-        tar_sibling(destination)
+        return Some(destination.to_path_buf());
     }
+    let sibling = tar_sibling(destination);
+    sibling.exists().then_some(sibling)
 }
