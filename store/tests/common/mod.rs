@@ -33,8 +33,8 @@ pub fn object_path(store: &Store, kind: &str, digest: &Digest) -> PathBuf {
         .root()
         .join("objects")
         .join(kind)
-        .join(&hex[..2])
-        .join(&hex[2..])
+        .join(&hex[..1])
+        .join(&hex[1..])
 }
 
 /// All object files of one kind.
