@@ -27,10 +27,8 @@
 
 use std::collections::BTreeMap;
 
-use imgbuild_evaluator::rhai::{Engine, EvalAltResult, Map, Module, NativeCallContext};
-use imgbuild_evaluator::{
-    ArgMap, BuiltinError, DerivationHandle, DerivationSpec, Inputs, SharedState, Value,
-};
+use imgbuild_evaluator::rhai::{Engine, Map, Module};
+use imgbuild_evaluator::{ArgMap, BuiltinError, DerivationSpec, Inputs, SharedState, Value};
 use imgbuild_store::OutputRecord;
 
 use crate::build::{BuildContext, BuildError};
@@ -179,28 +177,8 @@ const CLOUD_CONFIG_KEYS: &[&str] = &[
 
 pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
     let mut module = Module::new();
-    let seed_state = state.clone();
-    module.set_native_fn(
-        "seed",
-        move |context: NativeCallContext,
-              options: Map|
-              -> Result<DerivationHandle, Box<EvalAltResult>> {
-            let spec =
-                seed_spec(&seed_state, options).map_err(|error| media::at_call(&context, error))?;
-            Ok(seed_state.add(spec))
-        },
-    );
-    let user_data_state = state.clone();
-    module.set_native_fn(
-        "user_data",
-        move |context: NativeCallContext,
-              options: Map|
-              -> Result<DerivationHandle, Box<EvalAltResult>> {
-            let spec = user_data_spec(&user_data_state, options)
-                .map_err(|error| media::at_call(&context, error))?;
-            Ok(user_data_state.add(spec))
-        },
-    );
+    media::add_constructor(&mut module, state, "seed", seed_spec);
+    media::add_constructor(&mut module, state, "user_data", user_data_spec);
     engine.register_static_module("cloud_init", module.into());
 }
 

@@ -21,10 +21,8 @@
 
 use std::collections::BTreeMap;
 
-use imgbuild_evaluator::rhai::{Engine, EvalAltResult, Map, Module, NativeCallContext};
-use imgbuild_evaluator::{
-    BuiltinError, DerivationHandle, DerivationSpec, Inputs, SharedState, Value,
-};
+use imgbuild_evaluator::rhai::{Engine, Map, Module};
+use imgbuild_evaluator::{BuiltinError, DerivationSpec, Inputs, SharedState, Value};
 use imgbuild_store::OutputRecord;
 use serde_json::json;
 
@@ -54,17 +52,7 @@ const KEYS: &[&str] = &[
 
 pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
     let mut module = Module::new();
-    let image_state = state.clone();
-    module.set_native_fn(
-        "image",
-        move |context: NativeCallContext,
-              options: Map|
-              -> Result<DerivationHandle, Box<EvalAltResult>> {
-            let spec =
-                spec(&image_state, options).map_err(|error| media::at_call(&context, error))?;
-            Ok(image_state.add(spec))
-        },
-    );
+    media::add_constructor(&mut module, state, "image", spec);
     engine.register_static_module("config_drive", module.into());
 }
 

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use imgbuild_evaluator::rhai::{Engine, EvalAltResult, Map, Module, NativeCallContext};
+use imgbuild_evaluator::rhai::{Engine, Map, Module};
 use imgbuild_evaluator::{
     ArgMap, BuiltinError, DerivationHandle, DerivationSpec, Inputs, SharedState, Value,
 };
@@ -26,17 +26,7 @@ const KEYS: &[&str] = &["label", "tree", "name", "source_date_epoch", "secret"];
 
 pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
     let mut module = Module::new();
-    let image_state = state.clone();
-    module.set_native_fn(
-        "image",
-        move |context: NativeCallContext,
-              options: Map|
-              -> Result<DerivationHandle, Box<EvalAltResult>> {
-            let spec =
-                spec(&image_state, options).map_err(|error| media::at_call(&context, error))?;
-            Ok(image_state.add(spec))
-        },
-    );
+    media::add_constructor(&mut module, state, "image", spec);
     engine.register_static_module("iso", module.into());
 }
 

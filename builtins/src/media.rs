@@ -5,12 +5,34 @@
 
 use std::collections::BTreeMap;
 
-use imgbuild_evaluator::rhai::{Dynamic, EvalAltResult, Map, NativeCallContext};
-use imgbuild_evaluator::{ArgMap, BuiltinError, Inputs, SharedState, Value};
+use imgbuild_evaluator::rhai::{Dynamic, EvalAltResult, Map, Module, NativeCallContext};
+use imgbuild_evaluator::{
+    ArgMap, BuiltinError, DerivationHandle, DerivationSpec, Inputs, SharedState, Value,
+};
 use imgbuild_iso::{Attributes, Content, Directory, File, Label, Node, Volume, MAXIMUM_EPOCH};
 use imgbuild_store::{OutputObject, OutputRecord};
 
 use crate::build::{BuildContext, BuildError};
+
+/// Registers the constructor `name(#{ ... })` in `module`: `spec` checks the map and
+/// describes the derivation; its error is reported at the call.
+pub(crate) fn add_constructor(
+    module: &mut Module,
+    state: &SharedState,
+    name: &str,
+    spec: fn(&SharedState, Map) -> Result<DerivationSpec, BuiltinError>,
+) {
+    let state = state.clone();
+    module.set_native_fn(
+        name,
+        move |context: NativeCallContext,
+              options: Map|
+              -> Result<DerivationHandle, Box<EvalAltResult>> {
+            let spec = spec(&state, options).map_err(|error| at_call(&context, error))?;
+            Ok(state.add(spec))
+        },
+    );
+}
 
 /// A constructor's error, placed at the call (Rhai leaves module-qualified calls without
 /// a position).
