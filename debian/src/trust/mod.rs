@@ -1,0 +1,1 @@
+//! Trust: `Release` files, `InRelease` signatures, keyrings (see the module docs once written).
