@@ -8,3 +8,7 @@
 pub mod deb822;
 pub mod deb;
 pub mod trust;
+pub mod version;
+pub mod packages;
+pub mod relations;
+pub mod resolve;
