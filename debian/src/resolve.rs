@@ -719,6 +719,37 @@ impl<'u, 'a> Provider<'u, 'a> {
     }
 }
 
+impl Provider<'_, '_> {
+    /// What the indices offer for `name`: its versions and its providers.
+    fn available(&self, name: &str) -> String {
+        let mut offers: Vec<String> = self
+            .universe
+            .by_name
+            .get(name)
+            .map(|versions| {
+                versions
+                    .iter()
+                    .take(5)
+                    .map(|&index| format!("{name} {}", self.package(index).version))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(providers) = self.universe.providers.get(name) {
+            for (provider, version) in providers.iter().take(5) {
+                let package = self.package(*provider);
+                offers.push(match version {
+                    Some(version) => format!(
+                        "{} {} provides {name} (= {version})",
+                        package.name, package.version
+                    ),
+                    None => format!("{} {} provides {name}", package.name, package.version),
+                });
+            }
+        }
+        offers.join(", ")
+    }
+}
+
 fn priority_rank(priority: Priority) -> u8 {
     priority as u8
 }
@@ -747,6 +778,22 @@ impl Interner for Provider<'_, '_> {
         }
     }
 
+    fn display_merged_solvables(&self, solvables: &[SolvableId]) -> impl std::fmt::Display + '_ {
+        let Some(first) = solvables.first() else {
+            return String::new();
+        };
+        let mut versions: Vec<String> = solvables
+            .iter()
+            .map(|&solvable| match self.solvables.borrow().get(solvable.into_raw() as usize) {
+                Some(SolvableKind::Real { package }) => self.package(*package).version.to_string(),
+                _ => self.display_solvable(solvable).to_string(),
+            })
+            .collect();
+        versions.sort();
+        versions.dedup();
+        format!("{} {}", self.display_solvable_name(*first), versions.join(" | "))
+    }
+
     fn display_name(&self, name: NameId) -> impl std::fmt::Display + '_ {
         match self.names.borrow().get(name.into_raw() as usize) {
             Some(NameKind::Real(name)) | Some(NameKind::Capability(name)) => name.clone(),
@@ -756,10 +803,22 @@ impl Interner for Provider<'_, '_> {
 
     fn display_version_set(&self, version_set: VersionSetId) -> impl std::fmt::Display + '_ {
         match self.version_sets.borrow().get(version_set.0 as usize) {
-            Some(VersionSetKind::Capability { relation, .. }) => match &relation.constraint {
-                Some((operator, version)) => format!("({} {version})", operator.as_str()),
-                None => String::new(),
-            },
+            Some(VersionSetKind::Capability { relation, .. }) => {
+                let mut text = match &relation.constraint {
+                    Some((operator, version)) => format!("({} {version})", operator.as_str()),
+                    None => String::new(),
+                };
+                let available = self.available(&relation.name);
+                if !text.is_empty() {
+                    text.push(' ');
+                }
+                if available.is_empty() {
+                    text.push_str("[in no index]");
+                } else {
+                    text.push_str(&format!("[available: {available}]"));
+                }
+                text
+            }
             Some(VersionSetKind::Real { set, .. }) => match set {
                 RealSet::Any => String::new(),
                 RealSet::Exactly(package) => format!("(= {})", self.package(*package).version),
