@@ -76,9 +76,14 @@ fn main() {
     }
     let request = Request {
         variant: Variant::Required,
-        include: ["systemd-sysv", "linux-image-cloud-amd64", "nginx", "openssh-server"]
-            .map(str::to_owned)
-            .to_vec(),
+        include: [
+            "systemd-sysv",
+            "linux-image-cloud-amd64",
+            "nginx",
+            "openssh-server",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
         exclude: Vec::new(),
         recommends: false,
         architecture: "amd64".to_owned(),
@@ -95,5 +100,8 @@ fn main() {
         resolve_times.push(start.elapsed());
     }
     summary("index all parsed packages for resolution", index_times);
-    summary(&format!("resolve the web set ({count} packages)"), resolve_times);
+    summary(
+        &format!("resolve the web set ({count} packages)"),
+        resolve_times,
+    );
 }

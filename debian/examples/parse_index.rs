@@ -13,7 +13,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut groups = 0;
     for package in &packages {
-        for field in [&package.depends, &package.pre_depends, &package.conflicts, &package.breaks, &package.provides] {
+        for field in [
+            &package.depends,
+            &package.pre_depends,
+            &package.conflicts,
+            &package.breaks,
+            &package.provides,
+        ] {
             groups += imgbuild_debian::relations::parse(field)?.len();
         }
     }

@@ -22,16 +22,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 variant = Variant::parse(&name).ok_or("unknown variant")?;
             }
             "--include" => include.extend(
-                arguments.next().ok_or("--include needs a value")?.split(',').filter(|s| !s.is_empty()).map(str::to_owned),
+                arguments
+                    .next()
+                    .ok_or("--include needs a value")?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
             ),
             "--exclude" => exclude.extend(
-                arguments.next().ok_or("--exclude needs a value")?.split(',').filter(|s| !s.is_empty()).map(str::to_owned),
+                arguments
+                    .next()
+                    .ok_or("--exclude needs a value")?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
             ),
             "--recommends" => recommends = true,
             _ => files.push(argument),
         }
     }
-    let texts: Vec<String> = files.iter().map(std::fs::read_to_string).collect::<Result<_, _>>()?;
+    let texts: Vec<String> = files
+        .iter()
+        .map(std::fs::read_to_string)
+        .collect::<Result<_, _>>()?;
     let start = Instant::now();
     let mut packages = Vec::new();
     for (index, (text, file)) in texts.iter().zip(&files).enumerate() {
@@ -42,7 +55,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let universe = Universe::new(&packages, "amd64");
     let indexed = start.elapsed();
     let start = Instant::now();
-    let request = Request { variant, include, exclude, recommends, architecture: "amd64".to_owned() };
+    let request = Request {
+        variant,
+        include,
+        exclude,
+        recommends,
+        architecture: "amd64".to_owned(),
+    };
     let resolution = universe.resolve(&request)?;
     let resolved = start.elapsed();
     for package in &resolution.packages {

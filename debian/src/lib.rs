@@ -2,13 +2,14 @@
 //! `Release`/`InRelease` and their OpenPGP signatures, `Packages` indices, dependency
 //! resolution, the lock file, and reading `.deb` archives.
 //!
-//! This crate does no I/O of its own beyond what its callers hand it (bytes, readers);
-//! fetching, the store and the recipe surface live in `imgbuild-builtins`.
+//! Apart from reading keyring files (`trust::Keyring`), the crate does no I/O of its own:
+//! callers hand it bytes and readers; fetching, the store and the recipe surface live in
+//! `imgbuild-builtins`.
 
-pub mod deb822;
 pub mod deb;
-pub mod trust;
-pub mod version;
+pub mod deb822;
 pub mod packages;
 pub mod relations;
 pub mod resolve;
+pub mod trust;
+pub mod version;

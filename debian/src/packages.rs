@@ -185,10 +185,9 @@ fn package(
         version.ok_or_else(|| error(format!("package `{name}` has no `Version`")))?;
     let version = Version::parse(version_text)
         .map_err(|version_error| error(format!("package `{name}`: {version_error}")))?;
-    let architecture = architecture
-        .ok_or_else(|| error(format!("package `{name}` has no `Architecture`")))?;
-    let filename =
-        filename.ok_or_else(|| error(format!("package `{name}` has no `Filename`")))?;
+    let architecture =
+        architecture.ok_or_else(|| error(format!("package `{name}` has no `Architecture`")))?;
+    let filename = filename.ok_or_else(|| error(format!("package `{name}` has no `Filename`")))?;
     if filename.starts_with('/') || filename.split('/').any(|part| part == "..") {
         return Err(error(format!(
             "package `{name}`: `Filename` {filename:?} leaves the repository"
@@ -250,11 +249,22 @@ mod tests {
 
     #[test]
     fn errors_name_the_index_and_line() {
-        let broken = INDEX.replace("SHA256: 0000000000000000000000000000000000000000000000000000000000000002\n", "");
+        let broken = INDEX.replace(
+            "SHA256: 0000000000000000000000000000000000000000000000000000000000000002\n",
+            "",
+        );
         let error = parse(&broken, 0, "main amd64").expect_err("no sha256");
         assert_eq!(error.line, 11);
-        assert!(error.to_string().contains("main amd64 line 11: package `b` has no `SHA256`"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("main amd64 line 11: package `b` has no `SHA256`"),
+            "{error}"
+        );
         let escaping = INDEX.replace("pool/main/b/b_2_all.deb", "../../etc/passwd");
-        assert!(parse(&escaping, 0, "x").expect_err("escape").reason.contains("leaves the repository"));
+        assert!(parse(&escaping, 0, "x")
+            .expect_err("escape")
+            .reason
+            .contains("leaves the repository"));
     }
 }

@@ -254,14 +254,28 @@ mod tests {
     fn obsolete_operators_restrictions_and_trailing_commas() {
         let groups = parse("a (< 2), b (> 1) [amd64] <!nocheck>,\n c,").expect("parses");
         assert_eq!(groups.len(), 3);
-        assert_eq!(groups[0][0].constraint.as_ref().map(|c| c.0), Some(Operator::LessOrEqual));
-        assert_eq!(groups[1][0].constraint.as_ref().map(|c| c.0), Some(Operator::GreaterOrEqual));
+        assert_eq!(
+            groups[0][0].constraint.as_ref().map(|c| c.0),
+            Some(Operator::LessOrEqual)
+        );
+        assert_eq!(
+            groups[1][0].constraint.as_ref().map(|c| c.0),
+            Some(Operator::GreaterOrEqual)
+        );
         assert_eq!(groups[2][0].name, "c");
     }
 
     #[test]
     fn rejects_malformed_alternatives() {
-        for bad in ["(>= 1)", "a (>= 1", "a (~ 1)", "a b", "a (>= 1) x", "-a", "a:"] {
+        for bad in [
+            "(>= 1)",
+            "a (>= 1",
+            "a (~ 1)",
+            "a b",
+            "a (>= 1) x",
+            "-a",
+            "a:",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} must be rejected");
         }
     }

@@ -41,9 +41,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use resolvo::{
-    Candidates, Condition, ConditionId, ConditionalRequirement, Dependencies,
-    DependencyProvider, Interner, KnownDependencies, NameId, Problem, Requirement, SolvableId,
-    Solver, SolverCache, StringId, UnsolvableOrCancelled, VersionSetId, VersionSetUnionId,
+    Candidates, Condition, ConditionId, ConditionalRequirement, Dependencies, DependencyProvider,
+    Interner, KnownDependencies, NameId, Problem, Requirement, SolvableId, Solver, SolverCache,
+    StringId, UnsolvableOrCancelled, VersionSetId, VersionSetUnionId,
 };
 
 use crate::packages::{MultiArch, Package, Priority};
@@ -253,8 +253,8 @@ impl<'a> Universe<'a> {
             }
             if let Some(version) = version {
                 let versions = self.by_name.get(name).map(Vec::as_slice).unwrap_or(&[]);
-                let wanted = Version::parse(version)
-                    .map_err(|_| ResolveError::BadEntry(entry.clone()))?;
+                let wanted =
+                    Version::parse(version).map_err(|_| ResolveError::BadEntry(entry.clone()))?;
                 let Some(&index) = versions
                     .iter()
                     .find(|&&index| self.packages[index as usize].version == wanted)
@@ -370,8 +370,8 @@ impl<'a> Universe<'a> {
         let satisfiers = |relation: &Relation| -> Vec<&'a Package> {
             let mut found = Vec::new();
             if let Some(package) = chosen.get(relation.name.as_str()) {
-                let arch_ok = relation.arch != ArchQualifier::Any
-                    || package.multi_arch == MultiArch::Allowed;
+                let arch_ok =
+                    relation.arch != ArchQualifier::Any || package.multi_arch == MultiArch::Allowed;
                 if arch_ok && relation.allows_version(&package.version) {
                     found.push(*package);
                 }
@@ -419,9 +419,11 @@ impl<'a> Universe<'a> {
                     continue;
                 };
                 for group in groups {
-                    let options: Vec<&'a Package> =
-                        group.iter().flat_map(|relation| satisfiers(relation)).collect();
-                    if options.iter().any(|option| kept.contains_key(&*option.name)) {
+                    let options: Vec<&'a Package> = group.iter().flat_map(&satisfiers).collect();
+                    if options
+                        .iter()
+                        .any(|option| kept.contains_key(&*option.name))
+                    {
                         continue;
                     }
                     if let Some(option) = options.first() {
@@ -706,10 +708,9 @@ impl<'u, 'a> Provider<'u, 'a> {
                             (Some(_), None) => false,
                         };
                         if hits {
-                            known.constrains.push(self.real_set(
-                                &provider_package.name,
-                                RealSet::NotMatching(None),
-                            ));
+                            known.constrains.push(
+                                self.real_set(&provider_package.name, RealSet::NotMatching(None)),
+                            );
                         }
                     }
                 }
@@ -784,14 +785,22 @@ impl Interner for Provider<'_, '_> {
         };
         let mut versions: Vec<String> = solvables
             .iter()
-            .map(|&solvable| match self.solvables.borrow().get(solvable.into_raw() as usize) {
-                Some(SolvableKind::Real { package }) => self.package(*package).version.to_string(),
-                _ => self.display_solvable(solvable).to_string(),
-            })
+            .map(
+                |&solvable| match self.solvables.borrow().get(solvable.into_raw() as usize) {
+                    Some(SolvableKind::Real { package }) => {
+                        self.package(*package).version.to_string()
+                    }
+                    _ => self.display_solvable(solvable).to_string(),
+                },
+            )
             .collect();
         versions.sort();
         versions.dedup();
-        format!("{} {}", self.display_solvable_name(*first), versions.join(" | "))
+        format!(
+            "{} {}",
+            self.display_solvable_name(*first),
+            versions.join(" | ")
+        )
     }
 
     fn display_name(&self, name: NameId) -> impl std::fmt::Display + '_ {
@@ -841,15 +850,18 @@ impl Interner for Provider<'_, '_> {
 
     fn version_set_name(&self, version_set: VersionSetId) -> NameId {
         match self.version_sets.borrow().get(version_set.0 as usize) {
-            Some(VersionSetKind::Real { name, .. }) | Some(VersionSetKind::Capability { name, .. }) => {
-                *name
-            }
+            Some(VersionSetKind::Real { name, .. })
+            | Some(VersionSetKind::Capability { name, .. }) => *name,
             None => NameId::from_raw(0),
         }
     }
 
     fn solvable_name(&self, solvable: SolvableId) -> NameId {
-        let kind = self.solvables.borrow().get(solvable.into_raw() as usize).cloned();
+        let kind = self
+            .solvables
+            .borrow()
+            .get(solvable.into_raw() as usize)
+            .cloned();
         match kind {
             Some(SolvableKind::Real { package }) => {
                 self.name(NameKind::Real(self.package(package).name.to_string()))
@@ -884,7 +896,12 @@ impl DependencyProvider for Provider<'_, '_> {
         version_set: VersionSetId,
         inverse: bool,
     ) -> Vec<SolvableId> {
-        let Some(kind) = self.version_sets.borrow().get(version_set.0 as usize).cloned() else {
+        let Some(kind) = self
+            .version_sets
+            .borrow()
+            .get(version_set.0 as usize)
+            .cloned()
+        else {
             return Vec::new();
         };
         let solvables = self.solvables.borrow();
@@ -1032,9 +1049,15 @@ impl DependencyProvider for Provider<'_, '_> {
     }
 
     async fn get_dependencies(&self, solvable: SolvableId) -> Dependencies {
-        let kind = self.solvables.borrow().get(solvable.into_raw() as usize).cloned();
+        let kind = self
+            .solvables
+            .borrow()
+            .get(solvable.into_raw() as usize)
+            .cloned();
         match kind {
-            Some(SolvableKind::Real { package }) => self.dependencies_of_real(self.package(package)),
+            Some(SolvableKind::Real { package }) => {
+                self.dependencies_of_real(self.package(package))
+            }
             Some(SolvableKind::Proxy { package, .. }) => {
                 let name = self.package(package).name.to_string();
                 let set = self.real_set(&name, RealSet::Exactly(package));

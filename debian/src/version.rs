@@ -74,12 +74,12 @@ impl Version {
         if !upstream.as_bytes()[0].is_ascii_digit() {
             // dpkg only warns here; archives do contain such versions, so accept them.
         }
-        let allowed = |byte: u8, extra: &[u8]| byte.is_ascii_alphanumeric() || extra.contains(&byte);
-        if !upstream
-            .bytes()
-            .all(|byte| allowed(byte, b".+-~:"))
-        {
-            return Err(error("the upstream version has a character outside [A-Za-z0-9.+~:-]"));
+        let allowed =
+            |byte: u8, extra: &[u8]| byte.is_ascii_alphanumeric() || extra.contains(&byte);
+        if !upstream.bytes().all(|byte| allowed(byte, b".+-~:")) {
+            return Err(error(
+                "the upstream version has a character outside [A-Za-z0-9.+~:-]",
+            ));
         }
         if rest.contains('-') && revision.is_empty() {
             return Err(error("the revision after `-` is empty"));

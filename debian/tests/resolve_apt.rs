@@ -27,7 +27,10 @@ fn lists() -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| {
-            let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("");
+            let name = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .unwrap_or("");
             name.contains("_binary-amd64_Packages")
         })
         .collect();
@@ -41,7 +44,11 @@ fn decompress(path: &Path) -> String {
         .arg(path)
         .output()
         .expect("apt-helper runs");
-    assert!(output.status.success(), "apt-helper cat-file {}", path.display());
+    assert!(
+        output.status.success(),
+        "apt-helper cat-file {}",
+        path.display()
+    );
     String::from_utf8(output.stdout).expect("index is UTF-8")
 }
 
@@ -51,7 +58,11 @@ fn apt_simulation(recommends: bool, arguments: &[&str]) -> BTreeSet<String> {
         .args(["--simulate", "--quiet", "--yes"])
         .arg(format!("-oDir::State::status={}", status.path().display()))
         .arg(format!("-oAPT::Install-Recommends={recommends}"))
-        .args(["-oDebug::NoLocking=1", "-opkgCacheGen::ForceEssential=,", "install"])
+        .args([
+            "-oDebug::NoLocking=1",
+            "-opkgCacheGen::ForceEssential=,",
+            "install",
+        ])
         .args(arguments)
         .output()
         .expect("apt-get runs");
@@ -90,14 +101,34 @@ fn resolution_equals_apt_for_the_reference_sets() {
     let mut all = Vec::new();
     for (number, (text, path)) in texts.iter().zip(&files).enumerate() {
         all.extend(
-            packages::parse(text, number as u16, &path.display().to_string()).expect("index parses"),
+            packages::parse(text, number as u16, &path.display().to_string())
+                .expect("index parses"),
         );
     }
     let universe = Universe::new(&all, "amd64");
-    let web = ["systemd-sysv", "linux-image-cloud-amd64", "nginx", "openssh-server"];
-    let cases: Vec<(&str, Variant, Vec<&str>, bool, Vec<&str>)> = vec![
-        ("essential", Variant::Essential, vec![], false, vec!["?essential"]),
-        ("apt", Variant::Apt, vec![], false, vec!["?essential", "apt"]),
+    let web = [
+        "systemd-sysv",
+        "linux-image-cloud-amd64",
+        "nginx",
+        "openssh-server",
+    ];
+    // (label, variant, include, recommends, what apt is asked to install)
+    type Case<'a> = (&'a str, Variant, Vec<&'a str>, bool, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            "essential",
+            Variant::Essential,
+            vec![],
+            false,
+            vec!["?essential"],
+        ),
+        (
+            "apt",
+            Variant::Apt,
+            vec![],
+            false,
+            vec!["?essential", "apt"],
+        ),
         (
             "minbase",
             Variant::Required,
@@ -110,14 +141,22 @@ fn resolution_equals_apt_for_the_reference_sets() {
             Variant::Required,
             web.to_vec(),
             false,
-            [vec!["?essential", "?priority(required)", "apt"], web.to_vec()].concat(),
+            [
+                vec!["?essential", "?priority(required)", "apt"],
+                web.to_vec(),
+            ]
+            .concat(),
         ),
         (
             "minbase + web, with Recommends",
             Variant::Required,
             web.to_vec(),
             true,
-            [vec!["?essential", "?priority(required)", "apt"], web.to_vec()].concat(),
+            [
+                vec!["?essential", "?priority(required)", "apt"],
+                web.to_vec(),
+            ]
+            .concat(),
         ),
         (
             "standard",
@@ -159,5 +198,9 @@ fn resolution_equals_apt_for_the_reference_sets() {
             ));
         }
     }
-    assert!(failures.is_empty(), "differences from apt:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "differences from apt:\n{}",
+        failures.join("\n")
+    );
 }
