@@ -1,0 +1,311 @@
+//! What the package has shipped so far, as a tree of path components: where each new
+//! entry may go, what a hardlink may point at, and where symlinks lead.
+//!
+//! A tree rather than a map of full paths keeps memory linear in the input (a map would
+//! hold every ancestor of every path) and makes each step of a symlink resolution one
+//! hash lookup of one component.
+
+use std::collections::HashMap;
+
+use super::error::EntryProblem;
+
+/// How many symlinks one resolution may follow (the kernel's `MAXSYMLINKS`).
+const MAX_SYMLINK_HOPS: usize = 40;
+const ROOT: usize = 0;
+
+/// What is at a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Shipped {
+    /// A parent of some entry, not itself listed (yet).
+    ImplicitDirectory,
+    Directory,
+    File,
+    /// A hardlink to the regular file at the given node.
+    Hardlink(usize),
+    /// A symlink and its target.
+    Symlink(String),
+    /// A device or fifo.
+    Special,
+}
+
+#[derive(Debug)]
+struct Node {
+    name: Box<str>,
+    parent: usize,
+    shipped: Shipped,
+    children: HashMap<Box<str>, usize>,
+}
+
+/// The package's entries so far; paths are normalized (see `paths.rs`).
+#[derive(Debug)]
+pub(crate) struct Tree {
+    nodes: Vec<Node>,
+    /// Symlink nodes, in archive order.
+    symlinks: Vec<usize>,
+}
+
+impl Tree {
+    pub fn new() -> Self {
+        let root = Node {
+            name: "".into(),
+            parent: ROOT,
+            shipped: Shipped::Directory,
+            children: HashMap::new(),
+        };
+        Tree {
+            nodes: vec![root],
+            symlinks: Vec::new(),
+        }
+    }
+
+    /// Records an entry at `path`. Rejects a path through a symlink or a non-directory,
+    /// a second entry for a path, and a non-directory where earlier entries put
+    /// children. Returns the entry's node.
+    pub fn place(&mut self, path: &str, shipped: Shipped) -> Result<usize, EntryProblem> {
+        let mut node = ROOT;
+        let mut components = path.split('/').peekable();
+        let mut consumed = 0;
+        while let Some(component) = components.next() {
+            consumed += component.len();
+            if components.peek().is_none() {
+                return self.place_last(node, component, shipped);
+            }
+            let ancestor = &path[..consumed];
+            consumed += 1;
+            node = match self.child(node, component) {
+                None => self.add(node, component, Shipped::ImplicitDirectory),
+                Some(child) => match &self.nodes[child].shipped {
+                    Shipped::ImplicitDirectory | Shipped::Directory => child,
+                    Shipped::Symlink(_) => {
+                        return Err(EntryProblem::ThroughSymlink {
+                            symlink: ancestor.to_owned(),
+                        })
+                    }
+                    _ => {
+                        return Err(EntryProblem::ParentNotDirectory {
+                            parent: ancestor.to_owned(),
+                        })
+                    }
+                },
+            };
+        }
+        Err(EntryProblem::EmptyPath)
+    }
+
+    fn place_last(
+        &mut self,
+        parent: usize,
+        name: &str,
+        shipped: Shipped,
+    ) -> Result<usize, EntryProblem> {
+        let node = match self.child(parent, name) {
+            None => self.add(parent, name, shipped),
+            Some(existing) => {
+                match (&self.nodes[existing].shipped, &shipped) {
+                    (Shipped::ImplicitDirectory, Shipped::Directory) => {}
+                    (Shipped::ImplicitDirectory, _) => {
+                        return Err(EntryProblem::ConflictsWithDirectory)
+                    }
+                    _ => return Err(EntryProblem::Duplicate),
+                }
+                self.nodes[existing].shipped = shipped;
+                existing
+            }
+        };
+        if matches!(self.nodes[node].shipped, Shipped::Symlink(_)) {
+            self.symlinks.push(node);
+        }
+        Ok(node)
+    }
+
+    fn add(&mut self, parent: usize, name: &str, shipped: Shipped) -> usize {
+        let node = self.nodes.len();
+        self.nodes.push(Node {
+            name: name.into(),
+            parent,
+            shipped,
+            children: HashMap::new(),
+        });
+        self.nodes[parent].children.insert(name.into(), node);
+        node
+    }
+
+    fn child(&self, node: usize, name: &str) -> Option<usize> {
+        self.nodes[node].children.get(name).copied()
+    }
+
+    /// The regular file a hardlink to `target` (normalized) refers to: its node and
+    /// path. The target must be an earlier regular file or a hardlink to one.
+    pub fn hardlink_original(&self, target: &str) -> Result<(usize, String), &'static str> {
+        let not_earlier = "does not appear earlier in the package";
+        let mut node = ROOT;
+        for component in target.split('/') {
+            node = self.child(node, component).ok_or(not_earlier)?;
+        }
+        let original = match self.nodes[node].shipped {
+            Shipped::File => node,
+            Shipped::Hardlink(original) => original,
+            Shipped::ImplicitDirectory => return Err(not_earlier),
+            _ => return Err("is not a regular file"),
+        };
+        Ok((original, self.path_of(original)))
+    }
+
+    /// The normalized path of `node`.
+    pub fn path_of(&self, mut node: usize) -> String {
+        let mut names = Vec::new();
+        while node != ROOT {
+            names.push(&*self.nodes[node].name);
+            node = self.nodes[node].parent;
+        }
+        names.reverse();
+        names.join("/")
+    }
+
+    /// Checks where the symlink at `link` leads (see the module docs of `deb`): its
+    /// target is resolved from the link's directory (from the root if absolute),
+    /// following the package's own symlinks; climbing above the root is an escape, more
+    /// than 40 symlinks a loop. Components past what the package ships are taken as
+    /// plain directories.
+    pub fn check_symlink(&self, link: usize) -> Result<(), EntryProblem> {
+        let Shipped::Symlink(target) = &self.nodes[link].shipped else {
+            return Ok(());
+        };
+        let escapes = || EntryProblem::SymlinkEscapes {
+            target: target.clone(),
+        };
+        // Where we are: a node, then `beyond` components the package does not ship.
+        let mut node = self.nodes[link].parent;
+        let mut beyond = 0usize;
+        let mut pending: Vec<&str> = Vec::new();
+        enter(target, &mut node, &mut beyond, &mut pending);
+        let mut hops = 0;
+        while let Some(component) = pending.pop() {
+            match component {
+                "" | "." => {}
+                ".." if beyond > 0 => beyond -= 1,
+                ".." if node == ROOT => return Err(escapes()),
+                ".." => node = self.nodes[node].parent,
+                _ if beyond > 0 => beyond += 1,
+                name => match self.child(node, name) {
+                    None => beyond = 1,
+                    Some(child) => match &self.nodes[child].shipped {
+                        Shipped::Symlink(next) => {
+                            hops += 1;
+                            if hops > MAX_SYMLINK_HOPS {
+                                return Err(EntryProblem::SymlinkLoop {
+                                    target: target.clone(),
+                                });
+                            }
+                            enter(next, &mut node, &mut beyond, &mut pending);
+                        }
+                        _ => node = child,
+                    },
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every symlink again, now that all of the package's symlinks are known (a
+    /// later symlink can change where an earlier one leads). Returns the first failing
+    /// symlink's path.
+    pub fn recheck_symlinks(&self) -> Result<(), (String, EntryProblem)> {
+        for &link in &self.symlinks {
+            self.check_symlink(link)
+                .map_err(|problem| (self.path_of(link), problem))?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts resolving `target` from the current position: an absolute target restarts
+/// from the root.
+fn enter<'a>(target: &'a str, node: &mut usize, beyond: &mut usize, pending: &mut Vec<&'a str>) {
+    if target.starts_with('/') {
+        *node = ROOT;
+        *beyond = 0;
+    }
+    pending.extend(target.split('/').rev());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ships `earlier` symlinks, then `link -> target`; checks the link at once and
+    /// after a full recheck.
+    fn check(earlier: &[(&str, &str)], link: &str, target: &str, escapes: bool) {
+        let mut tree = Tree::new();
+        for (path, target) in earlier {
+            tree.place(path, Shipped::Symlink((*target).to_owned()))
+                .expect("placed");
+        }
+        let node = tree
+            .place(link, Shipped::Symlink(target.to_owned()))
+            .expect("placed");
+        let checked = tree
+            .check_symlink(node)
+            .and(tree.recheck_symlinks().map_err(|(_, problem)| problem));
+        assert_eq!(checked.is_err(), escapes, "{link} -> {target}: {checked:?}");
+    }
+
+    #[test]
+    fn symlink_targets() {
+        check(&[], "usr/bin/x", "../lib/x", false);
+        check(&[], "usr/bin/x", "../../etc/x", false);
+        check(&[], "usr/bin/x", "../../../etc/x", true);
+        check(&[], "x", "..", true);
+        check(&[], "x", ".", false);
+        check(&[], "a", "/etc", false);
+        check(&[], "a/b", "/usr/../..", true);
+        check(&[], "usr/lib/x", "/usr/lib/y", false);
+        check(&[], "a/b", "c/d/../../..", false);
+        check(&[], "a/b", "c/d/../../../..", true);
+        // `a/s1` points at the root, so `a/s1/..` climbs above it.
+        check(&[("a/s1", "..")], "a/s2", "s1/..", true);
+        check(&[("a/s1", "..")], "a/s2", "s1/x", false);
+        check(&[("a/s1", "/")], "a/s2", "s1/..", true);
+        check(&[("m", "l")], "l", "m", true);
+        check(&[], "self", "self/x", true);
+    }
+
+    #[test]
+    fn placement() {
+        let mut tree = Tree::new();
+        tree.place("usr/bin/a", Shipped::File).expect("file");
+        tree.place("usr", Shipped::Directory)
+            .expect("listed after its child");
+        assert_eq!(
+            tree.place("usr", Shipped::Directory),
+            Err(EntryProblem::Duplicate)
+        );
+        assert_eq!(
+            tree.place("usr/bin", Shipped::File),
+            Err(EntryProblem::ConflictsWithDirectory)
+        );
+        assert_eq!(
+            tree.place("usr/bin/a/b", Shipped::File),
+            Err(EntryProblem::ParentNotDirectory {
+                parent: "usr/bin/a".into()
+            })
+        );
+        tree.place("etc", Shipped::Symlink("/srv".into()))
+            .expect("symlink");
+        assert_eq!(
+            tree.place("etc/passwd", Shipped::File),
+            Err(EntryProblem::ThroughSymlink {
+                symlink: "etc".into()
+            })
+        );
+        let (original, path) = tree.hardlink_original("usr/bin/a").expect("a file");
+        tree.place("usr/bin/h", Shipped::Hardlink(original))
+            .expect("hardlink");
+        assert_eq!(
+            tree.hardlink_original("usr/bin/h").map(|(_, path)| path),
+            Ok(path)
+        );
+        assert!(tree.hardlink_original("usr/bin").is_err());
+        assert!(tree.hardlink_original("etc").is_err());
+    }
+}
