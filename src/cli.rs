@@ -39,6 +39,12 @@ pub enum Command {
     Eval(EvalArgs),
     /// Print a recipe's derivation graph as DOT or JSON.
     Graph(GraphArgs),
+    /// Resolve the recipe's Debian package sets and write RECIPE.lock next to it.
+    ///
+    /// Sets already locked (for the same request) are kept; --update re-resolves all of
+    /// them, --update NAME only that one. The mirror comes from --mirror,
+    /// IMGBUILD_DEBIAN_MIRROR, the recipe, or the host's apt sources.
+    Lock(LockArgs),
     /// Show the log of a derivation, by recipe identity (a unique hex prefix is enough).
     Log(LogArgs),
     /// Inspect and maintain the store.
@@ -89,9 +95,28 @@ pub struct BuildArgs {
     #[arg(long)]
     pub offline: bool,
 
+    /// Debian mirror for package sets (else IMGBUILD_DEBIAN_MIRROR or the host's apt sources).
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
+
     /// Print one JSON event per line on stdout instead of progress.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `imgbuild lock`.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+
+    /// Re-resolve every package set, or only NAME.
+    #[arg(long, value_name = "NAME", num_args = 0..=1)]
+    pub update: Option<Option<String>>,
+
+    /// Debian mirror (else IMGBUILD_DEBIAN_MIRROR or the host's apt sources).
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
 }
 
 /// `imgbuild eval`.

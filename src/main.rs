@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Build(arguments) => commands::build::run(store, arguments),
         Command::Eval(arguments) => commands::eval::run(arguments),
         Command::Graph(arguments) => commands::graph::run(arguments),
+        Command::Lock(arguments) => commands::lock::run(arguments),
         Command::Log(arguments) => commands::log::run(store, arguments),
         Command::Store(command) => commands::store::run(store, command),
     };

@@ -10,6 +10,7 @@ mod build;
 mod cloud_init;
 mod config_drive;
 mod context;
+pub mod debian;
 mod fetch;
 mod inventory;
 mod iso_image;
@@ -33,8 +34,20 @@ pub use build::{BuildContext, BuildError, InputOutput, NoReporter, Reporter};
 /// A builder: realises one derivation kind.
 pub type BuildFn = fn(&mut BuildContext<'_>) -> Result<imgbuild_store::OutputRecord, BuildError>;
 
-/// Registers every builtin constructor into a recipe engine.
+/// Registers every builtin constructor into a recipe engine, with no lock file (every
+/// `debian::packages` set is pending).
 pub fn register(engine: &mut Engine, state: &SharedState) {
+    register_with(engine, state, std::rc::Rc::new(debian::Session::default()));
+}
+
+/// Registers every builtin constructor, with the Debian session (lock file, pending
+/// sets) of this evaluation.
+pub fn register_with(
+    engine: &mut Engine,
+    state: &SharedState,
+    session: std::rc::Rc<debian::Session>,
+) {
+    debian::register(engine, state, session);
     text::register(engine, state);
     local::register(engine, state);
     tree::register(engine, state);
@@ -63,6 +76,7 @@ pub fn function_names() -> Vec<String> {
         "cloud_init::user_data",
         "context::iso",
         "config_drive::image",
+        "debian::packages",
         "inventory::csv",
         "inventory::json",
     ]
@@ -86,6 +100,7 @@ pub fn builder(kind: &str) -> Option<BuildFn> {
         cloud_init::USER_DATA_KIND => Some(cloud_init::build_user_data),
         context::KIND => Some(context::build),
         config_drive::KIND => Some(config_drive::build),
+        debian::KIND => Some(debian::build::build),
         _ => None,
     }
 }

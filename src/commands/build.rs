@@ -18,7 +18,38 @@ pub const MANIFEST: &str = ".imgbuild-manifest";
 
 /// Runs `imgbuild build`.
 pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failure> {
-    let (evaluation, _recipe) = super::load(&arguments.recipe)?;
+    if let Some(mirror) = &arguments.mirror {
+        std::env::set_var("IMGBUILD_DEBIAN_MIRROR", mirror);
+    }
+    let update = imgbuild_builtins::debian::Update::Nothing;
+    let (mut evaluation, recipe, session) = super::load_with(&arguments.recipe, update.clone())?;
+    if !session.pending.borrow().is_empty() {
+        // Package sets the lock file does not answer: resolve them (network), write the
+        // lock file, and evaluate again with it.
+        if arguments.offline {
+            let names: Vec<String> = session
+                .pending
+                .borrow()
+                .iter()
+                .map(|set| set.name.clone())
+                .collect();
+            return Err(Failure::Environment(miette::miette!(
+                help = "run `imgbuild lock` with network access first",
+                "--offline: package set(s) {} are not in {}",
+                names.join(", "),
+                imgbuild_builtins::debian::lock::path_for(&recipe).display()
+            )));
+        }
+        super::lock::resolve_pending(&recipe, &session, &mut |line| eprintln!("{line}"))?;
+        drop(session);
+        let (again, _, session) = super::load_with(&arguments.recipe, update)?;
+        if !session.pending.borrow().is_empty() {
+            return Err(Failure::Environment(miette::miette!(
+                "the lock file was written but the recipe still has unresolved package sets"
+            )));
+        }
+        evaluation = again;
+    }
     let graph = &evaluation.graph;
     let store = super::open_store(store_dir)?;
     let _session = store.build_session()?;

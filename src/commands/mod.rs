@@ -3,6 +3,7 @@
 pub mod build;
 pub mod eval;
 pub mod graph;
+pub mod lock;
 pub mod log;
 pub mod store;
 
@@ -26,6 +27,23 @@ pub fn split_recipe(spec: &str) -> (PathBuf, Option<String>) {
 
 /// Evaluates the recipe named on the command line and applies `#OUTPUT`.
 pub fn load(arguments: &RecipeArgs) -> Result<(Evaluation, PathBuf), Failure> {
+    let (evaluation, path, _) = load_with(arguments, imgbuild_builtins::debian::Update::Nothing)?;
+    Ok((evaluation, path))
+}
+
+/// [`load`], also returning the Debian session: the lock file in force and the package
+/// sets it does not answer.
+pub fn load_with(
+    arguments: &RecipeArgs,
+    update: imgbuild_builtins::debian::Update,
+) -> Result<
+    (
+        Evaluation,
+        PathBuf,
+        std::rc::Rc<imgbuild_builtins::debian::Session>,
+    ),
+    Failure,
+> {
     let (path, selected) = split_recipe(&arguments.recipe);
     let mut args = BTreeMap::new();
     for pair in &arguments.args {
@@ -53,9 +71,17 @@ pub fn load(arguments: &RecipeArgs) -> Result<(Evaluation, PathBuf), Failure> {
         function_names: imgbuild_builtins::function_names(),
         ..EvalOptions::default()
     };
+    let lock_path = imgbuild_builtins::debian::lock::path_for(&path);
+    let lock = imgbuild_builtins::debian::lock::LockFile::read(&lock_path)
+        .map_err(|error| Failure::Recipe(miette::miette!("{error}")))?;
+    let session = std::rc::Rc::new(imgbuild_builtins::debian::Session {
+        lock,
+        update,
+        pending: Default::default(),
+    });
     let register = |engine: &mut imgbuild_evaluator::rhai::Engine,
                     state: &imgbuild_evaluator::SharedState| {
-        imgbuild_builtins::register(engine, state);
+        imgbuild_builtins::register_with(engine, state, session.clone());
     };
     let mut evaluation = imgbuild_evaluator::evaluate(&path, &options, &register)
         .map_err(|diagnostic| Failure::Recipe(miette::Report::new_boxed(diagnostic)))?;
@@ -84,7 +110,7 @@ pub fn load(arguments: &RecipeArgs) -> Result<(Evaluation, PathBuf), Failure> {
             )));
         }
     }
-    Ok((evaluation, path))
+    Ok((evaluation, path, session))
 }
 
 /// The store directory: `--store`, `IMGBUILD_STORE`, `$XDG_DATA_HOME/imgbuild`, or

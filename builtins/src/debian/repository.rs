@@ -1,0 +1,257 @@
+//! Resolving a package set against live repositories (what `imgbuild lock` does):
+//! fetch each suite's `InRelease`, verify it against the keyring (or accept it unsigned
+//! only when the recipe marks the repository trusted), check `Valid-Until`, fetch the
+//! `Packages` indices it lists and check their size and SHA-256 before parsing, then
+//! resolve and pin the result as a [`LockedSet`].
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use imgbuild_debian::resolve::{Request, Universe, Variant};
+use imgbuild_debian::trust::{self, Keyring, Release};
+use sha2::Digest as _;
+
+use super::http;
+use super::lock::{LockedIndex, LockedPackage, LockedRepository, LockedSet};
+use super::sources::{self, Overrides};
+
+/// What `debian::packages` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetRequest {
+    /// The set's name (its key in the lock file).
+    pub name: String,
+    /// Suites, in priority order (`bookworm`, `bookworm-updates`, `bookworm-security`).
+    pub suites: Vec<String>,
+    /// Components (`main`, ...).
+    pub components: Vec<String>,
+    /// Target architecture.
+    pub architecture: String,
+    /// Base set.
+    pub variant: String,
+    /// Extra packages (`name` or `name=version`).
+    pub include: Vec<String>,
+    /// Packages that must not be installed.
+    pub exclude: Vec<String>,
+    /// Install Recommends.
+    pub recommends: bool,
+    /// Keyring files (empty: the host's Debian archive keyring).
+    pub keyrings: Vec<PathBuf>,
+    /// Accept unsigned repositories.
+    pub trusted: bool,
+    /// Mirrors named by the recipe.
+    pub overrides: Overrides,
+}
+
+impl SetRequest {
+    /// BLAKE3 over the canonical request (mirrors excluded: they are locations).
+    pub fn digest(&self) -> String {
+        let mut text = String::from("imgbuild-debian-request-v1\n");
+        let mut line = |key: &str, values: &[String]| {
+            text.push_str(key);
+            for value in values {
+                text.push('\0');
+                text.push_str(value);
+            }
+            text.push('\n');
+        };
+        line("suites", &self.suites);
+        line("components", &self.components);
+        line("architecture", std::slice::from_ref(&self.architecture));
+        line("variant", std::slice::from_ref(&self.variant));
+        line("include", &self.include);
+        line("exclude", &self.exclude);
+        line("recommends", &[self.recommends.to_string()]);
+        line(
+            "keyrings",
+            &self
+                .keyrings
+                .iter()
+                .map(|path| path.display().to_string())
+                .collect::<Vec<_>>(),
+        );
+        line("trusted", &[self.trusted.to_string()]);
+        blake3::hash(text.as_bytes()).to_hex().to_string()
+    }
+}
+
+/// Why a set could not be resolved.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LockSetError {
+    /// The request itself is wrong (unknown package, unsatisfiable, bad variant).
+    #[error("{0}")]
+    Request(String),
+    /// The repositories could not be read or trusted (network, signature, checksum).
+    #[error("{0}")]
+    Repository(String),
+}
+
+impl From<String> for LockSetError {
+    fn from(message: String) -> Self {
+        LockSetError::Repository(message)
+    }
+}
+
+/// Largest `InRelease` / index accepted.
+const RELEASE_LIMIT: u64 = 16 << 20;
+const INDEX_LIMIT: u64 = 512 << 20;
+
+/// Resolves `request` against the live repositories; `now` is the wall clock (only for
+/// `Valid-Until`; nothing time-dependent is hashed).
+pub fn lock_set(
+    request: &SetRequest,
+    command_line: &Overrides,
+    now: i64,
+    progress: &mut dyn FnMut(&str),
+) -> Result<LockedSet, LockSetError> {
+    let variant = Variant::parse(&request.variant).ok_or_else(|| {
+        LockSetError::Request(format!(
+            "unknown variant `{}` (use one of {})",
+            request.variant,
+            Variant::NAMES.join(", ")
+        ))
+    })?;
+    let keyring = if request.keyrings.is_empty() {
+        Keyring::host_default().map_err(|error| error.to_string())?
+    } else {
+        Keyring::from_files(&request.keyrings).map_err(|error| error.to_string())?
+    };
+    let overrides = request.overrides.clone().or(command_line);
+    let host = sources::host_sources();
+    let mut repositories = Vec::new();
+    let mut all_packages = Vec::new();
+    for (number, suite) in request.suites.iter().enumerate() {
+        let mirror = sources::mirror_for(suite, &overrides, &host)?;
+        let base = format!("{mirror}/dists/{suite}");
+        progress(&format!("fetching {base}/InRelease"));
+        let in_release = http::get(&format!("{base}/InRelease"), RELEASE_LIMIT)
+            .map_err(|error| error.to_string())?;
+        let label = format!("{suite} InRelease");
+        let release = if request.trusted {
+            match Release::from_inrelease(&in_release, &keyring, now, &label) {
+                Ok(release) => release,
+                Err(_) => {
+                    let text = String::from_utf8_lossy(&in_release);
+                    Release::parse_unsigned(&text, &label).map_err(|error| error.to_string())?
+                }
+            }
+        } else {
+            Release::from_inrelease(&in_release, &keyring, now, &label)
+                .map_err(|error| error.to_string())?
+        };
+        release
+            .check_suite(suite)
+            .map_err(|error| error.to_string())?;
+        let mut indices = Vec::new();
+        for component in &request.components {
+            let (path, bytes) =
+                fetch_index(&base, &release, component, &request.architecture, progress)?;
+            let text = decompress(&path, &bytes)?;
+            let label = format!("{suite} {path}");
+            let parsed = imgbuild_debian::packages::parse(&text, number as u16, &label)
+                .map_err(|error| error.to_string())?;
+            all_packages.extend(parsed);
+            let entry = release
+                .file(&path)
+                .ok_or_else(|| format!("{label}: not listed in the Release"))?;
+            indices.push(LockedIndex {
+                path,
+                size: entry.size,
+                sha256: hex::encode(entry.sha256),
+            });
+        }
+        repositories.push(LockedRepository {
+            suite: suite.clone(),
+            codename: release.codename.clone().unwrap_or_default(),
+            date: release
+                .date
+                .map(trust::date::format_iso8601)
+                .unwrap_or_default(),
+            release_sha256: hex::encode(sha2::Sha256::digest(release.source.as_bytes())),
+            signed_by: release
+                .signed_by
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            indices,
+        });
+    }
+    progress("resolving");
+    let universe = Universe::new(&all_packages, &request.architecture);
+    let resolution = universe
+        .resolve(&Request {
+            variant,
+            include: request.include.clone(),
+            exclude: request.exclude.clone(),
+            recommends: request.recommends,
+            architecture: request.architecture.clone(),
+        })
+        .map_err(|error| LockSetError::Request(error.to_string()))?;
+    let packages = resolution
+        .packages
+        .iter()
+        .map(|package| LockedPackage {
+            name: package.name.to_string(),
+            version: package.version.to_string(),
+            architecture: package.architecture.to_string(),
+            repository: usize::from(package.repository),
+            filename: package.filename.to_string(),
+            size: package.size,
+            sha256: hex::encode(package.sha256),
+        })
+        .collect();
+    Ok(LockedSet {
+        name: request.name.clone(),
+        request: request.digest(),
+        architecture: request.architecture.clone(),
+        repositories,
+        packages,
+    })
+}
+
+/// Fetches `component`'s Packages index for `architecture`, the best compression the
+/// Release lists first, and checks it against the Release.
+fn fetch_index(
+    base: &str,
+    release: &Release,
+    component: &str,
+    architecture: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(String, Vec<u8>), String> {
+    let mut tried = Vec::new();
+    for extension in [".xz", ".gz", ""] {
+        for prefix in ["", "updates/"] {
+            let path = format!("{prefix}{component}/binary-{architecture}/Packages{extension}");
+            if release.file(&path).is_none() {
+                continue;
+            }
+            progress(&format!("fetching {base}/{path}"));
+            let bytes = http::get(&format!("{base}/{path}"), INDEX_LIMIT)
+                .map_err(|error| error.to_string())?;
+            trust::verify_file(release, &path, &bytes).map_err(|error| error.to_string())?;
+            return Ok((path, bytes));
+        }
+        tried.push(format!(
+            "{component}/binary-{architecture}/Packages{extension}"
+        ));
+    }
+    Err(format!(
+        "{base}: the Release lists no Packages index for component `{component}`, architecture `{architecture}` (looked for {})",
+        tried.join(", ")
+    ))
+}
+
+fn decompress(path: &str, bytes: &[u8]) -> Result<String, String> {
+    let mut text = String::new();
+    let result = if path.ends_with(".xz") {
+        liblzma::read::XzDecoder::new(bytes).read_to_string(&mut text)
+    } else if path.ends_with(".gz") {
+        flate2::read::GzDecoder::new(bytes).read_to_string(&mut text)
+    } else {
+        std::str::from_utf8(bytes)
+            .map(|plain| text.push_str(plain))
+            .map(|_| 0)
+            .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))
+    };
+    result.map_err(|error| format!("{path}: cannot decompress: {error}"))?;
+    Ok(text)
+}

@@ -1,0 +1,112 @@
+//! `imgbuild lock`: resolve the recipe's Debian package sets against the live
+//! repositories and write `RECIPE.lock`; also what `imgbuild build` runs first when a
+//! set is not locked yet.
+
+use std::path::Path;
+
+use imgbuild_builtins::debian::lock::{self, LockFile};
+use imgbuild_builtins::debian::repository;
+use imgbuild_builtins::debian::sources::Overrides;
+use imgbuild_builtins::debian::{Session, Update};
+
+use crate::cli::LockArgs;
+use crate::errors::Failure;
+
+/// Runs `imgbuild lock`.
+pub fn run(arguments: &LockArgs) -> Result<(), Failure> {
+    if let Some(mirror) = &arguments.mirror {
+        std::env::set_var("IMGBUILD_DEBIAN_MIRROR", mirror);
+    }
+    let update = match &arguments.update {
+        None => Update::Nothing,
+        Some(None) => Update::All,
+        Some(Some(name)) => Update::Set(name.clone()),
+    };
+    let (evaluation, path, session) = super::load_with(&arguments.recipe, update.clone())?;
+    if let Update::Set(name) = &update {
+        let known = session.pending.borrow().iter().any(|set| &set.name == name)
+            || session
+                .lock
+                .as_ref()
+                .is_some_and(|lock| lock.set(name).is_some());
+        if !known {
+            return Err(Failure::Recipe(miette::miette!(
+                "{} has no package set `{name}`",
+                path.display()
+            )));
+        }
+    }
+    drop(evaluation);
+    let written = resolve_pending(&path, &session, &mut |line| eprintln!("{line}"))?;
+    let lock_path = lock::path_for(&path);
+    match written {
+        Some(lock) => {
+            for set in &lock.sets {
+                let bytes: u64 = set.packages.iter().map(|package| package.size).sum();
+                eprintln!(
+                    "{}: {} packages, {:.1} MB, from {}",
+                    set.name,
+                    set.packages.len(),
+                    bytes as f64 / 1e6,
+                    set.repositories
+                        .iter()
+                        .map(|repository| format!("{} ({})", repository.suite, repository.date))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            eprintln!("wrote {}", lock_path.display());
+        }
+        None => eprintln!("{} is up to date", lock_path.display()),
+    }
+    Ok(())
+}
+
+/// Resolves every pending set of `session`, writes the lock file next to `recipe`, and
+/// returns it (`None` when nothing was pending).
+pub fn resolve_pending(
+    recipe: &Path,
+    session: &Session,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Option<LockFile>, Failure> {
+    let pending = session.pending.borrow().clone();
+    if pending.is_empty() {
+        return Ok(None);
+    }
+    for (index, request) in pending.iter().enumerate() {
+        if pending[..index]
+            .iter()
+            .any(|other| other.name == request.name && other != request)
+        {
+            return Err(Failure::Recipe(miette::miette!(
+                help = "give each debian::packages call its own `name`",
+                "two different package sets are both called `{}`",
+                request.name
+            )));
+        }
+    }
+    let mut lock = session.lock.clone().unwrap_or_default();
+    let command_line = Overrides::from_environment();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64);
+    let mut done = std::collections::BTreeSet::new();
+    for request in &pending {
+        if !done.insert(request.name.clone()) {
+            continue;
+        }
+        progress(&format!("resolving package set `{}`", request.name));
+        let set = repository::lock_set(request, &command_line, now, progress).map_err(|error| {
+            let report = miette::miette!("package set `{}`: {error}", request.name);
+            match error {
+                repository::LockSetError::Request(_) => Failure::Recipe(report),
+                repository::LockSetError::Repository(_) => Failure::Environment(report),
+            }
+        })?;
+        lock.upsert(set);
+    }
+    let path = lock::path_for(recipe);
+    lock.write(&path)
+        .map_err(|error| Failure::Environment(miette::miette!("{error}")))?;
+    Ok(Some(lock))
+}

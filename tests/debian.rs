@@ -1,0 +1,439 @@
+//! `debian::packages` end to end against a local, signed Debian repository built by the
+//! test: real `.deb`s from `dpkg-deb`, a `Packages` index, a `Release` clear-signed by
+//! a throwaway GnuPG key, served as `file://` (and a closed 127.0.0.1 port for a mirror
+//! that is down). Checks the lock file, parallel fetch, the unpacked tree with merged
+//! /usr and the dpkg database (read back by the real `dpkg`), offline rebuilds, and
+//! refusals: tampered `.deb`, tampered or unsigned `InRelease`, unknown packages.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::imgbuild;
+
+fn run(command: &mut Command) -> std::process::Output {
+    let output = command.output().expect("command runs");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn sha256(path: &Path) -> String {
+    let output = run(Command::new("sha256sum").arg(path));
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// (name, version, extra control fields, files: (path, mode, contents))
+type Spec<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, u32, &'a str)>);
+
+struct Repository {
+    _directory: tempfile::TempDir,
+    root: PathBuf,
+    keyring: PathBuf,
+    gnupg: PathBuf,
+}
+
+impl Repository {
+    fn url(&self) -> String {
+        format!("file://{}", self.root.join("repo").display())
+    }
+    fn dists(&self) -> PathBuf {
+        self.root.join("repo/dists/test")
+    }
+}
+
+fn packages() -> Vec<Spec<'static>> {
+    vec![
+        (
+            "base-stuff",
+            "1.0",
+            "Essential: yes\nPriority: required\n",
+            vec![
+                ("etc/base.conf", 0o644, "setting=1\n"),
+                ("usr/share/doc/base-stuff/README", 0o644, "base\n"),
+            ],
+        ),
+        (
+            "libfoo1",
+            "1.2-1",
+            "Multi-Arch: same\nPriority: optional\n",
+            vec![("usr/lib/x86_64-linux-gnu/libfoo.so.1", 0o644, "ELF-ish\n")],
+        ),
+        (
+            "app",
+            "2.0-1",
+            "Depends: libfoo1 (>= 1.0)\nPre-Depends: base-stuff\nPriority: optional\n",
+            vec![
+                ("bin/app", 0o755, "#!/bin/sh\necho app\n"),
+                ("usr/bin/app-helper", 0o4755, "#!/bin/sh\n"),
+            ],
+        ),
+        (
+            "unrelated",
+            "1",
+            "Priority: optional\n",
+            vec![("usr/share/unrelated", 0o644, "x\n")],
+        ),
+    ]
+}
+
+/// Builds the repository: debs, Packages(.xz), Release, InRelease, keyring.
+fn repository(signed: bool) -> Repository {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let root = directory.path().to_path_buf();
+    let pool = root.join("repo/pool/main");
+    std::fs::create_dir_all(&pool).expect("pool");
+    let mut index = String::new();
+    for (name, version, extra, files) in packages() {
+        let tree = root.join("build").join(name);
+        std::fs::create_dir_all(tree.join("DEBIAN")).expect("DEBIAN");
+        let mut control = format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: amd64\nMaintainer: Test <test@example.org>\n{extra}Description: test package {name}\n"
+        );
+        if name == "base-stuff" {
+            std::fs::write(tree.join("DEBIAN/conffiles"), "/etc/base.conf\n").expect("conffiles");
+            std::fs::write(tree.join("DEBIAN/postinst"), "#!/bin/sh\nexit 0\n").expect("postinst");
+            run(Command::new("chmod")
+                .arg("0755")
+                .arg(tree.join("DEBIAN/postinst")));
+        }
+        for (path, mode, contents) in &files {
+            let file = tree.join(path);
+            std::fs::create_dir_all(file.parent().expect("parent")).expect("dirs");
+            std::fs::write(&file, contents).expect("file");
+            run(Command::new("chmod").arg(format!("{mode:o}")).arg(&file));
+        }
+        control.push_str("");
+        std::fs::write(tree.join("DEBIAN/control"), &control).expect("control");
+        let deb = pool.join(format!("{name}_{version}_amd64.deb"));
+        run(Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-Zxz", "--build"])
+            .arg(&tree)
+            .arg(&deb));
+        let size = std::fs::metadata(&deb).expect("deb").len();
+        index.push_str(&control);
+        index.push_str(&format!(
+            "Filename: pool/main/{name}_{version}_amd64.deb\nSize: {size}\nSHA256: {}\n\n",
+            sha256(&deb)
+        ));
+    }
+    let binary = root.join("repo/dists/test/main/binary-amd64");
+    std::fs::create_dir_all(&binary).expect("dists");
+    std::fs::write(binary.join("Packages"), &index).expect("Packages");
+    run(Command::new("xz")
+        .args(["-k", "-9"])
+        .arg(binary.join("Packages")));
+    let mut release = String::from(
+        "Origin: imgbuild-test\nLabel: imgbuild-test\nSuite: test\nCodename: test\nDate: Thu, 01 Jan 2026 00:00:00 UTC\nArchitectures: amd64\nComponents: main\nSHA256:\n",
+    );
+    for file in ["Packages", "Packages.xz"] {
+        let path = binary.join(file);
+        let size = std::fs::metadata(&path).expect("index").len();
+        release.push_str(&format!(
+            " {} {size} main/binary-amd64/{file}\n",
+            sha256(&path)
+        ));
+    }
+    let dists = root.join("repo/dists/test");
+    std::fs::write(dists.join("Release"), &release).expect("Release");
+    let gnupg = root.join("gnupg");
+    std::fs::create_dir_all(&gnupg).expect("gnupg");
+    run(Command::new("chmod").arg("0700").arg(&gnupg));
+    let gpg = |arguments: &[&str]| {
+        let mut command = Command::new("gpg");
+        command.arg("--homedir").arg(&gnupg).args([
+            "--batch",
+            "--quiet",
+            "--passphrase",
+            "",
+            "--pinentry-mode",
+            "loopback",
+        ]);
+        command.args(arguments);
+        command
+    };
+    run(&mut gpg(&[
+        "--quick-gen-key",
+        "imgbuild test <test@example.org>",
+        "ed25519",
+        "sign",
+        "0",
+    ]));
+    let keyring = root.join("test-keyring.gpg");
+    run(&mut gpg(&[
+        "--output",
+        &keyring.display().to_string(),
+        "--export",
+    ]));
+    if signed {
+        run(&mut gpg(&[
+            "--output",
+            &dists.join("InRelease").display().to_string(),
+            "--clearsign",
+            &dists.join("Release").display().to_string(),
+        ]));
+    } else {
+        std::fs::copy(dists.join("Release"), dists.join("InRelease")).expect("unsigned InRelease");
+    }
+    Repository {
+        _directory: directory,
+        root,
+        keyring,
+        gnupg,
+    }
+}
+
+fn recipe(directory: &Path, repository: &Repository, extra: &str, include: &str) -> PathBuf {
+    let path = directory.join("base.rhai");
+    std::fs::write(
+        &path,
+        format!(
+            "debian::packages(#{{ name: \"base\", suites: [\"test\"], mirror: \"{}\", keyring: \"{}\", variant: \"essential\", include: [{include}] {extra} }})\n",
+            repository.url(),
+            repository.keyring.display()
+        ),
+    )
+    .expect("recipe");
+    path
+}
+
+fn gpg_available() -> bool {
+    Command::new("gpg").arg("--version").output().is_ok()
+}
+
+#[test]
+fn locks_fetches_and_unpacks_with_a_dpkg_database() {
+    if !gpg_available() {
+        eprintln!("skipped: gpg is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let repository = repository(true);
+    let work = tempfile::tempdir().expect("work");
+    let recipe = recipe(work.path(), &repository, "", "\"app\"");
+    let store = work.path().join("store");
+    let output = run(imgbuild(work.path())
+        .arg("build")
+        .arg(&recipe)
+        .arg("--store")
+        .arg(&store));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("resolving package set `base`"), "{stderr}");
+
+    // The lock: three packages (not `unrelated`), with SHA-256s and no mirror.
+    let lock = std::fs::read_to_string(work.path().join("base.lock")).expect("lock written");
+    assert!(lock.contains("\"format\": \"imgbuild-lock-v1\""), "{lock}");
+    for name in ["\"app\"", "\"base-stuff\"", "\"libfoo1\""] {
+        assert!(lock.contains(name), "{name} missing from {lock}");
+    }
+    assert!(!lock.contains("unrelated"), "{lock}");
+    assert!(
+        !lock.contains("file://"),
+        "the lock names no mirror: {lock}"
+    );
+
+    // The tree: merged /usr, ownership and modes, the dpkg database.
+    let result = work.path().join("result/base");
+    assert_eq!(
+        std::fs::read_link(result.join("bin")).expect("bin is a link"),
+        Path::new("usr/bin")
+    );
+    assert_eq!(
+        std::fs::read_to_string(result.join("usr/bin/app")).expect("app under usr/bin"),
+        "#!/bin/sh\necho app\n"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let helper = std::fs::metadata(result.join("usr/bin/app-helper")).expect("helper");
+    assert_eq!(helper.mode() & 0o7777, 0o4755);
+    let admin = result.join("var/lib/dpkg");
+    let listing = run(Command::new("dpkg-query")
+        .arg(format!("--admindir={}", admin.display()))
+        .args(["-W", "-f=${Package} ${Version} ${Status}\n"]));
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert_eq!(
+        listing,
+        "app 2.0-1 install ok unpacked\nbase-stuff 1.0 install ok unpacked\nlibfoo1 1.2-1 install ok unpacked\n"
+    );
+    let files = run(Command::new("dpkg")
+        .arg(format!("--admindir={}", admin.display()))
+        .args(["-L", "app"]));
+    let files = String::from_utf8_lossy(&files.stdout);
+    assert!(files.contains("/bin/app"), "{files}");
+
+    // A second build changes nothing and needs no network; a fresh output directory
+    // in the same store works offline.
+    let again = run(imgbuild(work.path())
+        .arg("build")
+        .arg(&recipe)
+        .arg("--store")
+        .arg(&store)
+        .arg("--offline")
+        .arg("-o")
+        .arg(work.path().join("offline-result")));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("0 built"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    // A fresh store offline: the packages are missing, by name.
+    let offline = imgbuild(work.path())
+        .arg("build")
+        .arg(&recipe)
+        .arg("--store")
+        .arg(work.path().join("empty-store"))
+        .arg("--offline")
+        .output()
+        .expect("runs");
+    assert_eq!(offline.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&offline.stderr);
+    assert!(
+        stderr.contains("--offline") && stderr.contains("app 2.0-1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_tampered_deb_is_refused_and_nothing_is_kept() {
+    if !gpg_available() {
+        return;
+    }
+    let repository = repository(true);
+    let work = tempfile::tempdir().expect("work");
+    let recipe = recipe(work.path(), &repository, "", "\"app\"");
+    run(imgbuild(work.path()).arg("lock").arg(&recipe));
+    // Same size, different bytes.
+    let deb = repository
+        .root
+        .join("repo/pool/main/libfoo1_1.2-1_amd64.deb");
+    let mut bytes = std::fs::read(&deb).expect("deb");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&deb, bytes).expect("tamper");
+    let store = work.path().join("store");
+    let output = imgbuild(work.path())
+        .arg("build")
+        .arg(&recipe)
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("libfoo1 1.2-1") && stderr.contains("SHA-256 mismatch"),
+        "{stderr}"
+    );
+    let verify = run(imgbuild(work.path())
+        .arg("store")
+        .arg("verify")
+        .arg("--store")
+        .arg(&store));
+    assert!(verify.status.success());
+}
+
+#[test]
+fn bad_requests_and_untrusted_repositories_are_refused() {
+    if !gpg_available() {
+        return;
+    }
+    let repository = repository(true);
+    let work = tempfile::tempdir().expect("work");
+
+    let unknown = recipe(work.path(), &repository, "", "\"ap\", \"libfoo\"");
+    let output = imgbuild(work.path())
+        .arg("lock")
+        .arg(&unknown)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown package `ap`") && stderr.contains("`app`"),
+        "{stderr}"
+    );
+    assert!(
+        !work.path().join("base.lock").exists(),
+        "no lock file on failure"
+    );
+
+    let pinned = recipe(work.path(), &repository, "", "\"app\", \"libfoo1=0.9\"");
+    let output = imgbuild(work.path())
+        .arg("lock")
+        .arg(&pinned)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("1.2-1"));
+
+    // Tampered InRelease: one byte of the signed text changed.
+    let in_release = repository.dists().join("InRelease");
+    let text = std::fs::read_to_string(&in_release).expect("InRelease");
+    std::fs::write(
+        &in_release,
+        text.replace("Label: imgbuild-test", "Label: imgbuild-tesT"),
+    )
+    .expect("tamper");
+    let good = recipe(work.path(), &repository, "", "\"app\"");
+    let output = imgbuild(work.path())
+        .arg("lock")
+        .arg(&good)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // Unsigned: refused, unless the recipe says trusted.
+    let unsigned = self::repository(false);
+    let plain = recipe(work.path(), &unsigned, "", "\"app\"");
+    let output = imgbuild(work.path())
+        .arg("lock")
+        .arg(&plain)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let trusted = recipe(work.path(), &unsigned, ", trusted: true", "\"app\"");
+    run(imgbuild(work.path()).arg("lock").arg(&trusted));
+
+    // A mirror that is down: retried, then an error naming the URL.
+    let path = work.path().join("down.rhai");
+    std::fs::write(
+        &path,
+        "debian::packages(#{ suites: [\"test\"], mirror: \"http://127.0.0.1:9/debian\", variant: \"custom\", include: [\"app\"] })\n",
+    )
+    .expect("recipe");
+    let output = imgbuild(work.path())
+        .arg("lock")
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("http://127.0.0.1:9/debian/dists/test/InRelease"),
+        "{stderr}"
+    );
+    let _ = &repository.gnupg;
+}
