@@ -119,8 +119,9 @@ impl<'a> Iterator for Paragraphs<'a> {
                 }
                 break;
             }
-            if line.starts_with('#') && fields.is_empty() {
-                // Comment lines (allowed in some deb822 files such as sources).
+            if line.starts_with('#') {
+                // Comment lines (apt's `.sources` files have them, even inside a
+                // paragraph); no index or control field line starts with `#`.
                 continue;
             }
             if line.starts_with(' ') || line.starts_with('\t') {
@@ -203,6 +204,18 @@ mod tests {
             .expect("one")
             .expect_err("malformed");
         assert_eq!(error.line, 1);
+    }
+
+    #[test]
+    fn comment_lines_are_skipped_anywhere() {
+        let text = "# head
+Types: deb
+# http://old.example/debian
+URIs: http://new.example/debian
+";
+        let paragraph = paragraphs(text).next().expect("one").expect("parses");
+        assert_eq!(paragraph.get("URIs"), Some("http://new.example/debian"));
+        assert_eq!(paragraph.fields().len(), 2);
     }
 
     #[test]

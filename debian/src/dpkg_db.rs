@@ -12,7 +12,7 @@
 //! writes when it unpacks the same packages (`tests/dpkg_db.rs`):
 //!
 //! - `var/lib/dpkg/status`: one record per package, sorted by name (then
-//!   architecture), in the format of [`record`](self) — `Package`, `Status: install ok
+//!   architecture), as dpkg writes them — `Package`, `Status: install ok
 //!   unpacked`, the control fields in dpkg's order and normalization, and
 //!   `Conffiles` with the hash `newconffile` (dpkg's marker for a conffile that was
 //!   unpacked but never configured; `--configure` replaces it with the real MD5).

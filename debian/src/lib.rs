@@ -8,6 +8,7 @@
 
 pub mod deb;
 pub mod deb822;
+pub mod dpkg_db;
 pub mod packages;
 pub mod relations;
 pub mod resolve;

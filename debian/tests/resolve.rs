@@ -9,7 +9,11 @@ use imgbuild_debian::resolve::{Request, ResolveError, Universe, Variant};
 fn index(entries: &[(&str, &str, &str)]) -> Vec<Package> {
     let mut text = String::new();
     for (number, (name, version, extra)) in entries.iter().enumerate() {
-        let architecture = if extra.contains("Architecture:") { "" } else { "Architecture: amd64\n" };
+        let architecture = if extra.contains("Architecture:") {
+            ""
+        } else {
+            "Architecture: amd64\n"
+        };
         text.push_str(&format!(
             "Package: {name}\nVersion: {version}\n{architecture}{extra}Filename: pool/{name}_{number}.deb\nSize: 1\nSHA256: {:064x}\n\n",
             number
@@ -114,7 +118,11 @@ fn a_dependency_satisfied_by_an_installed_provider_installs_nothing_more() {
     let packages = index(&[
         ("daemon", "1", "Depends: lsb-base (>= 3)\n"),
         ("lsb-base", "11.6", "Depends: sysvinit-utils\n"),
-        ("sysvinit-utils", "3", "Essential: yes\nProvides: lsb-base (= 11.1.0)\n"),
+        (
+            "sysvinit-utils",
+            "3",
+            "Essential: yes\nProvides: lsb-base (= 11.1.0)\n",
+        ),
     ]);
     let mut with_essential = request(&["daemon"]);
     with_essential.variant = Variant::Essential;
@@ -147,8 +155,16 @@ fn conflicts_and_breaks_are_respected() {
 #[test]
 fn conflicts_with_a_virtual_name_hit_its_providers_but_not_the_package_itself() {
     let packages = index(&[
-        ("postfix", "3", "Provides: mail-transport-agent\nConflicts: mail-transport-agent\n"),
-        ("exim", "4", "Provides: mail-transport-agent\nConflicts: mail-transport-agent\n"),
+        (
+            "postfix",
+            "3",
+            "Provides: mail-transport-agent\nConflicts: mail-transport-agent\n",
+        ),
+        (
+            "exim",
+            "4",
+            "Provides: mail-transport-agent\nConflicts: mail-transport-agent\n",
+        ),
     ]);
     assert_eq!(
         names(&packages, &request(&["postfix"])).expect("self-conflict is ignored"),
@@ -185,13 +201,21 @@ fn unknown_names_get_suggestions_and_excluded_packages_explain_themselves() {
     ]);
     let error = names(&packages, &request(&["ngnix", "openssh-sever"])).expect_err("unknown");
     let text = error.to_string();
-    assert!(text.contains("unknown package `ngnix` (did you mean `nginx`"), "{text}");
+    assert!(
+        text.contains("unknown package `ngnix` (did you mean `nginx`"),
+        "{text}"
+    );
     assert!(text.contains("`openssh-server`"), "{text}");
 
     let mut excluding = request(&["nginx"]);
     excluding.exclude = vec!["nginx-common".to_owned()];
-    let text = names(&packages, &excluding).expect_err("excluded").to_string();
-    assert!(text.contains("nginx-common is excluded by the request"), "{text}");
+    let text = names(&packages, &excluding)
+        .expect_err("excluded")
+        .to_string();
+    assert!(
+        text.contains("nginx-common is excluded by the request"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -201,7 +225,9 @@ fn unsatisfiable_requests_explain_the_chain() {
         ("server", "1.5", "Depends: libssl (>= 3)\n"),
         ("libssl", "1.1", ""),
     ]);
-    let text = names(&packages, &request(&["web"])).expect_err("unsatisfiable").to_string();
+    let text = names(&packages, &request(&["web"]))
+        .expect_err("unsatisfiable")
+        .to_string();
     assert!(text.contains("cannot be satisfied"), "{text}");
     assert!(text.contains("web"), "{text}");
     assert!(text.contains("server"), "{text}");
@@ -225,7 +251,10 @@ fn variants_seed_essential_required_and_apt() {
     };
     assert_eq!(run(Variant::Essential), ["base-files=12"]);
     assert_eq!(run(Variant::Apt), ["apt=2.6", "base-files=12"]);
-    assert_eq!(run(Variant::Required), ["apt=2.6", "base-files=12", "mawk=1"]);
+    assert_eq!(
+        run(Variant::Required),
+        ["apt=2.6", "base-files=12", "mawk=1"]
+    );
     assert_eq!(
         run(Variant::Important),
         ["apt=2.6", "base-files=12", "less=1", "mawk=1"]
@@ -242,8 +271,14 @@ fn recommends_only_when_asked_and_only_when_installable() {
         ("app", "1", "Recommends: helper, missing-thing\n"),
         ("helper", "1", ""),
     ]);
-    assert_eq!(names(&packages, &request(&["app"])).expect("resolves"), ["app=1"]);
+    assert_eq!(
+        names(&packages, &request(&["app"])).expect("resolves"),
+        ["app=1"]
+    );
     let mut with = request(&["app"]);
     with.recommends = true;
-    assert_eq!(names(&packages, &with).expect("resolves"), ["app=1", "helper=1"]);
+    assert_eq!(
+        names(&packages, &with).expect("resolves"),
+        ["app=1", "helper=1"]
+    );
 }

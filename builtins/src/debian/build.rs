@@ -348,7 +348,11 @@ fn unpack_one(store: &Store, package: &Wanted, blob: &Digest) -> Result<Unpacked
         .read_blob(blob)
         .map_err(|error| format!("{}: {error}", package.name))?;
     let mut entries = Vec::new();
-    let mut paths: Vec<dpkg_db::DataPath> = Vec::new();
+    // dpkg lists the archive's root entry (which the reader does not report) as `/.`.
+    let mut paths: Vec<dpkg_db::DataPath> = vec![dpkg_db::DataPath {
+        path: ".".to_owned(),
+        kind: dpkg_db::DataKind::Directory,
+    }];
     let mut control_text = String::new();
     let mut control_members = BTreeMap::new();
     let mut replaces = Vec::new();
