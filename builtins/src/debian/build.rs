@@ -496,8 +496,16 @@ fn unpack_one(store: &Store, package: &Wanted, blob: &Digest) -> Result<Unpacked
 
 pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
     let wanted = wanted(context)?;
+    let started = std::time::Instant::now();
     let blobs = fetch_all(context, &wanted)?;
-    context.log_line(format!("{} packages present in the store", wanted.len()));
+    let bytes: u64 = wanted.iter().map(|package| package.size).sum();
+    context.log_line(format!(
+        "{} packages ({:.1} MB) in the store after {:.2} s",
+        wanted.len(),
+        bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    ));
+    let started = std::time::Instant::now();
     let store = context.store;
     let unpacked: Vec<Result<Unpacked, String>> = {
         use rayon::prelude::*;
@@ -531,6 +539,11 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
         .to_owned();
     let tree = assemble(store, &packages, &architecture)?;
     let digest = store.put_tree(&tree)?;
+    context.log_line(format!(
+        "unpacked {} packages into one tree in {:.2} s",
+        packages.len(),
+        started.elapsed().as_secs_f64()
+    ));
     Ok(crate::build::tree_output(digest, false))
 }
 

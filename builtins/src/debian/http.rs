@@ -20,11 +20,20 @@ pub struct HttpError {
     pub not_found: bool,
 }
 
+/// One agent for the process: its connection pool keeps connections to a mirror
+/// alive across packages, so a set of 150 packages costs a handful of DNS lookups and
+/// TCP handshakes instead of 150 (on this machine an occasional lookup took 5 s).
 fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(15))
-        .timeout_read(Duration::from_secs(60))
-        .build()
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    AGENT
+        .get_or_init(|| {
+            ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(15))
+                .timeout_read(Duration::from_secs(60))
+                .max_idle_connections_per_host(16)
+                .build()
+        })
+        .clone()
 }
 
 /// Fetches `url` whole (at most `limit` bytes), retrying transient failures.
