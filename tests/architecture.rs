@@ -121,6 +121,21 @@ fn iso_writer_stands_alone() {
 }
 
 #[test]
+fn debian_library_stands_alone() {
+    check_forbidden(
+        &workspace_packages(),
+        "imgbuild-debian",
+        &[
+            "imgbuild-store",
+            "imgbuild-evaluator",
+            "imgbuild-builtins",
+            "imgbuild",
+            "rhai",
+        ],
+    );
+}
+
+#[test]
 fn builtins_do_not_know_the_cli() {
     check_forbidden(&workspace_packages(), "imgbuild-builtins", &["imgbuild"]);
 }
@@ -160,7 +175,7 @@ fn rust_files(directory: &Path) -> Vec<PathBuf> {
 fn builtins_never_print() {
     let packages = workspace_packages();
     let mut files = Vec::new();
-    for library in ["imgbuild-builtins", "imgbuild-iso"] {
+    for library in ["imgbuild-builtins", "imgbuild-iso", "imgbuild-debian"] {
         let source = packages[library].directory.join("src");
         let found = rust_files(&source);
         assert!(
@@ -220,6 +235,7 @@ fn every_module_opens_with_module_documentation() {
         "imgbuild-store",
         "imgbuild-builtins",
         "imgbuild-iso",
+        "imgbuild-debian",
     ] {
         assert!(
             packages.contains_key(member),
