@@ -51,8 +51,8 @@ impl Repository {
     }
 }
 
-fn packages() -> Vec<Spec<'static>> {
-    vec![
+fn packages(extra: bool) -> Vec<Spec<'static>> {
+    let mut specs = vec![
         (
             "base-stuff",
             "1.0",
@@ -83,17 +83,44 @@ fn packages() -> Vec<Spec<'static>> {
             "Priority: optional\n",
             vec![("usr/share/unrelated", 0o644, "x\n")],
         ),
-    ]
+    ];
+    if extra {
+        // Two packages shipping the same file: `newtool` Replaces `oldtool`; `clash`
+        // replaces nobody.
+        specs.push((
+            "oldtool",
+            "1",
+            "Priority: optional\n",
+            vec![("usr/bin/tool", 0o755, "old\n")],
+        ));
+        specs.push((
+            "newtool",
+            "2",
+            "Replaces: oldtool\nPriority: optional\n",
+            vec![("usr/bin/tool", 0o755, "new\n")],
+        ));
+        specs.push((
+            "clash",
+            "1",
+            "Priority: optional\n",
+            vec![("usr/bin/app-helper", 0o755, "clash\n")],
+        ));
+    }
+    specs
 }
 
 /// Builds the repository: debs, Packages(.xz), Release, InRelease, keyring.
 fn repository(signed: bool) -> Repository {
+    repository_with(signed, false)
+}
+
+fn repository_with(signed: bool, extra: bool) -> Repository {
     let directory = tempfile::tempdir().expect("temporary directory");
     let root = directory.path().to_path_buf();
     let pool = root.join("repo/pool/main");
     std::fs::create_dir_all(&pool).expect("pool");
     let mut index = String::new();
-    for (name, version, extra, files) in packages() {
+    for (name, version, extra, files) in packages(extra) {
         let tree = root.join("build").join(name);
         std::fs::create_dir_all(tree.join("DEBIAN")).expect("DEBIAN");
         let mut control = format!(
@@ -436,4 +463,83 @@ fn bad_requests_and_untrusted_repositories_are_refused() {
         "{stderr}"
     );
     let _ = &repository.gnupg;
+}
+
+#[test]
+fn missing_or_truncated_packages_and_file_conflicts_are_named() {
+    if !gpg_available() {
+        return;
+    }
+    let repository = repository_with(true, true);
+    let work = tempfile::tempdir().expect("work");
+
+    // Replaces: newtool's file wins over oldtool's.
+    let replacing = recipe(work.path(), &repository, "", "\"oldtool\", \"newtool\"");
+    let store = work.path().join("store");
+    run(imgbuild(work.path())
+        .arg("build")
+        .arg(&replacing)
+        .arg("--store")
+        .arg(&store));
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("result/base/usr/bin/tool")).expect("tool"),
+        "new\n"
+    );
+
+    // No Replaces: an error naming both packages and the path.
+    let clashing = recipe(work.path(), &repository, "", "\"app\", \"clash\"");
+    let output = imgbuild(work.path())
+        .arg("build")
+        .arg(&clashing)
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/usr/bin/app-helper")
+            && stderr.contains("`app`")
+            && stderr.contains("`clash`"),
+        "{stderr}"
+    );
+
+    // `lock --update base` re-resolves; a package gone from the mirror, or cut short,
+    // is an error naming it (in a store that does not have it).
+    let locked = recipe(work.path(), &repository, "", "\"app\"");
+    run(imgbuild(work.path())
+        .arg("lock")
+        .arg(&locked)
+        .arg("--update")
+        .arg("base"));
+    let missing = imgbuild(work.path())
+        .arg("lock")
+        .arg(&locked)
+        .arg("--update")
+        .arg("nope")
+        .output()
+        .expect("runs");
+    assert_eq!(missing.status.code(), Some(2));
+    let pool = repository.root.join("repo/pool/main");
+    std::fs::remove_file(pool.join("libfoo1_1.2-1_amd64.deb")).expect("remove");
+    let deb = pool.join("base-stuff_1.0_amd64.deb");
+    let bytes = std::fs::read(&deb).expect("deb");
+    std::fs::write(&deb, &bytes[..bytes.len() / 2]).expect("truncate");
+    let output = imgbuild(work.path())
+        .arg("build")
+        .arg(&locked)
+        .arg("--store")
+        .arg(work.path().join("fresh-store"))
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("libfoo1 1.2-1") && stderr.contains("No such file"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("base-stuff 1.0") && stderr.contains("truncated"),
+        "{stderr}"
+    );
 }
