@@ -394,15 +394,7 @@ fn seed_spec(state: &SharedState, options: Map) -> Result<DerivationSpec, Builti
     args.insert("network_config".to_owned(), network_config);
     args.insert("meta_data".to_owned(), meta_data);
     args.insert("vendor_data".to_owned(), vendor_data);
-    args.insert(
-        "source_date_epoch".to_owned(),
-        Value::Int(media::epoch(&arguments)?),
-    );
-    let name = arguments
-        .optional_string("name")?
-        .or(hostname)
-        .unwrap_or_else(|| "seed".to_owned());
-    crate::paths::check_name("cloud_init::seed", &name)?;
+    let name = media::epoch_and_name(&arguments, &mut args, hostname, "seed")?;
     let secret =
         media::forced_secret(&arguments)? || secrets::holds_secrets(&Value::Map(args.clone()));
     let mut spec = DerivationSpec::derived(SEED_KIND, VERSION, name, args, inputs);
@@ -707,11 +699,7 @@ pub(crate) fn build_seed(context: &mut BuildContext<'_>) -> Result<OutputRecord,
             mode: media::file_mode(secret),
         });
     }
-    let epoch = args
-        .get("source_date_epoch")
-        .and_then(Value::as_int)
-        .unwrap_or(0);
-    media::write_iso(context, "cidata", epoch, files)
+    media::write_iso(context, "cidata", files)
 }
 
 pub(crate) fn build_user_data(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {

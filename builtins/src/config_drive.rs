@@ -137,15 +137,7 @@ fn spec(state: &SharedState, options: Map) -> Result<DerivationSpec, BuiltinErro
         }
     }
     args.insert("files".to_owned(), files);
-    args.insert(
-        "source_date_epoch".to_owned(),
-        Value::Int(media::epoch(&arguments)?),
-    );
-    let name = arguments
-        .optional_string("name")?
-        .or(hostname)
-        .unwrap_or_else(|| "config-drive".to_owned());
-    crate::paths::check_name("config_drive::image", &name)?;
+    let name = media::epoch_and_name(&arguments, &mut args, hostname, "config-drive")?;
     let secret =
         media::forced_secret(&arguments)? || secrets::holds_secrets(&Value::Map(args.clone()));
     let mut spec = DerivationSpec::derived(KIND, VERSION, name, args, inputs);
@@ -286,11 +278,7 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
             mode: media::file_mode(secret),
         });
     }
-    let epoch = args
-        .get("source_date_epoch")
-        .and_then(Value::as_int)
-        .unwrap_or(0);
-    media::write_iso(context, "config-2", epoch, files)
+    media::write_iso(context, "config-2", files)
 }
 
 #[cfg(test)]

@@ -265,15 +265,7 @@ fn spec(state: &SharedState, options: Map) -> Result<DerivationSpec, BuiltinErro
     let mut args = BTreeMap::new();
     args.insert("variables".to_owned(), Value::Map(variables));
     args.insert("files".to_owned(), files);
-    args.insert(
-        "source_date_epoch".to_owned(),
-        Value::Int(media::epoch(&arguments)?),
-    );
-    let name = arguments
-        .optional_string("name")?
-        .or(hostname)
-        .unwrap_or_else(|| "context".to_owned());
-    crate::paths::check_name("context::iso", &name)?;
+    let name = media::epoch_and_name(&arguments, &mut args, hostname, "context")?;
     let secret = media::forced_secret(&arguments)?
         || origin.keys().any(|key| {
             key.contains("PASSWORD") || key == "SSH_PUBLIC_KEY" || key.contains("TOKEN")
@@ -347,11 +339,7 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
             });
         }
     }
-    let epoch = args
-        .get("source_date_epoch")
-        .and_then(Value::as_int)
-        .unwrap_or(0);
-    media::write_iso(context, "CONTEXT", epoch, files)
+    media::write_iso(context, "CONTEXT", files)
 }
 
 #[cfg(test)]

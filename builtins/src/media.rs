@@ -43,6 +43,26 @@ pub(crate) fn at_call(context: &NativeCallContext, error: BuiltinError) -> Box<E
     ))
 }
 
+/// Records `source_date_epoch` in `args` and returns the output's name: `name`, else
+/// the hostname, else `default` (checked as an output name).
+pub(crate) fn epoch_and_name(
+    arguments: &ArgMap,
+    args: &mut BTreeMap<String, Value>,
+    hostname: Option<String>,
+    default: &str,
+) -> Result<String, BuiltinError> {
+    args.insert(
+        "source_date_epoch".to_owned(),
+        Value::Int(epoch(arguments)?),
+    );
+    let name = arguments
+        .optional_string("name")?
+        .or(hostname)
+        .unwrap_or_else(|| default.to_owned());
+    crate::paths::check_name(arguments.function(), &name)?;
+    Ok(name)
+}
+
 /// Reads `source_date_epoch` (seconds since 1970, default 0) from a constructor's map.
 pub(crate) fn epoch(arguments: &ArgMap) -> Result<i64, BuiltinError> {
     let epoch = arguments.optional_int("source_date_epoch")?.unwrap_or(0);
@@ -205,9 +225,14 @@ pub(crate) struct MediumFile {
 pub(crate) fn write_iso(
     context: &mut BuildContext<'_>,
     label: &str,
-    epoch: i64,
     files: Vec<MediumFile>,
 ) -> Result<OutputRecord, BuildError> {
+    let epoch = context
+        .derivation
+        .args
+        .get("source_date_epoch")
+        .and_then(Value::as_int)
+        .unwrap_or(0);
     let secret = context.derivation.secret;
     let label = Label::new(label).map_err(|error| BuildError::Failed(error.to_string()))?;
     let mut root = Directory::new(Attributes::directory(0o755));
