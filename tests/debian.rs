@@ -543,3 +543,61 @@ fn missing_or_truncated_packages_and_file_conflicts_are_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_teams_own_repository_joins_the_suites_with_its_own_url_and_key() {
+    if !gpg_available() {
+        return;
+    }
+    let debian = repository(true);
+    let team = repository_with(true, true);
+    let work = tempfile::tempdir().expect("work");
+    let path = work.path().join("team.rhai");
+    std::fs::write(
+        &path,
+        format!(
+            "debian::packages(#{{ name: \"team\", suites: [\"test\"], mirror: \"{}\", keyring: \"{}\", variant: \"custom\", include: [\"app\", \"newtool\"],\n  repositories: [#{{ url: \"{}\", suite: \"test\", keyring: \"{}\" }}] }})\n",
+            debian.url(),
+            debian.keyring.display(),
+            team.url(),
+            team.keyring.display()
+        ),
+    )
+    .expect("recipe");
+    run(imgbuild(work.path())
+        .arg("build")
+        .arg(&path)
+        .arg("--store")
+        .arg(work.path().join("store")));
+    let lock = std::fs::read_to_string(work.path().join("team.lock")).expect("lock");
+    assert!(lock.contains("\"newtool\""), "{lock}");
+    assert!(
+        lock.contains("\"repository\": 1"),
+        "newtool comes from the team repository: {lock}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("result/team/usr/bin/tool")).expect("tool"),
+        "new\n"
+    );
+    // With the Debian key in place of the team's, the team repository is refused.
+    let wrong_key = path.with_file_name("wrong.rhai");
+    std::fs::write(
+        &wrong_key,
+        std::fs::read_to_string(&path).expect("recipe").replace(
+            &team.keyring.display().to_string(),
+            &debian.keyring.display().to_string(),
+        ),
+    )
+    .expect("recipe");
+    let output = imgbuild(work.path())
+        .arg("lock")
+        .arg(&wrong_key)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -132,12 +132,21 @@ fn mirrors(context: &BuildContext<'_>) -> Result<Vec<String>, BuildError> {
     }
     .or(&sources::Overrides::from_environment());
     let host = sources::host_sources();
+    let urls = location
+        .and_then(|location| location.get("urls"))
+        .and_then(Value::as_list)
+        .unwrap_or_default();
     location
         .and_then(|location| location.get("suites"))
         .and_then(Value::as_list)
         .unwrap_or_default()
         .iter()
-        .map(|suite| {
+        .enumerate()
+        .map(|(index, suite)| {
+            match urls.get(index).and_then(Value::as_str) {
+                Some(url) if !url.is_empty() => return Ok(url.trim_end_matches('/').to_owned()),
+                _ => {}
+            }
             let suite = suite.as_str().unwrap_or("");
             sources::mirror_for(suite, &overrides, &host).map_err(BuildError::Failed)
         })

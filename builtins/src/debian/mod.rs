@@ -15,6 +15,8 @@
 //!     // mirror: "http://...",           // else --mirror / IMGBUILD_DEBIAN_MIRROR / host apt sources
 //!     // keyring: "keys/team.gpg",       // else the host's Debian archive keyring
 //!     // trusted: true,                  // accept unsigned repositories (explicitly)
+//!     // repositories: [#{ url: "https://apt.example.org/debian", suite: "stable",
+//!     //                   components: ["main"], keyring: "keys/team.gpg" }],
 //! });
 //! ```
 //!
@@ -68,7 +70,10 @@ const KEYS: &[&str] = &[
     "security_mirror",
     "keyring",
     "trusted",
+    "repositories",
 ];
+
+const REPOSITORY_KEYS: &[&str] = &["url", "suite", "components", "keyring", "trusted"];
 
 /// Per-evaluation state of the Debian builtins: the lock file in force and the sets
 /// that still need resolving.
@@ -209,6 +214,52 @@ fn packages_spec(
         .iter()
         .map(|path| state.local_path(context, path))
         .collect();
+    let mut extra = Vec::new();
+    if let Some(value) = arguments.get("repositories") {
+        let Some(items) = value
+            .read_lock::<imgbuild_evaluator::rhai::Array>()
+            .map(|array| array.clone())
+        else {
+            return Err(arguments.type_error(
+                "repositories",
+                "an array of maps",
+                value.type_name(),
+            ));
+        };
+        for item in items {
+            let Some(map) = item.read_lock::<Map>().map(|map| map.clone()) else {
+                return Err(arguments.type_error(
+                    "repositories",
+                    "an array of maps",
+                    item.type_name(),
+                ));
+            };
+            let repository = ArgMap::new("debian::packages repository", map, REPOSITORY_KEYS)?;
+            let url = repository.required_string("url")?;
+            if !(url.starts_with("http://")
+                || url.starts_with("https://")
+                || url.starts_with("file://"))
+            {
+                return Err(BuiltinError::new(format!(
+                    "debian::packages: repository url `{url}` must start with http://, https:// or file://"
+                )));
+            }
+            let mut components = string_list(&repository, "components")?;
+            if components.is_empty() {
+                components.push("main".to_owned());
+            }
+            extra.push(repository::ExtraRepository {
+                url,
+                suite: repository.required_string("suite")?,
+                components,
+                keyrings: string_list(&repository, "keyring")?
+                    .iter()
+                    .map(|path| state.local_path(context, path))
+                    .collect(),
+                trusted: repository.optional_bool("trusted")?.unwrap_or(false),
+            });
+        }
+    }
     let request = SetRequest {
         name: name.clone(),
         suites: suites.clone(),
@@ -224,6 +275,7 @@ fn packages_spec(
             mirror: arguments.optional_string("mirror")?,
             security_mirror: arguments.optional_string("security_mirror")?,
         },
+        extra,
     };
     let digest = request.digest();
     let refresh = match &session.update {
@@ -291,6 +343,15 @@ fn packages_spec(
                         .collect(),
                 ),
             );
+            // Explicit URLs of the recipe's own repositories (after the suites).
+            let mut urls: Vec<Value> = vec![Value::String(String::new()); suites.len()];
+            urls.extend(
+                request
+                    .extra
+                    .iter()
+                    .map(|extra| Value::String(extra.url.clone())),
+            );
+            location.insert("urls".to_owned(), Value::List(urls));
         }
         None => {
             args.insert("unlocked".to_owned(), Value::String(digest));

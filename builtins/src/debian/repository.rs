@@ -40,6 +40,32 @@ pub struct SetRequest {
     pub trusted: bool,
     /// Mirrors named by the recipe.
     pub overrides: Overrides,
+    /// Further repositories (a team's own), after the suites.
+    pub extra: Vec<ExtraRepository>,
+}
+
+/// A repository with its own URL, keyring and components (`repositories: [#{...}]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraRepository {
+    /// Base URI (the directory holding `dists/`).
+    pub url: String,
+    /// Suite.
+    pub suite: String,
+    /// Components.
+    pub components: Vec<String>,
+    /// Keyring files (empty: the set's keyring).
+    pub keyrings: Vec<PathBuf>,
+    /// Accept it unsigned.
+    pub trusted: bool,
+}
+
+/// One repository to read, whichever way the recipe named it.
+struct Source<'a> {
+    suite: &'a str,
+    url: Option<&'a str>,
+    components: &'a [String],
+    keyrings: &'a [PathBuf],
+    trusted: bool,
 }
 
 impl SetRequest {
@@ -70,6 +96,21 @@ impl SetRequest {
                 .collect::<Vec<_>>(),
         );
         line("trusted", &[self.trusted.to_string()]);
+        for extra in &self.extra {
+            // The URL is a location, like a mirror; what the repository is comes from
+            // its suite, components and keys.
+            line("repository", std::slice::from_ref(&extra.suite));
+            line("repository-components", &extra.components);
+            line(
+                "repository-keyrings",
+                &extra
+                    .keyrings
+                    .iter()
+                    .map(|path| path.display().to_string())
+                    .collect::<Vec<_>>(),
+            );
+            line("repository-trusted", &[extra.trusted.to_string()]);
+        }
         blake3::hash(text.as_bytes()).to_hex().to_string()
     }
 }
@@ -110,23 +151,52 @@ pub fn lock_set(
             Variant::NAMES.join(", ")
         ))
     })?;
-    let keyring = if request.keyrings.is_empty() {
-        Keyring::host_default().map_err(|error| error.to_string())?
-    } else {
-        Keyring::from_files(&request.keyrings).map_err(|error| error.to_string())?
+    let load = |keyrings: &[PathBuf]| -> Result<Keyring, String> {
+        if keyrings.is_empty() {
+            Keyring::host_default().map_err(|error| error.to_string())
+        } else {
+            Keyring::from_files(keyrings).map_err(|error| error.to_string())
+        }
     };
     let overrides = request.overrides.clone().or(command_line);
     let host = sources::host_sources();
     let mut repositories = Vec::new();
     let mut all_packages = Vec::new();
-    for (number, suite) in request.suites.iter().enumerate() {
-        let mirror = sources::mirror_for(suite, &overrides, &host)?;
+    let mut sources_list: Vec<Source<'_>> = request
+        .suites
+        .iter()
+        .map(|suite| Source {
+            suite,
+            url: None,
+            components: &request.components,
+            keyrings: &request.keyrings,
+            trusted: request.trusted,
+        })
+        .collect();
+    sources_list.extend(request.extra.iter().map(|extra| Source {
+        suite: &extra.suite,
+        url: Some(&extra.url),
+        components: &extra.components,
+        keyrings: if extra.keyrings.is_empty() {
+            &request.keyrings
+        } else {
+            &extra.keyrings
+        },
+        trusted: extra.trusted,
+    }));
+    for (number, source) in sources_list.iter().enumerate() {
+        let suite = source.suite;
+        let keyring = load(source.keyrings)?;
+        let mirror = match source.url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => sources::mirror_for(suite, &overrides, &host)?,
+        };
         let base = format!("{mirror}/dists/{suite}");
         progress(&format!("fetching {base}/InRelease"));
         let in_release = http::get(&format!("{base}/InRelease"), RELEASE_LIMIT)
             .map_err(|error| error.to_string())?;
         let label = format!("{suite} InRelease");
-        let release = if request.trusted {
+        let release = if source.trusted {
             match Release::from_inrelease(&in_release, &keyring, now, &label) {
                 Ok(release) => release,
                 Err(_) => {
@@ -142,7 +212,7 @@ pub fn lock_set(
             .check_suite(suite)
             .map_err(|error| error.to_string())?;
         let mut indices = Vec::new();
-        for component in &request.components {
+        for component in source.components {
             let (path, bytes) =
                 fetch_index(&base, &release, component, &request.architecture, progress)?;
             let text = decompress(&path, &bytes)?;
@@ -160,7 +230,7 @@ pub fn lock_set(
             });
         }
         repositories.push(LockedRepository {
-            suite: suite.clone(),
+            suite: suite.to_owned(),
             codename: release.codename.clone().unwrap_or_default(),
             date: release
                 .date
