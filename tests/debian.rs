@@ -601,3 +601,109 @@ fn a_teams_own_repository_joins_the_suites_with_its_own_url_and_key() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Serves `root` over HTTP on 127.0.0.1. The first response for each `.deb` stops
+/// halfway (the connection closes); later requests with `Range: bytes=N-` get the rest
+/// (206). Returns the base URL and the list of ranges asked for.
+fn flaky_server(root: PathBuf) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    let ranges = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = ranges.clone();
+    std::thread::spawn(move || {
+        let mut cut: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let mut range = None;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                    range = value.trim().trim_end_matches('-').parse::<usize>().ok();
+                }
+            }
+            let Ok(body) = std::fs::read(root.join(path.trim_start_matches('/'))) else {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                continue;
+            };
+            if let Some(start) = range {
+                if let Ok(mut seen) = seen.lock() {
+                    seen.push(format!("{path} from {start}"));
+                }
+                let rest = &body[start.min(body.len())..];
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{}/{}\r\nConnection: close\r\n\r\n",
+                    rest.len(),
+                    body.len() - 1,
+                    body.len()
+                );
+                let _ = stream.write_all(rest);
+            } else if path.ends_with(".deb") && cut.insert(path.clone()) {
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body[..body.len() / 2]);
+            } else {
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body);
+            }
+        }
+    });
+    (format!("http://{address}"), ranges)
+}
+
+#[test]
+fn downloads_cut_short_are_resumed_where_they_stopped() {
+    if !gpg_available() {
+        return;
+    }
+    let repository = repository(true);
+    let (url, ranges) = flaky_server(repository.root.join("repo"));
+    let work = tempfile::tempdir().expect("work");
+    let path = work.path().join("flaky.rhai");
+    std::fs::write(
+        &path,
+        format!(
+            "debian::packages(#{{ name: \"flaky\", suites: [\"test\"], mirror: \"{url}\", keyring: \"{}\", variant: \"custom\", include: [\"app\"] }})\n",
+            repository.keyring.display()
+        ),
+    )
+    .expect("recipe");
+    run(imgbuild(work.path())
+        .arg("build")
+        .arg(&path)
+        .arg("--store")
+        .arg(work.path().join("store")));
+    let ranges = ranges.lock().expect("ranges").clone();
+    assert_eq!(
+        ranges.len(),
+        3,
+        "one resumed request per package: {ranges:?}"
+    );
+    assert!(
+        ranges.iter().all(|range| !range.ends_with(" from 0")),
+        "{ranges:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("result/flaky/usr/bin/app")).expect("app"),
+        "#!/bin/sh\necho app\n"
+    );
+}

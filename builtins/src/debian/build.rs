@@ -247,86 +247,91 @@ fn fetch_one(
     progress: &dyn Fn(u64),
 ) -> Result<Digest, String> {
     let url = format!("{mirror}/{}", package.filename);
+    let failed = |message: String| format!("{} {}: {message}", package.name, package.version);
+    let new_writer = || {
+        store
+            .blob_writer(false)
+            .map_err(|error| failed(error.to_string()))
+    };
+    // A download cut short is resumed where it stopped (HTTP range request); what was
+    // received stays in the blob writer and the hasher across attempts.
+    let mut writer = new_writer()?;
+    let mut hasher = sha2::Sha256::new();
+    let mut received = 0u64;
+    let mut buffer = vec![0u8; 1 << 16];
     let mut last = String::new();
-    for attempt in 1..=http::ATTEMPTS {
-        match fetch_attempt(store, &url, package, done, progress) {
-            Ok(digest) => return Ok(digest),
-            Err((message, retry)) => {
-                last = message;
-                if !retry {
-                    break;
-                }
+    'attempts: for attempt in 1..=http::ATTEMPTS {
+        if attempt > 1 {
+            std::thread::sleep(http::backoff(attempt - 1));
+        }
+        let (mut reader, resumed) = match http::open_at(&url, received) {
+            Ok(opened) => opened,
+            Err(error) if error.not_found => return Err(failed(error.to_string())),
+            Err(error) => {
+                last = error.to_string();
+                continue;
             }
+        };
+        if received > 0 && !resumed {
+            // The server sends the whole file again: start over.
+            writer = new_writer()?;
+            hasher = sha2::Sha256::new();
+            received = 0;
         }
-        if attempt < http::ATTEMPTS {
-            std::thread::sleep(http::backoff(attempt));
+        loop {
+            let count = match reader.read(&mut buffer) {
+                Ok(count) => count,
+                Err(error) => {
+                    last = format!("{url}: reading: {error}");
+                    continue 'attempts;
+                }
+            };
+            if count == 0 {
+                break;
+            }
+            received += count as u64;
+            if received > package.size {
+                return Err(failed(format!(
+                    "{url}: more than the {} bytes the index lists",
+                    package.size
+                )));
+            }
+            hasher.update(&buffer[..count]);
+            writer
+                .write_all(&buffer[..count])
+                .map_err(|error| failed(format!("writing to the store: {error}")))?;
+            progress(done.fetch_add(count as u64, Ordering::Relaxed) + count as u64);
         }
+        if received == package.size {
+            return finish_fetch(store, &url, package, writer, hasher).map_err(failed);
+        }
+        last = format!("{url}: truncated: {received} of {} bytes", package.size);
     }
-    Err(format!("{} {}: {last}", package.name, package.version))
+    Err(failed(last))
 }
 
-fn fetch_attempt(
+/// Checks the SHA-256 of a complete download and records it in the store.
+fn finish_fetch(
     store: &Store,
     url: &str,
     package: &Wanted,
-    done: &AtomicU64,
-    progress: &dyn Fn(u64),
-) -> Result<Digest, (String, bool)> {
-    let mut reader = http::open(url).map_err(|error| (error.to_string(), false))?;
-    let mut writer = store
-        .blob_writer(false)
-        .map_err(|error| (error.to_string(), false))?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut received = 0u64;
-    loop {
-        let count = reader
-            .read(&mut buffer)
-            .map_err(|error| (format!("{url}: reading: {error}"), true))?;
-        if count == 0 {
-            break;
-        }
-        received += count as u64;
-        if received > package.size {
-            return Err((
-                format!(
-                    "{url}: more than the {} bytes the index lists",
-                    package.size
-                ),
-                false,
-            ));
-        }
-        hasher.update(&buffer[..count]);
-        writer
-            .write_all(&buffer[..count])
-            .map_err(|error| (format!("writing to the store: {error}"), false))?;
-        progress(done.fetch_add(count as u64, Ordering::Relaxed) + count as u64);
-    }
-    if received != package.size {
-        return Err((
-            format!("{url}: truncated: {received} of {} bytes", package.size),
-            true,
-        ));
-    }
+    writer: imgbuild_store::BlobWriter,
+    hasher: sha2::Sha256,
+) -> Result<Digest, String> {
     let found: [u8; 32] = hasher.finalize().into();
     if found != package.sha256 {
         // The unfinished writer is dropped: nothing is published.
-        return Err((
-            format!(
-                "{url}: SHA-256 mismatch: the lock says {}, the download is {}",
-                hex::encode(package.sha256),
-                hex::encode(found)
-            ),
-            false,
+        return Err(format!(
+            "{url}: SHA-256 mismatch: the lock says {}, the download is {}",
+            hex::encode(package.sha256),
+            hex::encode(found)
         ));
     }
-    let info = writer
-        .finish()
-        .map_err(|error| (error.to_string(), false))?;
+    let info = writer.finish().map_err(|error| error.to_string())?;
     let record = crate::build::file_output(&info, false, false);
     store
         .put_output(OutputIndex::CacheKey, &deb_key(&package.sha256), &record)
-        .map_err(|error| (error.to_string(), false))?;
+        .map_err(|error| error.to_string())?;
     Ok(info.digest)
 }
 

@@ -127,6 +127,43 @@ pub fn open(url: &str) -> Result<Box<dyn Read + Send>, HttpError> {
     Err(error(format!("{last} (after {ATTEMPTS} attempts)"), false))
 }
 
+/// Opens `url` once (no retries), from byte `offset`: asks for a range when `offset`
+/// is not 0 and says whether the answer starts there (`true`, HTTP 206 or a seek in a
+/// local file) or at 0 (the server ignored the range). A missing file is `not_found`.
+pub fn open_at(url: &str, offset: u64) -> Result<(Box<dyn Read + Send>, bool), HttpError> {
+    let error = |reason: String, not_found| HttpError {
+        url: url.to_owned(),
+        reason,
+        not_found,
+    };
+    if let Some(path) = url.strip_prefix("file://") {
+        let mut file = std::fs::File::open(path).map_err(|io| {
+            let missing = io.kind() == std::io::ErrorKind::NotFound;
+            error(io.to_string(), missing)
+        })?;
+        if offset > 0 {
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))
+                .map_err(|io| error(io.to_string(), false))?;
+        }
+        return Ok((Box::new(file), offset > 0));
+    }
+    let mut request = agent().get(url);
+    if offset > 0 {
+        request = request.set("Range", &format!("bytes={offset}-"));
+    }
+    match request.call() {
+        Ok(response) => {
+            let resumed = offset > 0 && response.status() == 206;
+            Ok((Box::new(response.into_reader()), resumed))
+        }
+        Err(ureq::Error::Status(404, _)) | Err(ureq::Error::Status(410, _)) => {
+            Err(error("not found (HTTP 404)".to_owned(), true))
+        }
+        Err(ureq::Error::Status(code, _)) => Err(error(format!("HTTP {code}"), false)),
+        Err(other) => Err(error(other.to_string(), false)),
+    }
+}
+
 /// 0.25 s, 1 s, 2.25 s, ...
 pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250 * u64::from(attempt * attempt))
