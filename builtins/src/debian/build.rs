@@ -153,8 +153,12 @@ fn mirrors(context: &BuildContext<'_>) -> Result<Vec<String>, BuildError> {
         .collect()
 }
 
-/// Finds or fetches every package; returns each package's blob.
-fn fetch_all(context: &BuildContext<'_>, wanted: &[Wanted]) -> Result<Vec<Digest>, BuildError> {
+/// Finds or fetches every package; returns each package's blob and how many packages
+/// and bytes were downloaded.
+fn fetch_all(
+    context: &BuildContext<'_>,
+    wanted: &[Wanted],
+) -> Result<(Vec<Digest>, usize, u64), BuildError> {
     let store = context.store;
     let mut blobs: Vec<Option<Digest>> = vec![None; wanted.len()];
     let mut missing = Vec::new();
@@ -168,10 +172,11 @@ fn fetch_all(context: &BuildContext<'_>, wanted: &[Wanted]) -> Result<Vec<Digest
         }
     }
     if missing.is_empty() {
-        return blobs
+        let blobs = blobs
             .into_iter()
             .map(|blob| blob.ok_or_else(|| BuildError::Malformed("lost a blob".to_owned())))
-            .collect();
+            .collect::<Result<_, _>>()?;
+        return Ok((blobs, 0, 0));
     }
     if context.offline {
         let names: Vec<String> = missing
@@ -229,13 +234,14 @@ fn fetch_all(context: &BuildContext<'_>, wanted: &[Wanted]) -> Result<Vec<Digest
             failures.join("\n  ")
         )));
     }
-    blobs
+    let blobs = blobs
         .into_iter()
         .zip(wanted)
         .map(|(blob, package)| {
             blob.ok_or_else(|| BuildError::Failed(format!("{} was not fetched", package.name)))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((blobs, missing.len(), total))
 }
 
 /// Downloads one `.deb` into the store, checking size and SHA-256 before keeping it.
@@ -511,22 +517,33 @@ fn unpack_one(store: &Store, package: &Wanted, blob: &Digest) -> Result<Unpacked
 pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
     let wanted = wanted(context)?;
     let started = std::time::Instant::now();
-    let blobs = fetch_all(context, &wanted)?;
+    let (blobs, fetched, fetched_bytes) = fetch_all(context, &wanted)?;
+    let seconds = started.elapsed().as_secs_f64().max(1e-6);
     let bytes: u64 = wanted.iter().map(|package| package.size).sum();
     context.log_line(format!(
-        "{} packages ({:.1} MB) in the store after {:.2} s",
+        "{} packages ({:.1} MB) in the store after {seconds:.2} s; fetched {fetched} ({:.1} MB): {:.0} packages/s, {:.1} MB/s",
         wanted.len(),
         bytes as f64 / 1e6,
-        started.elapsed().as_secs_f64()
+        fetched_bytes as f64 / 1e6,
+        fetched as f64 / seconds,
+        fetched_bytes as f64 / 1e6 / seconds
     ));
     let started = std::time::Instant::now();
     let store = context.store;
+    let unpacked_count = AtomicU64::new(0);
     let unpacked: Vec<Result<Unpacked, String>> = {
         use rayon::prelude::*;
         wanted
             .par_iter()
             .zip(blobs.par_iter())
-            .map(|(package, blob)| unpack_one(store, package, blob))
+            .map(|(package, blob)| {
+                let result = unpack_one(store, package, blob);
+                let done = unpacked_count.fetch_add(1, Ordering::Relaxed) + 1;
+                context
+                    .reporter
+                    .progress(done, Some(wanted.len() as u64), "packages");
+                result
+            })
             .collect()
     };
     let mut packages = Vec::with_capacity(unpacked.len());
