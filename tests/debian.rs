@@ -707,3 +707,33 @@ fn downloads_cut_short_are_resumed_where_they_stopped() {
         "#!/bin/sh\necho app\n"
     );
 }
+
+#[test]
+fn a_packages_index_that_does_not_match_the_release_is_refused() {
+    if !gpg_available() {
+        return;
+    }
+    let repository = repository(true);
+    let work = tempfile::tempdir().expect("work");
+    let binary = repository.dists().join("main/binary-amd64");
+    let index = std::fs::read_to_string(binary.join("Packages")).expect("Packages");
+    std::fs::write(
+        binary.join("Packages"),
+        index.replace("Version: 2.0-1", "Version: 9.0-1"),
+    )
+    .expect("tamper");
+    std::fs::remove_file(binary.join("Packages.xz")).expect("remove");
+    run(Command::new("xz")
+        .args(["-k", "-9"])
+        .arg(binary.join("Packages")));
+    let recipe = recipe(work.path(), &repository, "", "\"app\"");
+    let output = imgbuild(work.path())
+        .arg("lock")
+        .arg(&recipe)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("main/binary-amd64/Packages.xz"), "{stderr}");
+    assert!(!work.path().join("base.lock").exists());
+}
