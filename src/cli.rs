@@ -42,8 +42,9 @@ pub enum Command {
     /// Resolve the recipe's Debian package sets and write RECIPE.lock next to it.
     ///
     /// Sets already locked (for the same request) are kept; --update re-resolves all of
-    /// them, --update NAME only that one. The mirror comes from --mirror,
-    /// IMGBUILD_DEBIAN_MIRROR, the recipe, or the host's apt sources.
+    /// them, --update NAME only that one. The mirror comes from --mirror or
+    /// IMGBUILD_DEBIAN_MIRROR, else the recipe's `mirror`, else the host's apt sources;
+    /// the lock file records no mirror.
     Lock(LockArgs),
     /// Show the log of a derivation, by recipe identity (a unique hex prefix is enough).
     Log(LogArgs),

@@ -36,6 +36,8 @@ pub fn imgbuild(directory: &Path) -> Command {
         .env_remove("FORCE_COLOR")
         .env_remove("IMGBUILD_STORE")
         .env_remove("IMGBUILD_PATH")
+        .env_remove("IMGBUILD_DEBIAN_MIRROR")
+        .env_remove("IMGBUILD_DEBIAN_SECURITY_MIRROR")
         .env_remove("RUST_BACKTRACE")
         // miette takes its width from the first of stdout, stderr, stdin that is a
         // terminal: none of them may be one, so reports wrap at 80 columns everywhere.

@@ -126,11 +126,10 @@ fn mirrors(context: &BuildContext<'_>) -> Result<Vec<String>, BuildError> {
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let overrides = sources::Overrides {
+    let overrides = sources::Overrides::from_environment().or(&sources::Overrides {
         mirror: text("mirror"),
         security_mirror: text("security_mirror"),
-    }
-    .or(&sources::Overrides::from_environment());
+    });
     let host = sources::host_sources();
     let urls = location
         .and_then(|location| location.get("urls"))

@@ -12,7 +12,7 @@
 //!     exclude: [],
 //!     recommends: false,
 //!     // suites: ["bookworm"],           // instead of suite: exactly these suites
-//!     // mirror: "http://...",           // else --mirror / IMGBUILD_DEBIAN_MIRROR / host apt sources
+//!     // mirror: "http://...",           // unless --mirror / IMGBUILD_DEBIAN_MIRROR; else host apt sources
 //!     // keyring: "keys/team.gpg",       // else the host's Debian archive keyring
 //!     // trusted: true,                  // accept unsigned repositories (explicitly)
 //!     // repositories: [#{ url: "https://apt.example.org/debian", suite: "stable",

@@ -158,7 +158,9 @@ pub fn lock_set(
             Keyring::from_files(keyrings).map_err(|error| error.to_string())
         }
     };
-    let overrides = request.overrides.clone().or(command_line);
+    // The command line (--mirror, IMGBUILD_DEBIAN_MIRROR) wins over the recipe: whoever
+    // builds decides where packages come from.
+    let overrides = command_line.clone().or(&request.overrides);
     let host = sources::host_sources();
     let mut repositories = Vec::new();
     let mut all_packages = Vec::new();

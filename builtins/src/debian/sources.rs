@@ -1,5 +1,5 @@
-//! Where Debian repositories live: the mirror for a suite comes from the recipe's
-//! `mirror`, else `--mirror` / `IMGBUILD_DEBIAN_MIRROR`, else the host's apt sources
+//! Where Debian repositories live: the mirror for a suite comes from `--mirror` /
+//! `IMGBUILD_DEBIAN_MIRROR`, else the recipe's `mirror`, else the host's apt sources
 //! (`/etc/apt/sources.list`, `/etc/apt/sources.list.d/*.list` and `*.sources`). No
 //! mirror host name is built into imgbuild.
 //!
