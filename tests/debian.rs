@@ -115,6 +115,31 @@ fn repository(signed: bool) -> Repository {
 }
 
 fn repository_with(signed: bool, extra: bool) -> Repository {
+    repository_full(signed, extra, false)
+}
+
+/// A `.deb` whose data archive climbs out of the root (`./../../tmp/evil`), written
+/// by hand (dpkg-deb refuses to build one).
+const HOSTILE_DEB: &str = r#"
+import io, sys, tarfile
+def tar(entries):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+control = tar([("./control", b"Package: evil\nVersion: 1\nArchitecture: amd64\nMaintainer: x <x@example.org>\nDescription: hostile\n")])
+data = tar([("./../../tmp/evil", b"pwned\n")])
+def member(name, body):
+    header = name.ljust(16).encode() + b"0".ljust(12) + b"0".ljust(6) + b"0".ljust(6) + b"100644".ljust(8) + str(len(body)).ljust(10).encode() + b"`\n"
+    return header + body + (b"\n" if len(body) % 2 else b"")
+with open(sys.argv[1], "wb") as out:
+    out.write(b"!<arch>\n" + member("debian-binary", b"2.0\n") + member("control.tar.gz", control) + member("data.tar.gz", data))
+"#;
+
+fn repository_full(signed: bool, extra: bool, hostile: bool) -> Repository {
     let directory = tempfile::tempdir().expect("temporary directory");
     let root = directory.path().to_path_buf();
     let pool = root.join("repo/pool/main");
@@ -150,6 +175,15 @@ fn repository_with(signed: bool, extra: bool) -> Repository {
         index.push_str(&control);
         index.push_str(&format!(
             "Filename: pool/main/{name}_{version}_amd64.deb\nSize: {size}\nSHA256: {}\n\n",
+            sha256(&deb)
+        ));
+    }
+    if hostile {
+        let deb = pool.join("evil_1_amd64.deb");
+        run(Command::new("python3").arg("-c").arg(HOSTILE_DEB).arg(&deb));
+        let size = std::fs::metadata(&deb).expect("deb").len();
+        index.push_str(&format!(
+            "Package: evil\nVersion: 1\nArchitecture: amd64\nMaintainer: x <x@example.org>\nDescription: hostile\nFilename: pool/main/evil_1_amd64.deb\nSize: {size}\nSHA256: {}\n\n",
             sha256(&deb)
         ));
     }
@@ -790,4 +824,35 @@ fn the_real_web_set_configures_with_dpkg_inside_the_tree() {
         status.lines().all(|line| line == "install ok installed"),
         "{status}"
     );
+}
+
+#[test]
+fn a_hostile_deb_is_refused_naming_the_package_and_path() {
+    if !gpg_available() {
+        return;
+    }
+    let repository = repository_full(true, false, true);
+    let work = tempfile::tempdir().expect("work");
+    let recipe = recipe(work.path(), &repository, "", "\"evil\"");
+    let store = work.path().join("store");
+    let output = imgbuild(work.path())
+        .arg("build")
+        .arg(&recipe)
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("evil") && stderr.contains(".."), "{stderr}");
+    assert!(!work.path().join("result").exists(), "no result on failure");
+    assert!(
+        !Path::new("/tmp/evil").exists()
+            || std::fs::read_to_string("/tmp/evil").map_or(true, |text| text != "pwned\n")
+    );
+    run(imgbuild(work.path())
+        .arg("store")
+        .arg("verify")
+        .arg("--store")
+        .arg(&store));
 }
