@@ -25,9 +25,24 @@ pub fn split_recipe(spec: &str) -> (PathBuf, Option<String>) {
     }
 }
 
-/// Evaluates the recipe named on the command line and applies `#OUTPUT`.
+/// Evaluates the recipe named on the command line and applies `#OUTPUT`; says on stderr
+/// which Debian package sets the lock file does not answer yet.
 pub fn load(arguments: &RecipeArgs) -> Result<(Evaluation, PathBuf), Failure> {
-    let (evaluation, path, _) = load_with(arguments, imgbuild_builtins::debian::Update::Nothing)?;
+    let (evaluation, path, session) =
+        load_with(arguments, imgbuild_builtins::debian::Update::Nothing)?;
+    let pending: Vec<String> = session
+        .pending
+        .borrow()
+        .iter()
+        .map(|set| format!("`{}`", set.name))
+        .collect();
+    if !pending.is_empty() {
+        eprintln!(
+            "note: package set(s) {} are not in {} yet: `imgbuild lock` resolves them (`imgbuild build` does so by itself)",
+            pending.join(", "),
+            imgbuild_builtins::debian::lock::path_for(&path).display()
+        );
+    }
     Ok((evaluation, path))
 }
 
