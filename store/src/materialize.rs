@@ -363,25 +363,9 @@ impl Store {
                     fs::set_permissions(&host, fs::Permissions::from_mode(0o700))
                         .at("set permissions of", &host)?;
                 }
-                EntryKind::File { blob, size } => {
-                    let mut file = OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o600)
-                        .open(&host)
-                        .at("create", &host)?;
-                    let written = self.copy_blob_to_file(blob, &mut file)?;
-                    if written != *size {
-                        return Err(StoreError::SizeMismatch {
-                            blob: *blob,
-                            context: path.to_string(),
-                            expected: *size,
-                            actual: written,
-                        });
-                    }
-                    drop(file);
-                    finish_entry(&host, &entry.meta, privileged, true)?;
-                }
+                // Regular files are written below, in parallel, once every directory
+                // exists.
+                EntryKind::File { .. } => {}
                 EntryKind::Symlink { target } => {
                     std::os::unix::fs::symlink(OsStr::from_bytes(target), &host)
                         .at("create symlink", &host)?;
@@ -411,6 +395,36 @@ impl Store {
                     finish_entry(&host, &entry.meta, privileged, true)?;
                 }
             }
+        }
+        // File contents: decompressing and writing dominate (a root filesystem holds
+        // thousands of files), and files are independent of each other.
+        {
+            use rayon::prelude::*;
+            entries
+                .par_iter()
+                .try_for_each(|(path, entry)| -> Result<(), StoreError> {
+                    let EntryKind::File { blob, size } = &entry.kind else {
+                        return Ok(());
+                    };
+                    let host = host_path(&root, path);
+                    let mut file = OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(&host)
+                        .at("create", &host)?;
+                    let written = self.copy_blob_to_file(blob, &mut file)?;
+                    if written != *size {
+                        return Err(StoreError::SizeMismatch {
+                            blob: *blob,
+                            context: path.to_string(),
+                            expected: *size,
+                            actual: written,
+                        });
+                    }
+                    drop(file);
+                    finish_entry(&host, &entry.meta, privileged, true)
+                })?;
         }
         for (path, entry) in &entries {
             if let EntryKind::Hardlink { target } = &entry.kind {
