@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::time::Duration;
 
 use imgbuild_evaluator::rhai::{Engine, EvalAltResult, Map};
 use imgbuild_evaluator::{
@@ -191,9 +190,7 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
                     context.log_line(format!("attempt {attempt} of {url} failed: {message}"));
                     errors.push(format!("{url}: {message}"));
                     if attempt < ATTEMPTS {
-                        std::thread::sleep(Duration::from_millis(
-                            200 * u64::from(attempt * attempt),
-                        ));
+                        std::thread::sleep(crate::http::backoff(attempt));
                     }
                 }
             }
@@ -217,22 +214,8 @@ fn download(
     algorithm: &str,
     expected: &str,
 ) -> Result<imgbuild_store::BlobInfo, Attempt> {
-    let mut reader: Box<dyn Read> = if let Some(path) = url.strip_prefix("file://") {
-        Box::new(
-            std::fs::File::open(path)
-                .map_err(|error| Attempt::Retry(format!("{path}: {error}")))?,
-        )
-    } else {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(15))
-            .timeout_read(Duration::from_secs(60))
-            .build();
-        let response = agent
-            .get(url)
-            .call()
-            .map_err(|error| Attempt::Retry(error.to_string()))?;
-        Box::new(response.into_reader())
-    };
+    let (mut reader, _) =
+        crate::http::open_at(url, 0).map_err(|error| Attempt::Retry(error.reason))?;
     let mut hasher = if algorithm == "sha256" {
         Hasher::Sha256(sha2::Sha256::new())
     } else {

@@ -12,6 +12,7 @@ mod config_drive;
 mod context;
 pub mod debian;
 mod fetch;
+mod http;
 mod inventory;
 mod iso_image;
 mod local;

@@ -29,8 +29,9 @@ use imgbuild_store::{
 };
 use sha2::Digest as _;
 
-use super::{http, sources};
+use super::sources;
 use crate::build::{BuildContext, BuildError};
+use crate::http;
 
 /// Downloads in flight at once.
 const PARALLEL_DOWNLOADS: usize = 8;
@@ -271,7 +272,7 @@ fn fetch_one(
         }
         let (mut reader, resumed) = match http::open_at(&url, received) {
             Ok(opened) => opened,
-            Err(error) if error.not_found => return Err(failed(error.to_string())),
+            Err(error) if error.permanent => return Err(failed(error.to_string())),
             Err(error) => {
                 last = error.to_string();
                 continue;

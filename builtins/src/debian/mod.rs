@@ -31,7 +31,6 @@
 //! later builds, so a locked recipe rebuilds offline), then unpacks them into one tree.
 
 pub mod build;
-pub mod http;
 pub mod lock;
 pub mod repository;
 pub mod sources;

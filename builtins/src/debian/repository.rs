@@ -11,9 +11,9 @@ use imgbuild_debian::resolve::{Request, Universe, Variant};
 use imgbuild_debian::trust::{self, Keyring, Release};
 use sha2::Digest as _;
 
-use super::http;
 use super::lock::{LockedIndex, LockedPackage, LockedRepository, LockedSet};
 use super::sources::{self, Overrides};
+use crate::http;
 
 /// What `debian::packages` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
