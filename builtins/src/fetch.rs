@@ -38,24 +38,7 @@ pub(crate) fn register(engine: &mut Engine, state: &SharedState) {
             if let Some(url) = arguments.optional_string("url")? {
                 urls.push(url);
             }
-            if let Some(list) = arguments.get("urls") {
-                let Some(array) = list
-                    .read_lock::<imgbuild_evaluator::rhai::Array>()
-                    .map(|array| array.clone())
-                else {
-                    return Err(arguments
-                        .type_error("urls", "an array of strings", list.type_name())
-                        .into());
-                };
-                for item in array {
-                    if !item.is_string() {
-                        return Err(arguments
-                            .type_error("urls", "an array of strings", item.type_name())
-                            .into());
-                    }
-                    urls.push(item.to_string());
-                }
-            }
+            urls.extend(arguments.string_list("urls")?);
             if urls.is_empty() {
                 return Err(
                     BuiltinError::new("fetch: missing required key `url` (or `urls`)").into(),

@@ -133,6 +133,29 @@ impl ArgMap {
             .transpose()
     }
 
+    /// An optional string or array of strings, as a list (empty when absent).
+    pub fn string_list(&self, key: &str) -> Result<Vec<String>, BuiltinError> {
+        let Some(value) = self.get(key) else {
+            return Ok(Vec::new());
+        };
+        if value.is_string() {
+            return Ok(vec![value.to_string()]);
+        }
+        let Some(array) = value.read_lock::<rhai::Array>().map(|array| array.clone()) else {
+            return Err(self.type_error(key, "a string or an array of strings", value.type_name()));
+        };
+        array
+            .iter()
+            .map(|item| {
+                if item.is_string() {
+                    Ok(item.to_string())
+                } else {
+                    Err(self.type_error(key, "an array of strings", item.type_name()))
+                }
+            })
+            .collect()
+    }
+
     fn expect_string(&self, key: &str, value: &Dynamic) -> Result<String, BuiltinError> {
         if value.is_string() {
             Ok(value.to_string())

@@ -114,35 +114,6 @@ pub(crate) fn register(engine: &mut Engine, state: &SharedState, session: Rc<Ses
     engine.register_static_module("debian", module.into());
 }
 
-fn string_list(arguments: &ArgMap, key: &str) -> Result<Vec<String>, BuiltinError> {
-    let Some(value) = arguments.get(key) else {
-        return Ok(Vec::new());
-    };
-    if value.is_string() {
-        return Ok(vec![value.to_string()]);
-    }
-    let Some(array) = value
-        .read_lock::<imgbuild_evaluator::rhai::Array>()
-        .map(|array| array.clone())
-    else {
-        return Err(arguments.type_error(
-            key,
-            "a string or an array of strings",
-            value.type_name(),
-        ));
-    };
-    array
-        .into_iter()
-        .map(|item| {
-            if item.is_string() {
-                Ok(item.to_string())
-            } else {
-                Err(arguments.type_error(key, "an array of strings", item.type_name()))
-            }
-        })
-        .collect()
-}
-
 fn packages_spec(
     state: &SharedState,
     context: &NativeCallContext,
@@ -158,7 +129,7 @@ fn packages_spec(
             "debian::packages: `name` {name:?} must be a non-empty name without `/`"
         )));
     }
-    let suites = match (arguments.optional_string("suite")?, string_list(&arguments, "suites")?) {
+    let suites = match (arguments.optional_string("suite")?, arguments.string_list("suites")?) {
         (Some(_), suites) if !suites.is_empty() => {
             return Err(BuiltinError::new(
                 "debian::packages: give `suite` (which adds its -updates and -security suites) or `suites`, not both",
@@ -178,7 +149,7 @@ fn packages_spec(
             }
         }
     };
-    let mut components = string_list(&arguments, "components")?;
+    let mut components = arguments.string_list("components")?;
     if components.is_empty() {
         components.push("main".to_owned());
     }
@@ -199,8 +170,8 @@ fn packages_spec(
         );
         return Err(error);
     }
-    let include = string_list(&arguments, "include")?;
-    let exclude = string_list(&arguments, "exclude")?;
+    let include = arguments.string_list("include")?;
+    let exclude = arguments.string_list("exclude")?;
     for entry in include.iter().chain(&exclude) {
         let name = entry.split('=').next().unwrap_or("");
         if !imgbuild_debian::relations::valid_name(name) {
@@ -209,7 +180,8 @@ fn packages_spec(
             )));
         }
     }
-    let keyrings: Vec<PathBuf> = string_list(&arguments, "keyring")?
+    let keyrings: Vec<PathBuf> = arguments
+        .string_list("keyring")?
         .iter()
         .map(|path| state.local_path(context, path))
         .collect();
@@ -243,7 +215,7 @@ fn packages_spec(
                     "debian::packages: repository url `{url}` must start with http://, https:// or file://"
                 )));
             }
-            let mut components = string_list(&repository, "components")?;
+            let mut components = repository.string_list("components")?;
             if components.is_empty() {
                 components.push("main".to_owned());
             }
@@ -251,7 +223,8 @@ fn packages_spec(
                 url,
                 suite: repository.required_string("suite")?,
                 components,
-                keyrings: string_list(&repository, "keyring")?
+                keyrings: repository
+                    .string_list("keyring")?
                     .iter()
                     .map(|path| state.local_path(context, path))
                     .collect(),
