@@ -314,7 +314,7 @@ impl<'a> Universe<'a> {
                 let solvables = provider.solvables.borrow();
                 let mut chosen: BTreeMap<&str, &'a Package> = BTreeMap::new();
                 for solvable in solution {
-                    if let Some(SolvableKind::Real { package }) =
+                    if let Some(SolvableKind::Real { package, .. }) =
                         solvables.get(solvable.into_raw() as usize)
                     {
                         let package = self.packages[*package as usize];
@@ -505,8 +505,8 @@ enum NameKind {
 
 #[derive(Debug, Clone)]
 enum SolvableKind {
-    /// A real package (index into the universe).
-    Real { package: u32 },
+    /// A real package (index into the universe) and its name's id.
+    Real { package: u32, name: NameId },
     /// "capability satisfied by `package`" (which provides `version`, or is the
     /// capability's own package when `itself`).
     Proxy {
@@ -586,9 +586,10 @@ impl<'u, 'a> Provider<'u, 'a> {
         if let Some(&id) = self.real_solvables.borrow().get(&package) {
             return id;
         }
+        let name = self.name(NameKind::Real(self.package(package).name.to_string()));
         let mut solvables = self.solvables.borrow_mut();
         let id = SolvableId::from_raw(solvables.len() as u32);
-        solvables.push(SolvableKind::Real { package });
+        solvables.push(SolvableKind::Real { package, name });
         self.real_solvables.borrow_mut().insert(package, id);
         id
     }
@@ -761,7 +762,7 @@ impl Interner for Provider<'_, '_> {
 
     fn display_solvable(&self, solvable: SolvableId) -> impl std::fmt::Display + '_ {
         match self.solvables.borrow().get(solvable.into_raw() as usize) {
-            Some(SolvableKind::Real { package }) => {
+            Some(SolvableKind::Real { package, .. }) => {
                 let package = self.package(*package);
                 format!("{} {}", package.name, package.version)
             }
@@ -787,7 +788,7 @@ impl Interner for Provider<'_, '_> {
             .iter()
             .map(
                 |&solvable| match self.solvables.borrow().get(solvable.into_raw() as usize) {
-                    Some(SolvableKind::Real { package }) => {
+                    Some(SolvableKind::Real { package, .. }) => {
                         self.package(*package).version.to_string()
                     }
                     _ => self.display_solvable(solvable).to_string(),
@@ -857,16 +858,10 @@ impl Interner for Provider<'_, '_> {
     }
 
     fn solvable_name(&self, solvable: SolvableId) -> NameId {
-        let kind = self
-            .solvables
-            .borrow()
-            .get(solvable.into_raw() as usize)
-            .cloned();
-        match kind {
-            Some(SolvableKind::Real { package }) => {
-                self.name(NameKind::Real(self.package(package).name.to_string()))
-            }
-            Some(SolvableKind::Proxy { capability, .. }) => capability,
+        // Called by the solver for every clause it builds: no allocation here.
+        match self.solvables.borrow().get(solvable.into_raw() as usize) {
+            Some(SolvableKind::Real { name, .. }) => *name,
+            Some(SolvableKind::Proxy { capability, .. }) => *capability,
             None => NameId::from_raw(0),
         }
     }
@@ -910,7 +905,10 @@ impl DependencyProvider for Provider<'_, '_> {
             .copied()
             .filter(|&solvable| {
                 let matches = match (&kind, solvables.get(solvable.into_raw() as usize)) {
-                    (VersionSetKind::Real { set, .. }, Some(SolvableKind::Real { package })) => {
+                    (
+                        VersionSetKind::Real { set, .. },
+                        Some(SolvableKind::Real { package, .. }),
+                    ) => {
                         let version = &self.package(*package).version;
                         match set {
                             RealSet::Any => true,
@@ -1055,7 +1053,7 @@ impl DependencyProvider for Provider<'_, '_> {
             .get(solvable.into_raw() as usize)
             .cloned();
         match kind {
-            Some(SolvableKind::Real { package }) => {
+            Some(SolvableKind::Real { package, .. }) => {
                 self.dependencies_of_real(self.package(package))
             }
             Some(SolvableKind::Proxy { package, .. }) => {

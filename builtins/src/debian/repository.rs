@@ -186,9 +186,15 @@ pub fn lock_set(
         },
         trusted: extra.trusted,
     }));
+    let mut keyrings: std::collections::BTreeMap<Vec<PathBuf>, Keyring> =
+        std::collections::BTreeMap::new();
     for (number, source) in sources_list.iter().enumerate() {
         let suite = source.suite;
-        let keyring = load(source.keyrings)?;
+        // Suites sharing a keyring (the usual case) read and parse it once.
+        if !keyrings.contains_key(source.keyrings) {
+            keyrings.insert(source.keyrings.to_vec(), load(source.keyrings)?);
+        }
+        let keyring = &keyrings[source.keyrings];
         let mirror = match source.url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => sources::mirror_for(suite, &overrides, &host)?,
@@ -199,7 +205,7 @@ pub fn lock_set(
             .map_err(|error| error.to_string())?;
         let label = format!("{suite} InRelease");
         let release = if source.trusted {
-            match Release::from_inrelease(&in_release, &keyring, now, &label) {
+            match Release::from_inrelease(&in_release, keyring, now, &label) {
                 Ok(release) => release,
                 Err(_) => {
                     let text = String::from_utf8_lossy(&in_release);
@@ -207,7 +213,7 @@ pub fn lock_set(
                 }
             }
         } else {
-            Release::from_inrelease(&in_release, &keyring, now, &label)
+            Release::from_inrelease(&in_release, keyring, now, &label)
                 .map_err(|error| error.to_string())?
         };
         release
