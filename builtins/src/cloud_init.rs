@@ -626,13 +626,7 @@ fn derived_instance_id(documents: &[&[u8]]) -> String {
 pub(crate) fn build_seed(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
     let args = context.derivation.args.clone();
     let secret = context.derivation.secret;
-    let hostname = args
-        .get("hostname")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let salt_context = hostname
-        .clone()
-        .unwrap_or_else(|| context.derivation.name.clone());
+    let (hostname, salt_context) = media::hostname_and_salt(context.derivation);
     let user_data = render_user_data(context, &args, &salt_context)?;
     let nics =
         network::parse(args.get("network").unwrap_or(&Value::Null)).map_err(BuildError::Failed)?;

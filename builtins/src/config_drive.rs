@@ -172,13 +172,7 @@ fn json_bytes(value: &serde_json::Value) -> Vec<u8> {
 pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
     let args = context.derivation.args.clone();
     let secret = context.derivation.secret;
-    let hostname = args
-        .get("hostname")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let salt_context = hostname
-        .clone()
-        .unwrap_or_else(|| context.derivation.name.clone());
+    let (hostname, salt_context) = media::hostname_and_salt(context.derivation);
     let has_user_data = !matches!(args.get("user_data"), Some(Value::Null) | None)
         || args.get("user").is_some_and(|user| *user != Value::Null)
         || matches!(args.get("ssh_keys"), Some(Value::List(keys)) if !keys.is_empty());

@@ -63,6 +63,20 @@ pub(crate) fn epoch_and_name(
     Ok(name)
 }
 
+/// A medium's hostname argument, and the context a build-time password hash is salted
+/// with (the hostname, else the derivation's name).
+pub(crate) fn hostname_and_salt(
+    derivation: &imgbuild_evaluator::Derivation,
+) -> (Option<String>, String) {
+    let hostname = derivation
+        .args
+        .get("hostname")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let salt = hostname.clone().unwrap_or_else(|| derivation.name.clone());
+    (hostname, salt)
+}
+
 /// Reads `source_date_epoch` (seconds since 1970, default 0) from a constructor's map.
 pub(crate) fn epoch(arguments: &ArgMap) -> Result<i64, BuiltinError> {
     let epoch = arguments.optional_int("source_date_epoch")?.unwrap_or(0);
