@@ -12,7 +12,8 @@ use std::process::Command;
 
 use common::imgbuild;
 
-fn run(command: &mut Command) -> std::process::Output {
+fn run(mut command: impl std::borrow::BorrowMut<Command>) -> std::process::Output {
+    let command = command.borrow_mut();
     let output = command.output().expect("command runs");
     assert!(
         output.status.success(),
@@ -267,6 +268,24 @@ fn recipe(directory: &Path, repository: &Repository, extra: &str, include: &str)
     path
 }
 
+/// `imgbuild build RECIPE --store STORE`, run in `work`.
+fn build(
+    work: &Path,
+    recipe: impl AsRef<std::ffi::OsStr>,
+    store: impl AsRef<std::ffi::OsStr>,
+) -> Command {
+    let mut command = imgbuild(work);
+    command.arg("build").arg(recipe).arg("--store").arg(store);
+    command
+}
+
+/// `imgbuild lock RECIPE`, run in `work`.
+fn lock_command(work: &Path, recipe: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = imgbuild(work);
+    command.arg("lock").arg(recipe);
+    command
+}
+
 fn gpg_available() -> bool {
     Command::new("gpg").arg("--version").output().is_ok()
 }
@@ -281,11 +300,7 @@ fn locks_fetches_and_unpacks_with_a_dpkg_database() {
     let work = tempfile::tempdir().expect("work");
     let recipe = recipe(work.path(), &repository, "", "\"app\"");
     let store = work.path().join("store");
-    let output = run(imgbuild(work.path())
-        .arg("build")
-        .arg(&recipe)
-        .arg("--store")
-        .arg(&store));
+    let output = run(build(work.path(), &recipe, &store));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("resolving package set `base`"), "{stderr}");
 
@@ -331,11 +346,7 @@ fn locks_fetches_and_unpacks_with_a_dpkg_database() {
 
     // A second build changes nothing and needs no network; a fresh output directory
     // in the same store works offline.
-    let again = run(imgbuild(work.path())
-        .arg("build")
-        .arg(&recipe)
-        .arg("--store")
-        .arg(&store)
+    let again = run(build(work.path(), &recipe, &store)
         .arg("--offline")
         .arg("-o")
         .arg(work.path().join("offline-result")));
@@ -346,11 +357,7 @@ fn locks_fetches_and_unpacks_with_a_dpkg_database() {
     );
 
     // A fresh store offline: the packages are missing, by name.
-    let offline = imgbuild(work.path())
-        .arg("build")
-        .arg(&recipe)
-        .arg("--store")
-        .arg(work.path().join("empty-store"))
+    let offline = build(work.path(), &recipe, work.path().join("empty-store"))
         .arg("--offline")
         .output()
         .expect("runs");
@@ -370,7 +377,7 @@ fn a_tampered_deb_is_refused_and_nothing_is_kept() {
     let repository = repository(true);
     let work = tempfile::tempdir().expect("work");
     let recipe = recipe(work.path(), &repository, "", "\"app\"");
-    run(imgbuild(work.path()).arg("lock").arg(&recipe));
+    run(lock_command(work.path(), &recipe));
     // Same size, different bytes.
     let deb = repository
         .root
@@ -380,13 +387,7 @@ fn a_tampered_deb_is_refused_and_nothing_is_kept() {
     bytes[last] ^= 0xff;
     std::fs::write(&deb, bytes).expect("tamper");
     let store = work.path().join("store");
-    let output = imgbuild(work.path())
-        .arg("build")
-        .arg(&recipe)
-        .arg("--store")
-        .arg(&store)
-        .output()
-        .expect("runs");
+    let output = build(work.path(), &recipe, &store).output().expect("runs");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -410,11 +411,7 @@ fn bad_requests_and_untrusted_repositories_are_refused() {
     let work = tempfile::tempdir().expect("work");
 
     let unknown = recipe(work.path(), &repository, "", "\"ap\", \"libfoo\"");
-    let output = imgbuild(work.path())
-        .arg("lock")
-        .arg(&unknown)
-        .output()
-        .expect("runs");
+    let output = lock_command(work.path(), &unknown).output().expect("runs");
     assert_eq!(
         output.status.code(),
         Some(2),
@@ -432,11 +429,7 @@ fn bad_requests_and_untrusted_repositories_are_refused() {
     );
 
     let pinned = recipe(work.path(), &repository, "", "\"app\", \"libfoo1=0.9\"");
-    let output = imgbuild(work.path())
-        .arg("lock")
-        .arg(&pinned)
-        .output()
-        .expect("runs");
+    let output = lock_command(work.path(), &pinned).output().expect("runs");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("1.2-1"));
 
@@ -449,11 +442,7 @@ fn bad_requests_and_untrusted_repositories_are_refused() {
     )
     .expect("tamper");
     let good = recipe(work.path(), &repository, "", "\"app\"");
-    let output = imgbuild(work.path())
-        .arg("lock")
-        .arg(&good)
-        .output()
-        .expect("runs");
+    let output = lock_command(work.path(), &good).output().expect("runs");
     assert_eq!(
         output.status.code(),
         Some(3),
@@ -464,11 +453,7 @@ fn bad_requests_and_untrusted_repositories_are_refused() {
     // Unsigned: refused, unless the recipe says trusted.
     let unsigned = self::repository(false);
     let plain = recipe(work.path(), &unsigned, "", "\"app\"");
-    let output = imgbuild(work.path())
-        .arg("lock")
-        .arg(&plain)
-        .output()
-        .expect("runs");
+    let output = lock_command(work.path(), &plain).output().expect("runs");
     assert_eq!(
         output.status.code(),
         Some(3),
@@ -476,7 +461,7 @@ fn bad_requests_and_untrusted_repositories_are_refused() {
         String::from_utf8_lossy(&output.stderr)
     );
     let trusted = recipe(work.path(), &unsigned, ", trusted: true", "\"app\"");
-    run(imgbuild(work.path()).arg("lock").arg(&trusted));
+    run(lock_command(work.path(), &trusted));
 
     // A mirror that is down: retried, then an error naming the URL.
     let path = work.path().join("down.rhai");
@@ -485,11 +470,7 @@ fn bad_requests_and_untrusted_repositories_are_refused() {
         "debian::packages(#{ suites: [\"test\"], mirror: \"http://127.0.0.1:9/debian\", variant: \"custom\", include: [\"app\"] })\n",
     )
     .expect("recipe");
-    let output = imgbuild(work.path())
-        .arg("lock")
-        .arg(&path)
-        .output()
-        .expect("runs");
+    let output = lock_command(work.path(), &path).output().expect("runs");
     assert_eq!(output.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -510,11 +491,7 @@ fn missing_or_truncated_packages_and_file_conflicts_are_named() {
     // Replaces: newtool's file wins over oldtool's.
     let replacing = recipe(work.path(), &repository, "", "\"oldtool\", \"newtool\"");
     let store = work.path().join("store");
-    run(imgbuild(work.path())
-        .arg("build")
-        .arg(&replacing)
-        .arg("--store")
-        .arg(&store));
+    run(build(work.path(), &replacing, &store));
     assert_eq!(
         std::fs::read_to_string(work.path().join("result/base/usr/bin/tool")).expect("tool"),
         "new\n"
@@ -522,11 +499,7 @@ fn missing_or_truncated_packages_and_file_conflicts_are_named() {
 
     // No Replaces: an error naming both packages and the path.
     let clashing = recipe(work.path(), &repository, "", "\"app\", \"clash\"");
-    let output = imgbuild(work.path())
-        .arg("build")
-        .arg(&clashing)
-        .arg("--store")
-        .arg(&store)
+    let output = build(work.path(), &clashing, &store)
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(1));
@@ -541,14 +514,10 @@ fn missing_or_truncated_packages_and_file_conflicts_are_named() {
     // `lock --update base` re-resolves; a package gone from the mirror, or cut short,
     // is an error naming it (in a store that does not have it).
     let locked = recipe(work.path(), &repository, "", "\"app\"");
-    run(imgbuild(work.path())
-        .arg("lock")
-        .arg(&locked)
+    run(lock_command(work.path(), &locked)
         .arg("--update")
         .arg("base"));
-    let missing = imgbuild(work.path())
-        .arg("lock")
-        .arg(&locked)
+    let missing = lock_command(work.path(), &locked)
         .arg("--update")
         .arg("nope")
         .output()
@@ -559,11 +528,7 @@ fn missing_or_truncated_packages_and_file_conflicts_are_named() {
     let deb = pool.join("base-stuff_1.0_amd64.deb");
     let bytes = std::fs::read(&deb).expect("deb");
     std::fs::write(&deb, &bytes[..bytes.len() / 2]).expect("truncate");
-    let output = imgbuild(work.path())
-        .arg("build")
-        .arg(&locked)
-        .arg("--store")
-        .arg(work.path().join("fresh-store"))
+    let output = build(work.path(), &locked, work.path().join("fresh-store"))
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(1));
@@ -598,11 +563,7 @@ fn a_teams_own_repository_joins_the_suites_with_its_own_url_and_key() {
         ),
     )
     .expect("recipe");
-    run(imgbuild(work.path())
-        .arg("build")
-        .arg(&path)
-        .arg("--store")
-        .arg(work.path().join("store")));
+    run(build(work.path(), &path, work.path().join("store")));
     let lock = std::fs::read_to_string(work.path().join("team.lock")).expect("lock");
     assert!(lock.contains("\"newtool\""), "{lock}");
     assert!(
@@ -623,9 +584,7 @@ fn a_teams_own_repository_joins_the_suites_with_its_own_url_and_key() {
         ),
     )
     .expect("recipe");
-    let output = imgbuild(work.path())
-        .arg("lock")
-        .arg(&wrong_key)
+    let output = lock_command(work.path(), &wrong_key)
         .output()
         .expect("runs");
     assert_eq!(
@@ -721,11 +680,7 @@ fn downloads_cut_short_are_resumed_where_they_stopped() {
         ),
     )
     .expect("recipe");
-    run(imgbuild(work.path())
-        .arg("build")
-        .arg(&path)
-        .arg("--store")
-        .arg(work.path().join("store")));
+    run(build(work.path(), &path, work.path().join("store")));
     let ranges = ranges.lock().expect("ranges").clone();
     assert_eq!(
         ranges.len(),
@@ -761,11 +716,7 @@ fn a_packages_index_that_does_not_match_the_release_is_refused() {
         .args(["-k", "-9"])
         .arg(binary.join("Packages")));
     let recipe = recipe(work.path(), &repository, "", "\"app\"");
-    let output = imgbuild(work.path())
-        .arg("lock")
-        .arg(&recipe)
-        .output()
-        .expect("runs");
+    let output = lock_command(work.path(), &recipe).output().expect("runs");
     assert_eq!(output.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("main/binary-amd64/Packages.xz"), "{stderr}");
@@ -792,11 +743,7 @@ fn the_real_web_set_configures_with_dpkg_inside_the_tree() {
         work.path().join("web.rhai"),
     )
     .expect("recipe");
-    run(imgbuild(work.path())
-        .arg("build")
-        .arg("web.rhai")
-        .arg("--store")
-        .arg(work.path().join("store")));
+    run(build(work.path(), "web.rhai", work.path().join("store")));
     let root = work.path().join("result/web-root");
     let chroot = |arguments: &[&str]| {
         let mut command = Command::new("chroot");
@@ -835,13 +782,7 @@ fn a_hostile_deb_is_refused_naming_the_package_and_path() {
     let work = tempfile::tempdir().expect("work");
     let recipe = recipe(work.path(), &repository, "", "\"evil\"");
     let store = work.path().join("store");
-    let output = imgbuild(work.path())
-        .arg("build")
-        .arg(&recipe)
-        .arg("--store")
-        .arg(&store)
-        .output()
-        .expect("runs");
+    let output = build(work.path(), &recipe, &store).output().expect("runs");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("evil") && stderr.contains(".."), "{stderr}");
