@@ -797,3 +797,17 @@ fn a_hostile_deb_is_refused_naming_the_package_and_path() {
         .arg("--store")
         .arg(&store));
 }
+
+#[test]
+fn locking_a_recipe_without_package_sets_says_so_and_writes_nothing() {
+    let work = tempfile::tempdir().expect("work");
+    let recipe = work.path().join("plain.rhai");
+    std::fs::write(&recipe, "text(\"greeting\", \"hello\\n\")\n").expect("recipe");
+    let output = run(lock_command(work.path(), &recipe));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no debian::packages sets: nothing to lock"),
+        "{stderr}"
+    );
+    assert!(!work.path().join("plain.lock").exists());
+}

@@ -36,7 +36,20 @@ pub fn run(arguments: &LockArgs) -> Result<(), Failure> {
             )));
         }
     }
+    let sets = evaluation
+        .graph
+        .nodes()
+        .iter()
+        .filter(|node| node.derivation.kind == imgbuild_builtins::debian::KIND)
+        .count();
     drop(evaluation);
+    if sets == 0 {
+        eprintln!(
+            "{} has no debian::packages sets: nothing to lock",
+            path.display()
+        );
+        return Ok(());
+    }
     let written = resolve_pending(&path, &session, &mut |line| eprintln!("{line}"))?;
     let lock_path = lock::path_for(&path);
     match written {
