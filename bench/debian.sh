@@ -7,7 +7,7 @@
 # The set is examples/debian-web.rhai: bookworm minbase + systemd-sysv,
 # linux-image-cloud-amd64, nginx, openssh-server (about 150 packages, 82 MB of .debs),
 # from the host's apt mirror. Figures (median [min..max] of RUNS runs):
-#   parse / resolve  `cargo bench -p imgbuild-debian --bench resolve` (the host's apt
+#   parse / resolve  `cargo bench -p imgbuild-apt --bench resolve` (the host's apt
 #                    lists: parse the main index, resolve the web set)
 #   lock             `imgbuild lock` from scratch: fetch and verify InRelease and the
 #                    Packages indices of three suites, parse, resolve, write the lock
@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 MEASURE=(python3 bench/measure.py)
 IMGBUILD=$PWD/target/release/imgbuild
-WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/imgbuild-debian-bench.XXXXXX")
+WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/imgbuild-apt-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 RESULTS=$WORK/results.jsonl
 step() { printf '== %s\n' "$*" >&2; }
@@ -44,7 +44,7 @@ step "cargo build --release"
 cargo build --release -q --bin imgbuild
 
 step "parse and resolve (cargo bench)"
-cargo bench -q -p imgbuild-debian --bench resolve 2>/dev/null | tail -4 || true
+cargo bench -q -p imgbuild-apt --bench resolve 2>/dev/null | tail -4 || true
 
 cp examples/debian-web.rhai "$WORK/web.rhai"
 sed 's/name: "web"/name: "web-warm"/' examples/debian-web.rhai > "$WORK/warm.rhai"

@@ -13,6 +13,8 @@ pub enum Failure {
     Environment(miette::Report),
     /// A store check found problems (already reported).
     Verify,
+    /// imgbuild itself is wrong (a bug): exit 101, like a panic.
+    Internal(miette::Report),
 }
 
 impl Failure {
@@ -22,7 +24,13 @@ impl Failure {
             Failure::Build | Failure::Verify => ExitCode::from(1),
             Failure::Recipe(_) => ExitCode::from(2),
             Failure::Environment(_) => ExitCode::from(3),
+            Failure::Internal(_) => ExitCode::from(101),
         }
+    }
+
+    /// An internal bug with a message.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        Failure::Internal(miette::miette!("internal bug in imgbuild: {error}"))
     }
 
     /// Wraps an environment error with a message.

@@ -1,13 +1,13 @@
-//! The `imgbuild` command: a thin CLI over the evaluator, store and builtins crates.
+//! The `imgbuild` command: a thin CLI over the evaluator, engine, store and builtins
+//! crates.
 //!
 //! Only this crate knows about terminals, JSON output and exit codes.
 
 mod cli;
 mod commands;
 mod errors;
-mod integrity;
 mod progress;
-mod scheduler;
+mod settings;
 
 use std::process::ExitCode;
 
@@ -42,7 +42,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            if let Failure::Recipe(report) | Failure::Environment(report) = &failure {
+            if let Failure::Recipe(report)
+            | Failure::Environment(report)
+            | Failure::Internal(report) = &failure
+            {
                 errors::render(report);
             }
             failure.exit_code()

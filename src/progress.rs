@@ -10,7 +10,7 @@ use imgbuild_evaluator::{DrvId, Graph};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::scheduler::{Event, EventSink};
+use imgbuild_engine::{Event, EventSink};
 
 /// How to show progress.
 pub enum Display {

@@ -124,7 +124,7 @@ fn iso_writer_stands_alone() {
 fn debian_library_stands_alone() {
     check_forbidden(
         &workspace_packages(),
-        "imgbuild-debian",
+        "imgbuild-apt",
         &[
             "imgbuild-store",
             "imgbuild-evaluator",
@@ -175,7 +175,7 @@ fn rust_files(directory: &Path) -> Vec<PathBuf> {
 fn builtins_never_print() {
     let packages = workspace_packages();
     let mut files = Vec::new();
-    for library in ["imgbuild-builtins", "imgbuild-iso", "imgbuild-debian"] {
+    for library in ["imgbuild-builtins", "imgbuild-iso", "imgbuild-apt"] {
         let source = packages[library].directory.join("src");
         let found = rust_files(&source);
         assert!(
@@ -235,7 +235,7 @@ fn every_module_opens_with_module_documentation() {
         "imgbuild-store",
         "imgbuild-builtins",
         "imgbuild-iso",
-        "imgbuild-debian",
+        "imgbuild-apt",
     ] {
         assert!(
             packages.contains_key(member),

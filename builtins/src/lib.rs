@@ -1,116 +1,218 @@
-//! imgbuild's builtins: one module per derivation kind.
+//! imgbuild's builtins: one registry of everything a recipe can call and build.
 //!
-//! Each kind has two halves. Its **constructor** is a Rhai function that checks its
+//! Each builtin has two halves. Its **constructor** is a Rhai function that checks its
 //! arguments and returns a derivation handle (nothing is built during evaluation). Its
 //! **builder** turns the derivation plus its inputs' outputs (already in the store) into
 //! a new output in the store. Builders never print: they write to the derivation's log
-//! and report progress through the [`Reporter`] the caller provides.
+//! and report progress through the engine's `Reporter`; they read nothing from the
+//! machine but the `BuildConfig` in their context.
+//!
+//! [`BUILTINS`] is the one table: each entry names its Rhai functions, the derivation
+//! kinds it creates (with their builders and output file extensions) and how it is
+//! registered. Registration, "did you mean" names, builder lookup and result file names
+//! all read it; a test checks that every function the engine knows has an entry and
+//! every kind a builder.
+//!
+//! Builtins are grouped by domain:
+//! - [`core`]: `text`, `file`, `dir`, `tree`, `merge`, `tar`, `fetch` and the one HTTP
+//!   download path;
+//! - [`media`]: contextualization media — `iso::image`, `cloud_init::`, `context::`,
+//!   `config_drive::`, `inventory::`, and what they share (network rendering, YAML,
+//!   validation, password hashing);
+//! - [`debian`]: `debian::packages`, resolution against repositories, fetch and unpack.
+//!
+//! [`lock`] is the lock file, with one section per kind of pinned request.
 
-mod build;
-mod cloud_init;
-mod config_drive;
-mod context;
+pub mod core;
 pub mod debian;
-mod fetch;
-mod http;
-mod inventory;
-mod iso_image;
-mod local;
-mod media;
-mod merge;
-mod network;
-mod paths;
-mod secrets;
-mod tar;
-mod text;
-mod tree;
-mod validate;
-mod yaml;
+pub mod lock;
+pub mod media;
 
+use std::rc::Rc;
+
+use imgbuild_engine::BuildFn;
 use imgbuild_evaluator::rhai::Engine;
 use imgbuild_evaluator::{Derivation, SharedState};
 
-pub use build::{BuildContext, BuildError, InputOutput, NoReporter, Reporter};
+pub use lock::{LockFile, Update};
 
-/// A builder: realises one derivation kind.
-pub type BuildFn = fn(&mut BuildContext<'_>) -> Result<imgbuild_store::OutputRecord, BuildError>;
+/// What every constructor may consult while a recipe is evaluated: the evaluation's
+/// state and the lock file in force. Read-only: what the lock does not answer is
+/// returned as [`imgbuild_evaluator::PendingRequest`]s, not recorded here.
+#[derive(Clone)]
+pub struct Registration {
+    /// The evaluation's state (the graph being built).
+    pub state: SharedState,
+    /// The lock file in force and which of its entries to refresh.
+    pub lock: Rc<LockInput>,
+}
+
+/// The lock file an evaluation reads, and which entries `imgbuild lock --update`
+/// wants resolved again.
+#[derive(Debug, Default)]
+pub struct LockInput {
+    /// The lock file read before evaluation (empty when there is none).
+    pub file: LockFile,
+    /// Entries to treat as missing.
+    pub update: Update,
+}
+
+/// One derivation kind: its builder and how its output is named under `result/`.
+pub struct Kind {
+    /// The derivation kind (`text`, `cloud_init_seed`, ...).
+    pub name: &'static str,
+    /// The builder that realises it.
+    pub builder: BuildFn,
+    /// The file extension of a file output (`iso`, `tar`), if any.
+    pub extension: Option<&'static str>,
+}
+
+/// One builtin: the functions a recipe calls and the kinds they create.
+pub struct Builtin {
+    /// The Rhai functions, as recipes write them (`text`, `cloud_init::seed`).
+    pub functions: &'static [&'static str],
+    /// The derivation kinds its constructors create.
+    pub kinds: &'static [Kind],
+    /// Registers the functions into a recipe engine.
+    pub register: fn(&mut Engine, &Registration),
+}
+
+const fn kind(name: &'static str, builder: BuildFn, extension: Option<&'static str>) -> Kind {
+    Kind {
+        name,
+        builder,
+        extension,
+    }
+}
+
+/// Every builtin.
+pub static BUILTINS: &[Builtin] = &[
+    Builtin {
+        functions: &["text"],
+        kinds: &[kind(core::text::KIND, core::text::build, None)],
+        register: core::text::register,
+    },
+    Builtin {
+        functions: &["file", "dir"],
+        kinds: &[
+            kind(core::local::FILE_KIND, core::local::build_file, None),
+            kind(core::local::DIR_KIND, core::local::build_dir, None),
+        ],
+        register: core::local::register,
+    },
+    Builtin {
+        functions: &["tree"],
+        kinds: &[kind(core::tree::KIND, core::tree::build, None)],
+        register: core::tree::register,
+    },
+    Builtin {
+        functions: &["merge"],
+        kinds: &[kind(core::merge::KIND, core::merge::build, None)],
+        register: core::merge::register,
+    },
+    Builtin {
+        functions: &["tar"],
+        kinds: &[kind(core::tar::KIND, core::tar::build, Some("tar"))],
+        register: core::tar::register,
+    },
+    Builtin {
+        functions: &["fetch"],
+        kinds: &[kind(core::fetch::KIND, core::fetch::build, None)],
+        register: core::fetch::register,
+    },
+    Builtin {
+        functions: &["iso::image"],
+        kinds: &[kind(
+            media::iso_image::KIND,
+            media::iso_image::build,
+            Some("iso"),
+        )],
+        register: media::iso_image::register,
+    },
+    Builtin {
+        functions: &["cloud_init::seed", "cloud_init::user_data"],
+        kinds: &[
+            kind(
+                media::cloud_init::SEED_KIND,
+                media::cloud_init::build_seed,
+                Some("iso"),
+            ),
+            kind(
+                media::cloud_init::USER_DATA_KIND,
+                media::cloud_init::build_user_data,
+                None,
+            ),
+        ],
+        register: media::cloud_init::register,
+    },
+    Builtin {
+        functions: &["context::iso"],
+        kinds: &[kind(
+            media::context::KIND,
+            media::context::build,
+            Some("iso"),
+        )],
+        register: media::context::register,
+    },
+    Builtin {
+        functions: &["config_drive::image"],
+        kinds: &[kind(
+            media::config_drive::KIND,
+            media::config_drive::build,
+            Some("iso"),
+        )],
+        register: media::config_drive::register,
+    },
+    Builtin {
+        functions: &["inventory::csv", "inventory::json"],
+        kinds: &[],
+        register: media::inventory::register,
+    },
+    Builtin {
+        functions: &["debian::packages"],
+        kinds: &[kind(debian::KIND, debian::build::build, None)],
+        register: debian::register,
+    },
+];
 
 /// Registers every builtin constructor into a recipe engine, with no lock file (every
 /// `debian::packages` set is pending).
 pub fn register(engine: &mut Engine, state: &SharedState) {
-    register_with(engine, state, std::rc::Rc::new(debian::Session::default()));
+    register_with(engine, state, Rc::new(LockInput::default()));
 }
 
-/// Registers every builtin constructor, with the Debian session (lock file, pending
-/// sets) of this evaluation.
-pub fn register_with(
-    engine: &mut Engine,
-    state: &SharedState,
-    session: std::rc::Rc<debian::Session>,
-) {
-    debian::register(engine, state, session);
-    text::register(engine, state);
-    local::register(engine, state);
-    tree::register(engine, state);
-    merge::register(engine, state);
-    tar::register(engine, state);
-    fetch::register(engine, state);
-    iso_image::register(engine, state);
-    cloud_init::register(engine, state);
-    context::register(engine, state);
-    config_drive::register(engine, state);
-    inventory::register(engine, state);
+/// Registers every builtin constructor, reading `lock`.
+pub fn register_with(engine: &mut Engine, state: &SharedState, lock: Rc<LockInput>) {
+    let registration = Registration {
+        state: state.clone(),
+        lock,
+    };
+    for builtin in BUILTINS {
+        (builtin.register)(engine, &registration);
+    }
 }
 
 /// Names of the builtin functions, for "did you mean" suggestions.
 pub fn function_names() -> Vec<String> {
-    [
-        "text",
-        "file",
-        "dir",
-        "tree",
-        "merge",
-        "tar",
-        "fetch",
-        "iso::image",
-        "cloud_init::seed",
-        "cloud_init::user_data",
-        "context::iso",
-        "config_drive::image",
-        "debian::packages",
-        "inventory::csv",
-        "inventory::json",
-    ]
-    .iter()
-    .map(|name| (*name).to_owned())
-    .collect()
+    BUILTINS
+        .iter()
+        .flat_map(|builtin| builtin.functions.iter().map(|name| (*name).to_owned()))
+        .collect()
 }
 
-/// The builder for a derivation kind.
+fn find_kind(name: &str) -> Option<&'static Kind> {
+    BUILTINS
+        .iter()
+        .flat_map(|builtin| builtin.kinds.iter())
+        .find(|kind| kind.name == name)
+}
+
+/// The builder for a derivation kind (the engine's [`imgbuild_engine::Builders`]).
 pub fn builder(kind: &str) -> Option<BuildFn> {
-    match kind {
-        text::KIND => Some(text::build),
-        local::FILE_KIND => Some(local::build_file),
-        local::DIR_KIND => Some(local::build_dir),
-        tree::KIND => Some(tree::build),
-        merge::KIND => Some(merge::build),
-        tar::KIND => Some(tar::build),
-        fetch::KIND => Some(fetch::build),
-        iso_image::KIND => Some(iso_image::build),
-        cloud_init::SEED_KIND => Some(cloud_init::build_seed),
-        cloud_init::USER_DATA_KIND => Some(cloud_init::build_user_data),
-        context::KIND => Some(context::build),
-        config_drive::KIND => Some(config_drive::build),
-        debian::KIND => Some(debian::build::build),
-        _ => None,
-    }
+    find_kind(kind).map(|kind| kind.builder)
 }
 
 /// The file extension a derivation's output should carry when materialized.
 pub fn file_extension(derivation: &Derivation) -> Option<&'static str> {
-    match derivation.kind.as_str() {
-        tar::KIND => Some("tar"),
-        iso_image::KIND | cloud_init::SEED_KIND | context::KIND | config_drive::KIND => Some("iso"),
-        _ => None,
-    }
+    find_kind(&derivation.kind).and_then(|kind| kind.extension)
 }

@@ -1,9 +1,9 @@
-//! Builders run directly against a temporary store: each recipe is evaluated with the
-//! real constructors, then every derivation is built in graph order.
+//! Builders against a temporary store: each recipe is evaluated with the real
+//! constructors, then built by the engine's scheduler (offline, one job at a time).
 
 use std::collections::HashMap;
 
-use imgbuild_builtins::{BuildContext, BuildError, InputOutput, NoReporter};
+use imgbuild_engine::{BuildConfig, Event, EventSink, Graph, LocalExecutor, Options};
 use imgbuild_evaluator::{evaluate, EvalOptions, Evaluation};
 use imgbuild_store::{EntryKind, OutputObject, OutputRecord, Store, TreePath};
 
@@ -12,6 +12,13 @@ struct Built {
     evaluation: Evaluation,
     outputs: HashMap<String, Result<OutputRecord, String>>,
     _directory: tempfile::TempDir,
+}
+
+/// Keeps nothing: the outcome carries what the tests look at.
+struct Quiet;
+
+impl EventSink for Quiet {
+    fn event(&self, _graph: &Graph, _event: &Event) {}
 }
 
 fn build(recipe: &str) -> Built {
@@ -24,49 +31,44 @@ fn build(recipe: &str) -> Built {
     .unwrap_or_else(|error| panic!("evaluation failed: {error}"));
     let store = Store::open(&directory.path().join("store")).expect("store");
     let graph = &evaluation.graph;
-    let mut records: Vec<Option<OutputRecord>> = vec![None; graph.len()];
-    let mut errors: HashMap<usize, String> = HashMap::new();
-    for (index, node) in graph.nodes().iter().enumerate() {
-        let inputs: Option<Vec<InputOutput>> = node
-            .derivation
-            .inputs
-            .iter()
-            .map(|input| {
-                records[input.index()].clone().map(|record| InputOutput {
-                    name: graph.node(*input).derivation.name.clone(),
-                    identity: graph.node(*input).identity,
-                    record,
-                })
-            })
-            .collect();
-        let Some(inputs) = inputs else {
-            errors.insert(index, "an input failed".to_owned());
-            continue;
-        };
-        let builder = imgbuild_builtins::builder(&node.derivation.kind).expect("builder");
-        let mut context = BuildContext {
-            store: &store,
-            derivation: &node.derivation,
-            inputs,
-            log: Vec::new(),
-            reporter: &NoReporter,
-            offline: true,
-        };
-        match builder(&mut context) {
-            Ok(record) => records[index] = Some(record),
-            Err(error) => {
-                errors.insert(index, error.to_string());
-            }
-        }
-    }
+    let targets: Vec<_> = graph
+        .outputs()
+        .iter()
+        .map(|output| output.derivation)
+        .collect();
+    let builders = imgbuild_builtins::builder;
+    let executor = LocalExecutor {
+        builders: &builders,
+    };
+    let config = BuildConfig {
+        offline: true,
+        ..BuildConfig::default()
+    };
+    let options = Options {
+        jobs: 1,
+        keep_going: true,
+        deep_check: false,
+    };
+    let outcome = imgbuild_engine::build(
+        graph, &targets, &store, &executor, &config, &options, &Quiet,
+    )
+    .expect("the store works");
+    let errors: HashMap<_, _> = outcome
+        .failed
+        .iter()
+        .map(|(id, message, _)| (*id, message.clone()))
+        .collect();
     let outputs = graph
         .outputs()
         .iter()
         .map(|output| {
-            let index = output.derivation.index();
-            let result = records[index]
-                .clone()
-                .ok_or_else(|| errors.get(&index).cloned().unwrap_or_default());
+            let result = match outcome.outputs.get(&output.derivation) {
+                Some(record) => Ok(record.clone()),
+                None => Err(errors
+                    .get(&output.derivation)
+                    .cloned()
+                    .unwrap_or_else(|| "an input failed".to_owned())),
+            };
             (output.name.clone(), result)
         })
         .collect();
@@ -181,17 +183,18 @@ fn a_local_file_that_changed_since_evaluation_is_refused() {
     std::fs::write(directory.path().join("data.txt"), "after").expect("write");
     let store = Store::open(&directory.path().join("store")).expect("store");
     let node = &evaluation.graph.nodes()[0];
-    let mut context = BuildContext {
+    let config = BuildConfig::default();
+    let mut context = imgbuild_engine::BuildContext {
         store: &store,
         derivation: &node.derivation,
         inputs: Vec::new(),
         log: Vec::new(),
-        reporter: &NoReporter,
-        offline: true,
+        reporter: &imgbuild_engine::NoReporter,
+        config: &config,
     };
     let builder = imgbuild_builtins::builder("file").expect("builder");
     assert!(matches!(
         builder(&mut context),
-        Err(BuildError::SourceChanged { .. })
+        Err(imgbuild_engine::BuildError::SourceChanged { .. })
     ));
 }

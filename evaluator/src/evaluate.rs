@@ -14,9 +14,9 @@ use rhai::packages::{Package, StandardPackage};
 use rhai::{Dynamic, Engine, Map, Scope};
 
 use crate::diagnostics::{RecipeDiagnostic, SourceLookup};
-use crate::graph::Graph;
 use crate::resolver::RecipeResolver;
-use crate::state::{DerivationHandle, EvalState, SharedState};
+use crate::state::{DerivationHandle, EvalState, PendingRequest, SharedState};
+use imgbuild_derivation::Graph;
 
 /// Resource limits of one evaluation.
 #[derive(Clone, Debug)]
@@ -75,6 +75,11 @@ pub struct Evaluation {
     pub messages: Vec<String>,
     /// Local files and directories builtins read.
     pub read_files: Vec<PathBuf>,
+    /// Requests the lock file does not answer yet (in the order the recipe made them).
+    /// While any is pending, the graph is not final: derivations that depend on one are
+    /// placeholders that cannot be built. The caller resolves them, writes the lock file
+    /// and evaluates again.
+    pub pending: Vec<PendingRequest>,
 }
 
 /// Evaluates the recipe at `recipe` into a derivation graph.
@@ -136,6 +141,7 @@ pub fn evaluate(
         graph,
         messages: state.take_messages(),
         read_files: state.read_files(),
+        pending: state.take_pending(),
     })
 }
 

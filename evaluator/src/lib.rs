@@ -2,25 +2,23 @@
 //!
 //! A recipe is a Rhai script. Evaluating it yields a [`Graph`] of [`Derivation`]s with
 //! named outputs. This crate owns the Rhai engine set-up and its limits, module
-//! resolution, the derivation values and graph, the canonical encoding behind every
-//! identity, and diagnostics with source spans. It does no I/O of its own apart from
+//! resolution, the derivation values and graph (the Rhai-free `imgbuild-derivation` crate in
+//! `evaluator/derivation/`, re-exported here), and diagnostics with source spans. It does no I/O of its own apart from
 //! reading the recipe and the modules it imports; builtins (registered by the caller)
 //! record what local files they read.
 
 mod args;
 mod diagnostics;
 mod evaluate;
-mod graph;
-mod identity;
 mod resolver;
 mod state;
-mod value;
 
 pub use args::{friendly_type_name, suggest, ArgMap, BuiltinError};
 pub use diagnostics::{display_path, span_at, Location, RecipeDiagnostic};
 pub use evaluate::{evaluate, EvalOptions, Evaluation, Limits, Registrar};
-pub use graph::{Derivation, DrvId, Graph, Node, Output};
-pub use identity::{encode_derivation, encode_value, hash_derivation, Domain, Identity};
+pub use imgbuild_derivation::{
+    encode_derivation, encode_value, hash_derivation, Derivation, Domain, DrvId, Graph, Identity,
+    Node, Origin, Output, Value,
+};
 pub use rhai;
-pub use state::{DerivationHandle, DerivationSpec, EvalState, Inputs, SharedState};
-pub use value::Value;
+pub use state::{DerivationHandle, DerivationSpec, EvalState, Inputs, PendingRequest, SharedState};

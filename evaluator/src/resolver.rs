@@ -95,6 +95,7 @@ impl ModuleResolver for RecipeResolver {
             }
         };
         self.state.add_source(&name, text.clone());
+        self.state.record_import(&name, source, position);
         let mut ast = engine.compile(&*text).map_err(|error| {
             Box::new(EvalAltResult::ErrorInModule(
                 name.clone(),

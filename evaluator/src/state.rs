@@ -6,15 +6,16 @@
 //! [`EvalState::to_value`], which turns every handle it meets into an input reference.
 
 use std::cell::{Ref, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
-use rhai::{Dynamic, EvalAltResult, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, NativeCallContext, Position};
 
 use crate::args::BuiltinError;
-use crate::graph::{Derivation, DrvId, Graph};
-use crate::value::Value;
+use imgbuild_derivation::Value;
+use imgbuild_derivation::{Derivation, DrvId, Graph, Origin};
 
 /// The recipe-side value standing for one derivation (shown as `Derivation` in Rhai).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,6 +34,24 @@ pub struct EvalState {
     pub(crate) import_stack: RefCell<Vec<PathBuf>>,
     pub(crate) module_cache: RefCell<BTreeMap<PathBuf, rhai::Shared<rhai::Module>>>,
     read_files: RefCell<Vec<PathBuf>>,
+    pending: RefCell<Vec<PendingRequest>>,
+    /// Per source file: its name as origins carry it, and the `import` that loaded it.
+    files: RefCell<HashMap<String, (Arc<str>, Option<Arc<Origin>>)>>,
+}
+
+/// Something the recipe asks for that evaluation cannot answer by itself — a Debian
+/// package set the lock file does not pin yet. The caller resolves it (network),
+/// writes the lock file and evaluates again; see [`crate::Evaluation::pending`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingRequest {
+    /// The resolver that answers it, which is also its lock file section (`debian`).
+    pub section: String,
+    /// Its name within the section (a package set's `name`).
+    pub name: String,
+    /// The request, as canonical data the section's resolver reads back.
+    pub request: Value,
+    /// Where the recipe made it.
+    pub origin: Option<Arc<Origin>>,
 }
 
 /// Shared handle to the evaluation state (the engine is single-threaded).
@@ -110,8 +129,15 @@ impl EvalState {
         }
     }
 
-    /// Adds a derivation and returns the handle a recipe holds.
-    pub fn add(&self, spec: DerivationSpec) -> DerivationHandle {
+    /// Adds a derivation made by the call in `context` and returns the handle a recipe
+    /// holds. The call's place in the recipe becomes the derivation's origin.
+    pub fn add(&self, context: &NativeCallContext, spec: DerivationSpec) -> DerivationHandle {
+        let origin = self.origin(context.call_source(), context.call_position());
+        self.add_at(origin, spec)
+    }
+
+    /// Adds a derivation with an explicit origin (or none).
+    pub fn add_at(&self, origin: Option<Arc<Origin>>, spec: DerivationSpec) -> DerivationHandle {
         let id = self.graph.borrow_mut().add(Derivation {
             kind: spec.kind.to_owned(),
             kind_version: spec.kind_version,
@@ -121,8 +147,48 @@ impl EvalState {
             fixed: spec.fixed,
             location: spec.location,
             secret: spec.secret,
+            origin,
         });
         DerivationHandle { id }
+    }
+
+    /// The origin of a call at `position` in the file named `source`.
+    pub fn origin(&self, source: Option<&str>, position: Position) -> Option<Arc<Origin>> {
+        let source = source?;
+        let line = u32::try_from(position.line()?).ok()?;
+        let column = position
+            .position()
+            .and_then(|column| u32::try_from(column).ok())
+            .unwrap_or(1);
+        let mut files = self.files.borrow_mut();
+        let (file, imported_from) = files
+            .entry(source.to_owned())
+            .or_insert_with(|| (Arc::from(source), None));
+        Some(Arc::new(Origin {
+            file: file.clone(),
+            line,
+            column,
+            imported_from: imported_from.clone(),
+        }))
+    }
+
+    /// Records that the module file `module` was loaded by the `import` at `position`
+    /// in `importer` (the first import of a module is the one origins name).
+    pub(crate) fn record_import(&self, module: &str, importer: Option<&str>, position: Position) {
+        let import = self.origin(importer, position);
+        self.files
+            .borrow_mut()
+            .entry(module.to_owned())
+            .or_insert_with(|| (Arc::from(module), import));
+    }
+
+    /// Records a request the caller must resolve before the graph is final.
+    pub fn add_pending(&self, request: PendingRequest) {
+        self.pending.borrow_mut().push(request);
+    }
+
+    pub(crate) fn take_pending(&self) -> Vec<PendingRequest> {
+        self.pending.take()
     }
 
     /// Read access to the graph built so far.

@@ -1,7 +1,7 @@
 //! Evaluator behaviour without any builtins but a tiny test constructor: outputs,
 //! `args`, imports, limits and spans.
 
-use imgbuild_evaluator::rhai::{Engine, ImmutableString};
+use imgbuild_evaluator::rhai::{Engine, ImmutableString, NativeCallContext};
 use imgbuild_evaluator::{
     evaluate, span_at, DerivationHandle, DerivationSpec, EvalOptions, Evaluation, RecipeDiagnostic,
     SharedState, Value,
@@ -9,18 +9,73 @@ use imgbuild_evaluator::{
 
 fn register(engine: &mut Engine, state: &SharedState) {
     let state = state.clone();
-    engine.register_fn("node", move |name: ImmutableString| -> DerivationHandle {
-        state.add(DerivationSpec {
-            kind: "test",
-            kind_version: 1,
-            name: name.to_string(),
-            args: Value::Null,
-            inputs: Vec::new(),
-            fixed: false,
-            location: None,
-            secret: false,
+    engine.register_fn(
+        "node",
+        move |context: NativeCallContext, name: ImmutableString| -> DerivationHandle {
+            state.add(
+                &context,
+                DerivationSpec {
+                    kind: "test",
+                    kind_version: 1,
+                    name: name.to_string(),
+                    args: Value::Null,
+                    inputs: Vec::new(),
+                    fixed: false,
+                    location: None,
+                    secret: false,
+                },
+            )
+        },
+    );
+}
+
+#[test]
+fn derivations_remember_their_call_site_and_import_chain() {
+    let evaluation = run(
+        &[
+            (
+                "web.rhai",
+                "import \"lib/base\" as base;\n#{ a: base::make(), b: node(\"b\") }",
+            ),
+            (
+                "lib/base.rhai",
+                "import \"net\" as net;\nfn make() {\n    net::make()\n}",
+            ),
+            (
+                "lib/net.rhai",
+                "// net\nfn make() {\n    let x = 1;\n    node(\"a\")\n}",
+            ),
+        ],
+        EvalOptions::default(),
+    )
+    .expect("evaluates");
+    let origin = |name: &str| {
+        let node = evaluation
+            .graph
+            .nodes()
+            .iter()
+            .find(|node| node.derivation.name == name)
+            .expect("node");
+        node.derivation.origin.clone().expect("origin")
+    };
+    let b = origin("b");
+    assert!(b.file.ends_with("web.rhai"), "{b}");
+    assert_eq!((b.line, b.column), (2, 26));
+    assert!(b.imported_from.is_none());
+    let a = origin("a");
+    let chain: Vec<String> = a
+        .chain()
+        .map(|place| {
+            let file = std::path::Path::new(&*place.file);
+            format!(
+                "{}:{}:{}",
+                file.file_name().expect("name").to_string_lossy(),
+                place.line,
+                place.column
+            )
         })
-    });
+        .collect();
+    assert_eq!(chain, ["net.rhai:4:5", "base.rhai:1:1", "web.rhai:1:1"]);
 }
 
 fn run(files: &[(&str, &str)], options: EvalOptions) -> Result<Evaluation, Box<RecipeDiagnostic>> {

@@ -96,7 +96,23 @@ fn derivation(name: &str, inputs: Vec<imgbuild_evaluator::DrvId>) -> Derivation 
         fixed: false,
         location: None,
         secret: false,
+        origin: None,
     }
+}
+
+#[test]
+fn origin_is_not_part_of_the_identity() {
+    let mut graph = Graph::new();
+    let plain = graph.add(derivation("a", vec![]));
+    let mut placed = derivation("a", vec![]);
+    placed.origin = Some(std::sync::Arc::new(imgbuild_evaluator::Origin {
+        file: "/recipes/web.rhai".into(),
+        line: 3,
+        column: 9,
+        imported_from: None,
+    }));
+    assert_eq!(graph.add(placed), plain, "same derivation, same node");
+    assert_eq!(graph.len(), 1);
 }
 
 #[test]

@@ -11,39 +11,41 @@ use serde_json::json;
 use crate::cli::BuildArgs;
 use crate::errors::Failure;
 use crate::progress::Display;
-use crate::scheduler::{self, Options};
+use imgbuild_engine::{scheduler, LocalExecutor, Options};
 
 /// Name of the manifest that records what a result directory holds (and roots it).
 pub const MANIFEST: &str = ".imgbuild-manifest";
 
 /// Runs `imgbuild build`.
 pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failure> {
-    if let Some(mirror) = &arguments.mirror {
-        std::env::set_var("IMGBUILD_DEBIAN_MIRROR", mirror);
-    }
-    let update = imgbuild_builtins::debian::Update::Nothing;
-    let (mut evaluation, recipe, session) = super::load_with(&arguments.recipe, update.clone())?;
-    if !session.pending.borrow().is_empty() {
-        // Package sets the lock file does not answer: resolve them (network), write the
+    let config = crate::settings::build_config(arguments.offline, arguments.mirror.as_deref());
+    let update = imgbuild_builtins::Update::Nothing;
+    let (mut evaluation, recipe, lock) = super::load_with(&arguments.recipe, update.clone())?;
+    if !evaluation.pending.is_empty() {
+        // Requests the lock file does not answer: resolve them (network), write the
         // lock file, and evaluate again with it.
         if arguments.offline {
-            let names: Vec<String> = session
+            let names: Vec<String> = evaluation
                 .pending
-                .borrow()
                 .iter()
-                .map(|set| set.name.clone())
+                .map(|request| request.name.clone())
                 .collect();
             return Err(Failure::Environment(miette::miette!(
                 help = "run `imgbuild lock` with network access first",
                 "--offline: package set(s) {} are not in {}",
                 names.join(", "),
-                imgbuild_builtins::debian::lock::path_for(&recipe).display()
+                imgbuild_builtins::lock::path_for(&recipe).display()
             )));
         }
-        super::lock::resolve_pending(&recipe, &session, &mut |line| eprintln!("{line}"))?;
-        drop(session);
-        let (again, _, session) = super::load_with(&arguments.recipe, update)?;
-        if !session.pending.borrow().is_empty() {
+        super::lock::resolve_pending(
+            &recipe,
+            &lock,
+            &evaluation.pending,
+            &config.mirrors,
+            &mut |line| eprintln!("{line}"),
+        )?;
+        let (again, _, _) = super::load_with(&arguments.recipe, update)?;
+        if !again.pending.is_empty() {
             return Err(Failure::Environment(miette::miette!(
                 "the lock file was written but the recipe still has unresolved package sets"
             )));
@@ -66,7 +68,10 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
         jobs,
         keep_going: arguments.keep_going,
         deep_check: false,
-        offline: arguments.offline,
+    };
+    let builders = imgbuild_builtins::builder;
+    let executor = LocalExecutor {
+        builders: &builders,
     };
     let started = std::time::Instant::now();
     let mut attempt = 0;
@@ -74,7 +79,9 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
     let mut wrote = false;
     loop {
         attempt += 1;
-        let outcome = scheduler::build(graph, &targets, &store, &options, &display)?;
+        let outcome = scheduler::build(
+            graph, &targets, &store, &executor, &config, &options, &display,
+        )?;
         summary = (outcome.built, outcome.cached);
         // Any derivation that ran (or was found by cache key) published records.
         wrote |= outcome.ran_any;

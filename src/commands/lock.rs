@@ -4,31 +4,31 @@
 
 use std::path::Path;
 
-use imgbuild_builtins::debian::lock::{self, LockFile};
 use imgbuild_builtins::debian::repository;
-use imgbuild_builtins::debian::sources::Overrides;
-use imgbuild_builtins::debian::{Session, Update};
+use imgbuild_builtins::debian::request::SetRequest;
+use imgbuild_builtins::lock::{self, LockFile};
+use imgbuild_builtins::{LockInput, Update};
+use imgbuild_engine::Mirrors;
+use imgbuild_evaluator::PendingRequest;
 
 use crate::cli::LockArgs;
 use crate::errors::Failure;
 
 /// Runs `imgbuild lock`.
 pub fn run(arguments: &LockArgs) -> Result<(), Failure> {
-    if let Some(mirror) = &arguments.mirror {
-        std::env::set_var("IMGBUILD_DEBIAN_MIRROR", mirror);
-    }
+    let mirrors = crate::settings::mirrors(arguments.mirror.as_deref());
     let update = match &arguments.update {
         None => Update::Nothing,
         Some(None) => Update::All,
         Some(Some(name)) => Update::Set(name.clone()),
     };
-    let (evaluation, path, session) = super::load_with(&arguments.recipe, update.clone())?;
+    let (evaluation, path, lock) = super::load_with(&arguments.recipe, update.clone())?;
     if let Update::Set(name) = &update {
-        let known = session.pending.borrow().iter().any(|set| &set.name == name)
-            || session
-                .lock
-                .as_ref()
-                .is_some_and(|lock| lock.set(name).is_some());
+        let known = evaluation
+            .pending
+            .iter()
+            .any(|request| &request.name == name)
+            || lock.file.debian.set(name).is_some();
         if !known {
             return Err(Failure::Recipe(miette::miette!(
                 "{} has no package set `{name}`",
@@ -42,7 +42,7 @@ pub fn run(arguments: &LockArgs) -> Result<(), Failure> {
         .iter()
         .filter(|node| node.derivation.kind == imgbuild_builtins::debian::KIND)
         .count();
-    drop(evaluation);
+    let pending = evaluation.pending;
     if sets == 0 {
         eprintln!(
             "{} has no debian::packages sets: nothing to lock",
@@ -50,11 +50,13 @@ pub fn run(arguments: &LockArgs) -> Result<(), Failure> {
         );
         return Ok(());
     }
-    let written = resolve_pending(&path, &session, &mut |line| eprintln!("{line}"))?;
+    let written = resolve_pending(&path, &lock, &pending, &mirrors, &mut |line| {
+        eprintln!("{line}")
+    })?;
     let lock_path = lock::path_for(&path);
     match written {
         Some(lock) => {
-            for set in &lock.sets {
+            for set in &lock.debian.sets {
                 let bytes: u64 = set.packages.iter().map(|package| package.size).sum();
                 eprintln!(
                     "{}: {} packages, {:.1} MB, from {}",
@@ -75,17 +77,32 @@ pub fn run(arguments: &LockArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Resolves every pending set of `session`, writes the lock file next to `recipe`, and
-/// returns it (`None` when nothing was pending).
+/// Resolves every pending request of an evaluation that read `lock`, writes the lock
+/// file next to `recipe`, and returns it (`None` when nothing was pending).
 pub fn resolve_pending(
     recipe: &Path,
-    session: &Session,
+    lock: &LockInput,
+    pending: &[PendingRequest],
+    mirrors: &Mirrors,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Option<LockFile>, Failure> {
-    let pending = session.pending.borrow().clone();
     if pending.is_empty() {
         return Ok(None);
     }
+    let pending: Vec<SetRequest> = pending
+        .iter()
+        .map(|request| {
+            if request.section != imgbuild_builtins::debian::SECTION {
+                return Err(Failure::internal(format!(
+                    "no resolver for pending `{}` requests",
+                    request.section
+                )));
+            }
+            SetRequest::from_value(&request.request).ok_or_else(|| {
+                Failure::internal(format!("malformed package set request `{}`", request.name))
+            })
+        })
+        .collect::<Result<_, _>>()?;
     for (index, request) in pending.iter().enumerate() {
         if pending[..index]
             .iter()
@@ -98,8 +115,7 @@ pub fn resolve_pending(
             )));
         }
     }
-    let mut lock = session.lock.clone().unwrap_or_default();
-    let command_line = Overrides::from_environment();
+    let mut lock = lock.file.clone();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs() as i64);
@@ -109,14 +125,14 @@ pub fn resolve_pending(
             continue;
         }
         progress(&format!("resolving package set `{}`", request.name));
-        let set = repository::lock_set(request, &command_line, now, progress).map_err(|error| {
+        let set = repository::lock_set(request, mirrors, now, progress).map_err(|error| {
             let report = miette::miette!("package set `{}`: {error}", request.name);
             match error {
                 repository::LockSetError::Request(_) => Failure::Recipe(report),
                 repository::LockSetError::Repository(_) => Failure::Environment(report),
             }
         })?;
-        lock.upsert(set);
+        lock.debian.upsert(set);
     }
     let path = lock::path_for(recipe);
     lock.write(&path)

@@ -10,6 +10,9 @@ pub mod store;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use std::rc::Rc;
+
+use imgbuild_builtins::{LockFile, LockInput, Update};
 use imgbuild_evaluator::{EvalOptions, Evaluation};
 
 use crate::cli::RecipeArgs;
@@ -28,37 +31,28 @@ pub fn split_recipe(spec: &str) -> (PathBuf, Option<String>) {
 /// Evaluates the recipe named on the command line and applies `#OUTPUT`; says on stderr
 /// which Debian package sets the lock file does not answer yet.
 pub fn load(arguments: &RecipeArgs) -> Result<(Evaluation, PathBuf), Failure> {
-    let (evaluation, path, session) =
-        load_with(arguments, imgbuild_builtins::debian::Update::Nothing)?;
-    let pending: Vec<String> = session
+    let (evaluation, path, _) = load_with(arguments, Update::Nothing)?;
+    let pending: Vec<String> = evaluation
         .pending
-        .borrow()
         .iter()
-        .map(|set| format!("`{}`", set.name))
+        .map(|request| format!("`{}`", request.name))
         .collect();
     if !pending.is_empty() {
         eprintln!(
             "note: package set(s) {} are not in {} yet: `imgbuild lock` resolves them (`imgbuild build` does so by itself)",
             pending.join(", "),
-            imgbuild_builtins::debian::lock::path_for(&path).display()
+            imgbuild_builtins::lock::path_for(&path).display()
         );
     }
     Ok((evaluation, path))
 }
 
-/// [`load`], also returning the Debian session: the lock file in force and the package
-/// sets it does not answer.
+/// [`load`] without the note, reading the lock file with `update`; also returns the
+/// lock the evaluation read. What it does not answer is in [`Evaluation::pending`].
 pub fn load_with(
     arguments: &RecipeArgs,
-    update: imgbuild_builtins::debian::Update,
-) -> Result<
-    (
-        Evaluation,
-        PathBuf,
-        std::rc::Rc<imgbuild_builtins::debian::Session>,
-    ),
-    Failure,
-> {
+    update: Update,
+) -> Result<(Evaluation, PathBuf, Rc<LockInput>), Failure> {
     let (path, selected) = split_recipe(&arguments.recipe);
     let mut args = BTreeMap::new();
     for pair in &arguments.args {
@@ -86,17 +80,13 @@ pub fn load_with(
         function_names: imgbuild_builtins::function_names(),
         ..EvalOptions::default()
     };
-    let lock_path = imgbuild_builtins::debian::lock::path_for(&path);
-    let lock = imgbuild_builtins::debian::lock::LockFile::read(&lock_path)
-        .map_err(|error| Failure::Recipe(miette::miette!("{error}")))?;
-    let session = std::rc::Rc::new(imgbuild_builtins::debian::Session {
-        lock,
-        update,
-        pending: Default::default(),
-    });
+    let lock_path = imgbuild_builtins::lock::path_for(&path);
+    let file =
+        LockFile::read(&lock_path).map_err(|error| Failure::Recipe(miette::miette!("{error}")))?;
+    let lock = Rc::new(LockInput { file, update });
     let register = |engine: &mut imgbuild_evaluator::rhai::Engine,
                     state: &imgbuild_evaluator::SharedState| {
-        imgbuild_builtins::register_with(engine, state, session.clone());
+        imgbuild_builtins::register_with(engine, state, lock.clone());
     };
     let mut evaluation = imgbuild_evaluator::evaluate(&path, &options, &register)
         .map_err(|diagnostic| Failure::Recipe(miette::Report::new_boxed(diagnostic)))?;
@@ -125,7 +115,7 @@ pub fn load_with(
             )));
         }
     }
-    Ok((evaluation, path, session))
+    Ok((evaluation, path, lock))
 }
 
 /// The store directory: `--store`, `IMGBUILD_STORE`, `$XDG_DATA_HOME/imgbuild`, or

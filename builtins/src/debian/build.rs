@@ -20,8 +20,8 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use imgbuild_debian::deb::{self, DataEntry, EntryKind as DebEntryKind, Limits};
-use imgbuild_debian::dpkg_db;
+use imgbuild_apt::deb::{self, DataEntry, EntryKind as DebEntryKind, Limits};
+use imgbuild_apt::dpkg_db;
 use imgbuild_evaluator::Value;
 use imgbuild_store::{
     Digest, Entry, EntryKind, Metadata, OutputIndex, OutputObject, OutputRecord, Store, Tree,
@@ -30,8 +30,8 @@ use imgbuild_store::{
 use sha2::Digest as _;
 
 use super::sources;
-use crate::build::{BuildContext, BuildError};
-use crate::http;
+use crate::core::http;
+use imgbuild_engine::{BuildContext, BuildError};
 
 /// Downloads in flight at once.
 const PARALLEL_DOWNLOADS: usize = 8;
@@ -118,7 +118,8 @@ fn wanted(context: &BuildContext<'_>) -> Result<Vec<Wanted>, BuildError> {
     Ok(wanted)
 }
 
-/// The mirror of each repository, resolved now (host sources, environment, recipe).
+/// The mirror of each repository: the command line's, else the recipe's, else the
+/// host's sources (all resolved by the CLI into the build configuration).
 fn mirrors(context: &BuildContext<'_>) -> Result<Vec<String>, BuildError> {
     let location = context.derivation.location.as_ref();
     let text = |key: &str| {
@@ -127,11 +128,11 @@ fn mirrors(context: &BuildContext<'_>) -> Result<Vec<String>, BuildError> {
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let overrides = sources::Overrides::from_environment().or(&sources::Overrides {
+    let mirrors = &context.config.mirrors;
+    let overrides = sources::Overrides::from_command_line(mirrors).or(&sources::Overrides {
         mirror: text("mirror"),
         security_mirror: text("security_mirror"),
     });
-    let host = sources::host_sources();
     let urls = location
         .and_then(|location| location.get("urls"))
         .and_then(Value::as_list)
@@ -148,7 +149,7 @@ fn mirrors(context: &BuildContext<'_>) -> Result<Vec<String>, BuildError> {
                 _ => {}
             }
             let suite = suite.as_str().unwrap_or("");
-            sources::mirror_for(suite, &overrides, &host).map_err(BuildError::Failed)
+            sources::mirror_for(suite, &overrides, &mirrors.host).map_err(BuildError::Failed)
         })
         .collect()
 }
@@ -178,7 +179,7 @@ fn fetch_all(
             .collect::<Result<_, _>>()?;
         return Ok((blobs, 0, 0));
     }
-    if context.offline {
+    if context.config.offline {
         let names: Vec<String> = missing
             .iter()
             .map(|&index| format!("{} {}", wanted[index].name, wanted[index].version))
@@ -334,7 +335,7 @@ fn finish_fetch(
         ));
     }
     let info = writer.finish().map_err(|error| error.to_string())?;
-    let record = crate::build::file_output(&info, false, false);
+    let record = imgbuild_engine::file_output(&info, false, false);
     store
         .put_output(OutputIndex::CacheKey, &deb_key(&package.sha256), &record)
         .map_err(|error| error.to_string())?;
@@ -395,9 +396,9 @@ fn unpack_one(store: &Store, package: &Wanted, blob: &Digest) -> Result<Unpacked
                     );
                 }
             }
-            if let Some(Ok(paragraph)) = imgbuild_debian::deb822::paragraphs(&control_text).next() {
+            if let Some(Ok(paragraph)) = imgbuild_apt::deb822::paragraphs(&control_text).next() {
                 if let Some(field) = paragraph.get("Replaces") {
-                    if let Ok(groups) = imgbuild_debian::relations::parse(field) {
+                    if let Ok(groups) = imgbuild_apt::relations::parse(field) {
                         replaces = groups
                             .into_iter()
                             .flatten()
@@ -575,7 +576,7 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
         packages.len(),
         started.elapsed().as_secs_f64()
     ));
-    Ok(crate::build::tree_output(digest, false))
+    Ok(imgbuild_engine::tree_output(digest, false))
 }
 
 /// Merges the packages' entries (in name order) and the dpkg database into one tree.

@@ -21,7 +21,8 @@
 //! ```
 //!
 //! Evaluation never touches the network. The package list comes from `RECIPE.lock`
-//! ([`lock`]); a set missing from it (or whose request changed) is *pending*: `imgbuild
+//! ([`lock`]); a set missing from it (or whose request changed) is returned as a
+//! pending request (section `debian`, the [`request::SetRequest`] as data): `imgbuild
 //! build` and `imgbuild lock` resolve pending sets against the live repositories
 //! ([`repository`]), write the lock file and evaluate again. The derivation's identity
 //! is the locked package list (names, versions, SHA-256s); mirrors are locations.
@@ -33,22 +34,23 @@
 pub mod build;
 pub mod lock;
 pub mod repository;
+pub mod request;
 pub mod sources;
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::rc::Rc;
 
 use imgbuild_evaluator::rhai::{Engine, EvalAltResult, Map, Module, NativeCallContext};
 use imgbuild_evaluator::{
-    ArgMap, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value,
+    ArgMap, BuiltinError, DerivationHandle, DerivationSpec, PendingRequest, SharedState, Value,
 };
 
-use crate::media;
-use lock::LockFile;
-use repository::SetRequest;
+use crate::LockInput;
+use request::{ExtraRepository, SetRequest};
 use sources::Overrides;
+
+/// The lock file section (and pending-request section) of package sets.
+pub const SECTION: &str = "debian";
 
 /// The derivation kind of `debian::packages`.
 pub const KIND: &str = "debian_packages";
@@ -74,41 +76,18 @@ const KEYS: &[&str] = &[
 
 const REPOSITORY_KEYS: &[&str] = &["url", "suite", "components", "keyring", "trusted"];
 
-/// Per-evaluation state of the Debian builtins: the lock file in force and the sets
-/// that still need resolving.
-#[derive(Debug, Default)]
-pub struct Session {
-    /// The lock file read before evaluation (if any).
-    pub lock: Option<LockFile>,
-    /// Sets to resolve again even if locked (`imgbuild lock --update [NAME]`).
-    pub update: Update,
-    /// Sets the recipe asked for that the lock does not answer.
-    pub pending: RefCell<Vec<SetRequest>>,
-}
-
-/// Which locked sets `--update` refreshes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Update {
-    /// None: use the lock.
-    #[default]
-    Nothing,
-    /// Every set.
-    All,
-    /// The set with this name.
-    Set(String),
-}
-
-pub(crate) fn register(engine: &mut Engine, state: &SharedState, session: Rc<Session>) {
+pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) {
     let mut module = Module::new();
-    let packages_state = state.clone();
+    let packages_state = registration.state.clone();
+    let lock = registration.lock.clone();
     module.set_native_fn(
         "packages",
         move |context: NativeCallContext,
               options: Map|
               -> Result<DerivationHandle, Box<EvalAltResult>> {
-            let spec = packages_spec(&packages_state, &context, &session, options)
-                .map_err(|error| media::at_call(&context, error))?;
-            Ok(packages_state.add(spec))
+            let spec = packages_spec(&packages_state, &context, &lock, options)
+                .map_err(|error| crate::core::at_call(&context, error))?;
+            Ok(packages_state.add(&context, spec))
         },
     );
     engine.register_static_module("debian", module.into());
@@ -117,7 +96,7 @@ pub(crate) fn register(engine: &mut Engine, state: &SharedState, session: Rc<Ses
 fn packages_spec(
     state: &SharedState,
     context: &NativeCallContext,
-    session: &Session,
+    lock: &LockInput,
     options: Map,
 ) -> Result<DerivationSpec, BuiltinError> {
     let arguments = ArgMap::new("debian::packages", options, KEYS)?;
@@ -159,8 +138,8 @@ fn packages_spec(
     let variant = arguments
         .optional_string("variant")?
         .unwrap_or_else(|| "minbase".to_owned());
-    if imgbuild_debian::resolve::Variant::parse(&variant).is_none() {
-        let known = imgbuild_debian::resolve::Variant::NAMES;
+    if imgbuild_apt::resolve::Variant::parse(&variant).is_none() {
+        let known = imgbuild_apt::resolve::Variant::NAMES;
         let mut error = BuiltinError::new(format!("debian::packages: unknown variant `{variant}`"));
         error = error.with_help(
             match imgbuild_evaluator::suggest(&variant, known.iter().copied()) {
@@ -174,7 +153,7 @@ fn packages_spec(
     let exclude = arguments.string_list("exclude")?;
     for entry in include.iter().chain(&exclude) {
         let name = entry.split('=').next().unwrap_or("");
-        if !imgbuild_debian::relations::valid_name(name) {
+        if !imgbuild_apt::relations::valid_name(name) {
             return Err(BuiltinError::new(format!(
                 "debian::packages: `{entry}` is not a package name (or `name=version`)"
             )));
@@ -219,7 +198,7 @@ fn packages_spec(
             if components.is_empty() {
                 components.push("main".to_owned());
             }
-            extra.push(repository::ExtraRepository {
+            extra.push(ExtraRepository {
                 url,
                 suite: repository.required_string("suite")?,
                 components,
@@ -250,15 +229,11 @@ fn packages_spec(
         extra,
     };
     let digest = request.digest();
-    let refresh = match &session.update {
-        Update::Nothing => false,
-        Update::All => true,
-        Update::Set(only) => only == &name,
-    };
-    let locked = session
-        .lock
-        .as_ref()
-        .and_then(|lock| lock.set(&name))
+    let refresh = lock.update.wants(&name);
+    let locked = lock
+        .file
+        .debian
+        .set(&name)
         .filter(|set| set.request == digest && !refresh);
     let mut args = BTreeMap::new();
     args.insert("architecture".to_owned(), Value::String(architecture));
@@ -327,7 +302,12 @@ fn packages_spec(
         }
         None => {
             args.insert("unlocked".to_owned(), Value::String(digest));
-            session.pending.borrow_mut().push(request);
+            state.add_pending(PendingRequest {
+                section: SECTION.to_owned(),
+                name: request.name.clone(),
+                request: request.to_value(),
+                origin: state.origin(context.call_source(), context.call_position()),
+            });
         }
     }
     let mut spec =

@@ -7,57 +7,15 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use imgbuild_debian::resolve::{Request, Universe, Variant};
-use imgbuild_debian::trust::{self, Keyring, Release};
+use imgbuild_apt::resolve::{Request, Universe, Variant};
+use imgbuild_apt::trust::{self, Keyring, Release};
 use sha2::Digest as _;
 
 use super::lock::{LockedIndex, LockedPackage, LockedRepository, LockedSet};
-use super::sources::{self, Overrides};
-use crate::http;
-
-/// What `debian::packages` asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetRequest {
-    /// The set's name (its key in the lock file).
-    pub name: String,
-    /// Suites, in priority order (`bookworm`, `bookworm-updates`, `bookworm-security`).
-    pub suites: Vec<String>,
-    /// Components (`main`, ...).
-    pub components: Vec<String>,
-    /// Target architecture.
-    pub architecture: String,
-    /// Base set.
-    pub variant: String,
-    /// Extra packages (`name` or `name=version`).
-    pub include: Vec<String>,
-    /// Packages that must not be installed.
-    pub exclude: Vec<String>,
-    /// Install Recommends.
-    pub recommends: bool,
-    /// Keyring files (empty: the host's Debian archive keyring).
-    pub keyrings: Vec<PathBuf>,
-    /// Accept unsigned repositories.
-    pub trusted: bool,
-    /// Mirrors named by the recipe.
-    pub overrides: Overrides,
-    /// Further repositories (a team's own), after the suites.
-    pub extra: Vec<ExtraRepository>,
-}
-
-/// A repository with its own URL, keyring and components (`repositories: [#{...}]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExtraRepository {
-    /// Base URI (the directory holding `dists/`).
-    pub url: String,
-    /// Suite.
-    pub suite: String,
-    /// Components.
-    pub components: Vec<String>,
-    /// Keyring files (empty: the set's keyring).
-    pub keyrings: Vec<PathBuf>,
-    /// Accept it unsigned.
-    pub trusted: bool,
-}
+use super::request::SetRequest;
+use super::sources;
+use crate::core::http;
+use imgbuild_engine::Mirrors;
 
 /// One repository to read, whichever way the recipe named it.
 struct Source<'a> {
@@ -66,53 +24,6 @@ struct Source<'a> {
     components: &'a [String],
     keyrings: &'a [PathBuf],
     trusted: bool,
-}
-
-impl SetRequest {
-    /// BLAKE3 over the canonical request (mirrors excluded: they are locations).
-    pub fn digest(&self) -> String {
-        let mut text = String::from("imgbuild-debian-request-v1\n");
-        let mut line = |key: &str, values: &[String]| {
-            text.push_str(key);
-            for value in values {
-                text.push('\0');
-                text.push_str(value);
-            }
-            text.push('\n');
-        };
-        line("suites", &self.suites);
-        line("components", &self.components);
-        line("architecture", std::slice::from_ref(&self.architecture));
-        line("variant", std::slice::from_ref(&self.variant));
-        line("include", &self.include);
-        line("exclude", &self.exclude);
-        line("recommends", &[self.recommends.to_string()]);
-        line(
-            "keyrings",
-            &self
-                .keyrings
-                .iter()
-                .map(|path| path.display().to_string())
-                .collect::<Vec<_>>(),
-        );
-        line("trusted", &[self.trusted.to_string()]);
-        for extra in &self.extra {
-            // The URL is a location, like a mirror; what the repository is comes from
-            // its suite, components and keys.
-            line("repository", std::slice::from_ref(&extra.suite));
-            line("repository-components", &extra.components);
-            line(
-                "repository-keyrings",
-                &extra
-                    .keyrings
-                    .iter()
-                    .map(|path| path.display().to_string())
-                    .collect::<Vec<_>>(),
-            );
-            line("repository-trusted", &[extra.trusted.to_string()]);
-        }
-        blake3::hash(text.as_bytes()).to_hex().to_string()
-    }
 }
 
 /// Why a set could not be resolved.
@@ -140,7 +51,7 @@ const INDEX_LIMIT: u64 = 512 << 20;
 /// `Valid-Until`; nothing time-dependent is hashed).
 pub fn lock_set(
     request: &SetRequest,
-    command_line: &Overrides,
+    mirrors: &Mirrors,
     now: i64,
     progress: &mut dyn FnMut(&str),
 ) -> Result<LockedSet, LockSetError> {
@@ -160,8 +71,7 @@ pub fn lock_set(
     };
     // The command line (--mirror, IMGBUILD_DEBIAN_MIRROR) wins over the recipe: whoever
     // builds decides where packages come from.
-    let overrides = command_line.clone().or(&request.overrides);
-    let host = sources::host_sources();
+    let overrides = sources::Overrides::from_command_line(mirrors).or(&request.overrides);
     let mut repositories = Vec::new();
     let mut all_packages = Vec::new();
     let mut sources_list: Vec<Source<'_>> = request
@@ -197,7 +107,7 @@ pub fn lock_set(
         let keyring = &keyrings[source.keyrings];
         let mirror = match source.url {
             Some(url) => url.trim_end_matches('/').to_owned(),
-            None => sources::mirror_for(suite, &overrides, &host)?,
+            None => sources::mirror_for(suite, &overrides, &mirrors.host)?,
         };
         let base = format!("{mirror}/dists/{suite}");
         progress(&format!("fetching {base}/InRelease"));
@@ -225,7 +135,7 @@ pub fn lock_set(
                 fetch_index(&base, &release, component, &request.architecture, progress)?;
             let text = decompress(&path, &bytes)?;
             let label = format!("{suite} {path}");
-            let parsed = imgbuild_debian::packages::parse(&text, number as u16, &label)
+            let parsed = imgbuild_apt::packages::parse(&text, number as u16, &label)
                 .map_err(|error| error.to_string())?;
             all_packages.extend(parsed);
             let entry = release

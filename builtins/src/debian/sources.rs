@@ -1,49 +1,32 @@
 //! Where Debian repositories live: the mirror for a suite comes from `--mirror` /
 //! `IMGBUILD_DEBIAN_MIRROR`, else the recipe's `mirror`, else the host's apt sources
-//! (`/etc/apt/sources.list`, `/etc/apt/sources.list.d/*.list` and `*.sources`). No
-//! mirror host name is built into imgbuild.
+//! (`sources.list`, `sources.list.d/*.list` and `*.sources`). No mirror host name is
+//! built into imgbuild. The CLI reads the environment and the host's files once and
+//! hands the result to builders as [`Mirrors`]; this module only parses and chooses.
 //!
 //! A suite named `<codename>-security` is looked up in the host's sources by its own
 //! name (the security archive is a separate repository); an override given with
 //! `--mirror` applies to the other suites only, and `security_mirror` in the recipe (or
 //! `IMGBUILD_DEBIAN_SECURITY_MIRROR`) overrides the security one.
 
-use std::path::Path;
+use imgbuild_engine::Mirrors;
 
 /// One `deb` entry of the host's apt configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AptSource {
-    /// The repository's base URI (no trailing `/`).
-    pub uri: String,
-    /// Its suites.
-    pub suites: Vec<String>,
-    /// Its components.
-    pub components: Vec<String>,
-}
+pub use imgbuild_engine::HostRepository as AptSource;
 
-/// Reads the host's `deb` sources (`deb-src` and disabled entries are skipped).
-pub fn host_sources() -> Vec<AptSource> {
+/// Reads the host's `deb` sources (`deb-src` and disabled entries are skipped) from
+/// `sources.list` text and the files of `sources.list.d` (`(file name, text)`, sorted):
+/// the CLI reads the files, this parses them.
+pub fn parse_host(sources_list: Option<&str>, parts: &[(String, String)]) -> Vec<AptSource> {
     let mut sources = Vec::new();
-    if let Ok(text) = std::fs::read_to_string("/etc/apt/sources.list") {
-        sources.extend(parse_one_line(&text));
+    if let Some(text) = sources_list {
+        sources.extend(parse_one_line(text));
     }
-    let directory = Path::new("/etc/apt/sources.list.d");
-    let mut names: Vec<_> = std::fs::read_dir(directory)
-        .map(|entries| {
-            entries
-                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    for path in names {
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        match path.extension().and_then(|extension| extension.to_str()) {
-            Some("list") => sources.extend(parse_one_line(&text)),
-            Some("sources") => sources.extend(parse_deb822(&text)),
-            _ => {}
+    for (name, text) in parts {
+        if name.ends_with(".list") {
+            sources.extend(parse_one_line(text));
+        } else if name.ends_with(".sources") {
+            sources.extend(parse_deb822(text));
         }
     }
     sources
@@ -81,7 +64,7 @@ pub fn parse_one_line(text: &str) -> Vec<AptSource> {
 /// `Enabled: no` skipped).
 pub fn parse_deb822(text: &str) -> Vec<AptSource> {
     let mut sources = Vec::new();
-    for paragraph in imgbuild_debian::deb822::paragraphs(text).flatten() {
+    for paragraph in imgbuild_apt::deb822::paragraphs(text).flatten() {
         let types = paragraph.get("Types").unwrap_or("");
         if !types.split_whitespace().any(|kind| kind == "deb") {
             continue;
@@ -121,16 +104,12 @@ pub struct Overrides {
 }
 
 impl Overrides {
-    /// `IMGBUILD_DEBIAN_MIRROR` / `IMGBUILD_DEBIAN_SECURITY_MIRROR`.
-    pub fn from_environment() -> Overrides {
-        let get = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|value| !value.trim().is_empty())
-        };
+    /// The mirrors the command line chose (`--mirror`, `IMGBUILD_DEBIAN_MIRROR`,
+    /// `IMGBUILD_DEBIAN_SECURITY_MIRROR`, resolved by the CLI into [`Mirrors`]).
+    pub fn from_command_line(mirrors: &Mirrors) -> Overrides {
         Overrides {
-            mirror: get("IMGBUILD_DEBIAN_MIRROR"),
-            security_mirror: get("IMGBUILD_DEBIAN_SECURITY_MIRROR"),
+            mirror: mirrors.debian.clone(),
+            security_mirror: mirrors.debian_security.clone(),
         }
     }
 
