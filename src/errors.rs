@@ -60,7 +60,7 @@ pub fn render(report: &miette::Report) {
 }
 
 /// Sets up miette's rendering: `error:` headers, colours and Unicode only on a terminal
-/// (and never with `NO_COLOR`).
+/// (and never with `NO_COLOR`), line wrapping only on a terminal.
 pub fn install_report_handler() {
     use std::io::IsTerminal;
     let terminal = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -71,10 +71,14 @@ pub fn install_report_handler() {
             miette::GraphicalTheme::unicode_nocolor()
         };
         theme.characters.error = "error:".into();
-        Box::new(
-            miette::GraphicalReportHandler::new_themed(theme)
-                .with_width(100)
-                .with_show_related_as_nested(true),
-        )
+        // On a terminal, messages wrap at 100 columns; in a log (CI, a pipe to grep)
+        // every message stays on one line.
+        let handler =
+            miette::GraphicalReportHandler::new_themed(theme).with_show_related_as_nested(true);
+        Box::new(if terminal {
+            handler.with_width(100)
+        } else {
+            handler.with_wrap_lines(false)
+        })
     }));
 }

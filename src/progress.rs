@@ -52,8 +52,8 @@ impl Display {
     /// Prints a line without disturbing the bars.
     pub fn line(&self, text: &str) {
         match self {
-            Display::Bars(bars) => bars.bar.suspend(|| stderr_line(text)),
-            Display::Plain => stderr_line(text),
+            Display::Bars(bars) => bars.bar.suspend(|| stderr_line(&escape_lines(text))),
+            Display::Plain => stderr_line(&escape_lines(text)),
             Display::Json(stdout) => {
                 json_line(stdout, &json!({ "event": "message", "text": text }))
             }
@@ -75,6 +75,14 @@ impl Display {
     }
 }
 
+/// Each line of `text` escaped (the line breaks the caller wrote are kept).
+fn escape_lines(text: &str) -> String {
+    text.split('\n')
+        .map(|line| escape(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// One line on stderr in one write (stderr is unbuffered; `eprintln!` writes the text
 /// and the newline separately).
 fn stderr_line(text: &str) {
@@ -93,7 +101,54 @@ fn json_line(stdout: &Mutex<std::io::Stdout>, value: &serde_json::Value) {
 
 fn label(graph: &Graph, id: DrvId) -> String {
     let node = graph.node(id);
-    format!("{} ({})", node.derivation.name, node.derivation.kind)
+    format!(
+        "{} ({})",
+        escape(&node.derivation.name),
+        escape(&node.derivation.kind)
+    )
+}
+
+/// `text` with control characters (newlines, escape sequences) shown as `\n`, `\u{1b}`:
+/// a name or message can then neither fake another line nor drive the terminal.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for character in text.chars() {
+        if character.is_control() {
+            escaped.extend(character.escape_default());
+        } else {
+            escaped.push(character);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
+}
+
+/// Where the recipe made a derivation: `  --> recipe.rhai:4:12 (imported from ...)`.
+fn origin_line(origin: &imgbuild_engine::Origin) -> String {
+    let mut text = format!(
+        "  --> {}:{}:{}",
+        escape(&imgbuild_evaluator::display_path(&origin.file)),
+        origin.line,
+        origin.column
+    );
+    let outer: Vec<String> = origin
+        .chain()
+        .skip(1)
+        .map(|import| {
+            format!(
+                "{}:{}:{}",
+                escape(&imgbuild_evaluator::display_path(&import.file)),
+                import.line,
+                import.column
+            )
+        })
+        .collect();
+    if !outer.is_empty() {
+        text.push_str(&format!(" (imported from {})", outer.join(", from ")));
+    }
+    text
 }
 
 impl EventSink for Display {
@@ -102,7 +157,7 @@ impl EventSink for Display {
             Display::Json(stdout) => json_line(stdout, &event_json(graph, event)),
             Display::Plain => {
                 if let Some(text) = plain_text(graph, event) {
-                    eprintln!("{text}");
+                    stderr_line(&text);
                 }
             }
             Display::Bars(bars) => {
@@ -110,7 +165,8 @@ impl EventSink for Display {
                     Event::Planned { to_build, .. } => bars.bar.set_length(*to_build as u64),
                     Event::Started { id } => {
                         if let Ok(mut running) = bars.running.lock() {
-                            running.insert(*id, graph.node(*id).derivation.name.clone());
+                            running
+                                .insert(*id, escape(&graph.node(*id).derivation.name).into_owned());
                         }
                     }
                     Event::Progress {
@@ -120,7 +176,7 @@ impl EventSink for Display {
                         unit,
                     } => {
                         if let Ok(mut running) = bars.running.lock() {
-                            let name = &graph.node(*id).derivation.name;
+                            let name = escape(&graph.node(*id).derivation.name);
                             running.insert(*id, format!("{name} {}", amount(*done, *total, unit)));
                         }
                     }
@@ -133,7 +189,7 @@ impl EventSink for Display {
                         bars.bar.inc(1);
                         if matches!(event, Event::Failed { .. }) {
                             if let Some(text) = plain_text(graph, event) {
-                                bars.bar.suspend(|| eprintln!("{text}"));
+                                bars.bar.suspend(|| stderr_line(&text));
                             }
                         }
                     }
@@ -176,14 +232,19 @@ fn plain_text(graph: &Graph, event: &Event) -> Option<String> {
             log_tail,
             ..
         } => {
-            let mut text = format!("error: {} failed\n  caused by: {error}", label(graph, *id));
+            let mut text = format!("error: {} failed", label(graph, *id));
+            if let Some(origin) = &graph.node(*id).derivation.origin {
+                text.push('\n');
+                text.push_str(&origin_line(origin));
+            }
+            text.push_str(&format!("\n  caused by: {}", escape(error)));
             if !log_tail.is_empty() {
                 text.push_str(&format!(
                     "\n  last lines of the log (imgbuild log {}):",
                     graph.node(*id).identity.short()
                 ));
                 for line in log_tail {
-                    text.push_str(&format!("\n    {line}"));
+                    text.push_str(&format!("\n    {}", escape(line)));
                 }
             }
             Some(text)
@@ -237,6 +298,13 @@ fn event_json(graph: &Graph, event: &Event) -> serde_json::Value {
         object.insert("derivation".to_owned(), json!(node.identity.to_hex()));
         object.insert("name".to_owned(), json!(node.derivation.name));
         object.insert("kind".to_owned(), json!(node.derivation.kind));
+        if let (Event::Failed { .. }, Some(origin)) = (event, &node.derivation.origin) {
+            let chain: Vec<serde_json::Value> = origin
+                .chain()
+                .map(|place| json!({ "file": &*place.file, "line": place.line, "column": place.column }))
+                .collect();
+            object.insert("origin".to_owned(), json!(chain));
+        }
     }
     fields
 }

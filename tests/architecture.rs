@@ -1,6 +1,8 @@
 //! The architecture's invariants, checked on the workspace itself: which crate may depend
-//! on which (read from `cargo metadata`), builtins never print, and every module opens
-//! with `//!` prose.
+//! on which (read from `cargo metadata`), builtins never print, builders read nothing
+//! from the machine but their build configuration, and every module opens with `//!`
+//! prose. (That the builtins' registry is complete is checked in
+//! `builtins/tests/registry.rs`, where Rhai's function metadata is available.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -101,38 +103,90 @@ fn evaluator_does_not_build() {
     check_forbidden(
         &workspace_packages(),
         "imgbuild-evaluator",
-        &["imgbuild-store", "imgbuild-builtins", "imgbuild"],
+        &[
+            "imgbuild-store",
+            "imgbuild-engine",
+            "imgbuild-builtins",
+            "imgbuild",
+        ],
     );
+}
+
+#[test]
+fn derivation_model_knows_neither_rhai_nor_the_store() {
+    check_forbidden(
+        &workspace_packages(),
+        "imgbuild-derivation",
+        &[
+            "rhai",
+            "imgbuild-evaluator",
+            "imgbuild-store",
+            "imgbuild-engine",
+            "imgbuild-builtins",
+            "imgbuild",
+        ],
+    );
+}
+
+#[test]
+fn engine_does_not_know_the_recipe_language() {
+    check_forbidden(
+        &workspace_packages(),
+        "imgbuild-engine",
+        &[
+            "rhai",
+            "imgbuild-evaluator",
+            "imgbuild-builtins",
+            "imgbuild-apt",
+            "imgbuild-iso",
+            "imgbuild",
+        ],
+    );
+}
+
+/// Every workspace crate except test support: the format libraries may depend on none.
+const WORKSPACE_CRATES: &[&str] = &[
+    "imgbuild",
+    "imgbuild-evaluator",
+    "imgbuild-derivation",
+    "imgbuild-engine",
+    "imgbuild-store",
+    "imgbuild-builtins",
+    "imgbuild-iso",
+    "imgbuild-apt",
+];
+
+fn check_stands_alone(package: &str) {
+    let packages = workspace_packages();
+    let mut forbidden: Vec<&str> = WORKSPACE_CRATES
+        .iter()
+        .copied()
+        .filter(|name| *name != package)
+        .collect();
+    forbidden.push("rhai");
+    check_forbidden(&packages, package, &forbidden);
 }
 
 #[test]
 fn iso_writer_stands_alone() {
-    check_forbidden(
-        &workspace_packages(),
-        "imgbuild-iso",
-        &[
-            "imgbuild-store",
-            "imgbuild-evaluator",
-            "imgbuild-builtins",
-            "imgbuild",
-            "rhai",
-        ],
-    );
+    check_stands_alone("imgbuild-iso");
 }
 
 #[test]
-fn debian_library_stands_alone() {
-    check_forbidden(
-        &workspace_packages(),
-        "imgbuild-apt",
-        &[
-            "imgbuild-store",
-            "imgbuild-evaluator",
-            "imgbuild-builtins",
-            "imgbuild",
-            "rhai",
-        ],
+fn apt_library_stands_alone() {
+    check_stands_alone("imgbuild-apt");
+}
+
+#[test]
+fn no_debian_folder_at_the_top_level() {
+    // `debian/` is where Debian packaging tools look for imgbuild's own packaging.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        !root.join("debian/Cargo.toml").exists(),
+        "the Debian library lives in apt/; debian/ is reserved for packaging"
     );
+    assert!(root.join("apt/Cargo.toml").is_file());
+    assert!(root.join("engine/Cargo.toml").is_file());
 }
 
 #[test]
@@ -205,6 +259,82 @@ fn builtins_never_print() {
     );
 }
 
+/// What a builder must not use: the environment, the host's configuration files, the
+/// clock. (Measuring durations with `Instant` for logs is fine: nothing built sees it.)
+const MACHINE_READS: &[&str] = &[
+    "std::env::",
+    "env::var",
+    "var_os(",
+    "set_var(",
+    "current_dir(",
+    "home_dir(",
+    "SystemTime",
+    "\"/etc",
+    "\"/usr/share",
+    "\"/var/lib",
+    "host_default(",
+];
+
+/// Modules that run at the CLI edge, not in a builder: resolving package sets for the
+/// lock file (`imgbuild lock`) may read the host's Debian archive keyring.
+const EDGE_MODULES: &[&str] = &["debian/repository.rs"];
+
+/// The code lines of a Rust file up to its `#[cfg(test)]` module that contain one of
+/// `patterns`.
+fn non_test_lines_containing(path: &Path, patterns: &[&str]) -> Vec<String> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    text.lines()
+        .take_while(|line| line.trim() != "#[cfg(test)]")
+        .enumerate()
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .filter(|(_, line)| patterns.iter().any(|pattern| line.contains(pattern)))
+        .map(|(index, line)| format!("{}:{}: {}", path.display(), index + 1, line.trim()))
+        .collect()
+}
+
+#[test]
+fn builders_read_nothing_from_the_machine() {
+    let packages = workspace_packages();
+    let mut files = Vec::new();
+    for library in [
+        "imgbuild-builtins",
+        "imgbuild-engine",
+        "imgbuild-derivation",
+    ] {
+        let source = packages[library].directory.join("src");
+        files.extend(
+            rust_files(&source)
+                .into_iter()
+                .filter(|file| !EDGE_MODULES.iter().any(|edge| file.ends_with(edge))),
+        );
+    }
+    assert!(
+        files.len() >= 20,
+        "only {} files: is the walk broken?",
+        files.len()
+    );
+    let reads: Vec<String> = files
+        .iter()
+        .flat_map(|file| non_test_lines_containing(file, MACHINE_READS))
+        .collect();
+    assert!(
+        reads.is_empty(),
+        "builders are pure functions of their BuildContext: resolve settings at the CLI edge \
+         into BuildConfig instead of reading the machine here:\n{}",
+        reads.join("\n")
+    );
+    // The edge modules are not reachable from a builder.
+    let builtins = packages["imgbuild-builtins"].directory.join("src");
+    let debian_builder = builtins.join("debian/build.rs");
+    let uses = non_test_lines_containing(&debian_builder, &["repository::", "host_default"]);
+    assert!(
+        uses.is_empty(),
+        "the Debian builder calls lock-time code:\n{}",
+        uses.join("\n")
+    );
+}
+
 #[test]
 fn every_module_opens_with_module_documentation() {
     let packages = workspace_packages();
@@ -229,16 +359,9 @@ fn every_module_opens_with_module_documentation() {
             }
         }
     }
-    for member in [
-        "imgbuild",
-        "imgbuild-evaluator",
-        "imgbuild-store",
-        "imgbuild-builtins",
-        "imgbuild-iso",
-        "imgbuild-apt",
-    ] {
+    for member in WORKSPACE_CRATES {
         assert!(
-            packages.contains_key(member),
+            packages.contains_key(*member),
             "workspace member {member} is missing"
         );
     }

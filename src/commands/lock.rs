@@ -89,6 +89,18 @@ pub fn resolve_pending(
     if pending.is_empty() {
         return Ok(None);
     }
+    let origins: Vec<String> = pending
+        .iter()
+        .map(|request| match &request.origin {
+            Some(origin) => format!(
+                " (made at {}:{}:{})",
+                imgbuild_evaluator::display_path(&origin.file),
+                origin.line,
+                origin.column
+            ),
+            None => String::new(),
+        })
+        .collect();
     let pending: Vec<SetRequest> = pending
         .iter()
         .map(|request| {
@@ -110,8 +122,9 @@ pub fn resolve_pending(
         {
             return Err(Failure::Recipe(miette::miette!(
                 help = "give each debian::packages call its own `name`",
-                "two different package sets are both called `{}`",
-                request.name
+                "two different package sets are both called `{}`{}",
+                request.name,
+                origins[index]
             )));
         }
     }
@@ -120,13 +133,13 @@ pub fn resolve_pending(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs() as i64);
     let mut done = std::collections::BTreeSet::new();
-    for request in &pending {
+    for (request, origin) in pending.iter().zip(&origins) {
         if !done.insert(request.name.clone()) {
             continue;
         }
         progress(&format!("resolving package set `{}`", request.name));
         let set = repository::lock_set(request, mirrors, now, progress).map_err(|error| {
-            let report = miette::miette!("package set `{}`: {error}", request.name);
+            let report = miette::miette!("package set `{}`{origin}: {error}", request.name);
             match error {
                 repository::LockSetError::Request(_) => Failure::Recipe(report),
                 repository::LockSetError::Repository(_) => Failure::Environment(report),

@@ -91,7 +91,7 @@ pub fn load_with(
     let mut evaluation = imgbuild_evaluator::evaluate(&path, &options, &register)
         .map_err(|diagnostic| Failure::Recipe(miette::Report::new_boxed(diagnostic)))?;
     for message in &evaluation.messages {
-        eprintln!("recipe: {message}");
+        eprintln!("recipe: {}", crate::progress::escape(message));
     }
     if let Some(selected) = selected {
         let available: Vec<String> = evaluation
