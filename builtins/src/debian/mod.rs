@@ -31,21 +31,22 @@
 //! checked for size and SHA-256 before it is kept, and found again by its SHA-256 on
 //! later builds, so a locked recipe rebuilds offline), then unpacks them into one tree.
 
+pub mod arguments;
 pub mod build;
 pub mod lock;
 pub mod repository;
 pub mod request;
 pub mod sources;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use imgbuild_evaluator::rhai::{Engine, EvalAltResult, Map, Module, NativeCallContext};
 use imgbuild_evaluator::{
-    ArgMap, BuiltinError, DerivationHandle, DerivationSpec, PendingRequest, SharedState, Value,
+    ArgMap, BuiltinError, DerivationHandle, DerivationSpec, PendingRequest, SharedState,
 };
 
 use crate::LockInput;
+use arguments::{Contents, FileLocation, Locations, PackageSet, PinnedPackage};
 use request::{ExtraRepository, SetRequest};
 use sources::Overrides;
 
@@ -235,83 +236,62 @@ fn packages_spec(
         .debian
         .set(&name)
         .filter(|set| set.request == digest && !refresh);
-    let mut args = BTreeMap::new();
-    args.insert("architecture".to_owned(), Value::String(architecture));
-    let mut location = BTreeMap::new();
-    location.insert(
-        "suites".to_owned(),
-        Value::List(suites.iter().cloned().map(Value::String).collect()),
-    );
-    let overrides = &request.overrides;
-    for (key, value) in [
-        ("mirror", &overrides.mirror),
-        ("security_mirror", &overrides.security_mirror),
-    ] {
-        if let Some(value) = value {
-            location.insert(key.to_owned(), Value::String(value.clone()));
-        }
-    }
-    match locked {
+    let mut locations = Locations {
+        suites: suites.clone(),
+        mirror: request.overrides.mirror.clone(),
+        security_mirror: request.overrides.security_mirror.clone(),
+        ..Locations::default()
+    };
+    let contents = match locked {
         Some(set) => {
-            let packages: Vec<Value> = set
+            locations.suites = set
+                .repositories
+                .iter()
+                .map(|repository| repository.suite.clone())
+                .collect();
+            // Explicit URLs of the recipe's own repositories (after the suites).
+            locations.urls = vec![String::new(); suites.len()];
+            locations
+                .urls
+                .extend(request.extra.iter().map(|extra| extra.url.clone()));
+            locations.files = set
                 .packages
                 .iter()
-                .map(|package| {
-                    Value::List(vec![
-                        Value::String(package.name.clone()),
-                        Value::String(package.version.clone()),
-                        Value::String(package.architecture.clone()),
-                        Value::String(package.sha256.clone()),
-                        Value::Int(package.size as i64),
-                    ])
+                .map(|package| FileLocation {
+                    repository: package.repository,
+                    filename: package.filename.clone(),
                 })
                 .collect();
-            args.insert("packages".to_owned(), Value::List(packages));
-            location.insert(
-                "files".to_owned(),
-                Value::List(
-                    set.packages
-                        .iter()
-                        .map(|package| {
-                            Value::List(vec![
-                                Value::Int(package.repository as i64),
-                                Value::String(package.filename.clone()),
-                            ])
-                        })
-                        .collect(),
-                ),
-            );
-            location.insert(
-                "suites".to_owned(),
-                Value::List(
-                    set.repositories
-                        .iter()
-                        .map(|repository| Value::String(repository.suite.clone()))
-                        .collect(),
-                ),
-            );
-            // Explicit URLs of the recipe's own repositories (after the suites).
-            let mut urls: Vec<Value> = vec![Value::String(String::new()); suites.len()];
-            urls.extend(
-                request
-                    .extra
+            Contents::Pinned(
+                set.packages
                     .iter()
-                    .map(|extra| Value::String(extra.url.clone())),
-            );
-            location.insert("urls".to_owned(), Value::List(urls));
+                    .map(|package| PinnedPackage {
+                        name: package.name.clone(),
+                        version: package.version.clone(),
+                        architecture: package.architecture.clone(),
+                        sha256: package.sha256.clone(),
+                        size: package.size,
+                    })
+                    .collect(),
+            )
         }
         None => {
-            args.insert("unlocked".to_owned(), Value::String(digest));
             state.add_pending(PendingRequest {
                 section: SECTION.to_owned(),
                 name: request.name.clone(),
                 request: request.to_value(),
                 origin: state.origin(context.call_source(), context.call_position()),
             });
+            Contents::Unlocked(digest)
         }
+    };
+    let args = PackageSet {
+        architecture,
+        contents,
     }
+    .to_args();
     let mut spec =
         DerivationSpec::derived(KIND, VERSION, name, args, imgbuild_evaluator::Inputs::new());
-    spec.location = Some(Value::Map(location));
+    spec.location = Some(locations.to_value());
     Ok(spec)
 }
