@@ -27,9 +27,20 @@ pub fn run(arguments: &EvalArgs) -> Result<(), Failure> {
             .iter()
             .map(|node| super::graph::node_json(graph, node))
             .collect();
+        // Requests the lock file does not answer yet (`imgbuild lock` resolves them).
+        let pending: Vec<_> = evaluation
+            .pending
+            .iter()
+            .map(|request| {
+                let origin = request.origin.as_ref().map(|origin| {
+                    json!({ "file": &*origin.file, "line": origin.line, "column": origin.column })
+                });
+                json!({ "section": request.section, "name": request.name, "origin": origin })
+            })
+            .collect();
         serde_json::to_writer(
             &mut out,
-            &json!({ "outputs": outputs, "derivations": derivations }),
+            &json!({ "outputs": outputs, "derivations": derivations, "pending": pending }),
         )
         .map_err(std::io::Error::from)
         .and_then(|()| writeln!(out))
