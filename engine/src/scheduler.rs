@@ -8,7 +8,8 @@
 //!    output digests; a hit there (early cutoff) skips the builder. Otherwise it takes the
 //!    store's build lock for that key (so two processes build it once), checks again,
 //!    runs the builder and publishes the output under both keys.
-//! 3. On failure, dependents are skipped; derivations already running finish; with
+//! 3. On failure, dependents are skipped; derivations already running finish and no
+//!    other one starts (at most `jobs` are handed to workers at a time); with
 //!    `keep_going`, everything that does not depend on the failure is still built.
 
 use std::collections::HashMap;
@@ -207,11 +208,14 @@ pub fn build(
         drop(result_sender);
         let mut running = 0usize;
         loop {
-            while let Some(id) = ready.pop() {
+            // Hand out at most `jobs` derivations at a time: what is handed out will run,
+            // so after a failure (without --keep-going) nothing more may be queued.
+            while running < jobs {
                 if stop_scheduling {
                     ready.clear();
                     break;
                 }
+                let Some(id) = ready.pop() else { break };
                 let inputs = input_outputs(graph, id, &outcome.outputs);
                 if job_sender.send((id, inputs)).is_err() {
                     break;
