@@ -286,14 +286,15 @@ fn lock_command(work: &Path, recipe: impl AsRef<std::ffi::OsStr>) -> Command {
     command
 }
 
-fn gpg_available() -> bool {
-    Command::new("gpg").arg("--version").output().is_ok()
+/// Whether the tools that build the fixture repository are installed; when not,
+/// `imgbuild_test_support` has said so (a skip here, a failure under CI).
+fn repository_tools_installed() -> bool {
+    imgbuild_test_support::require_tools(&["gpg", "dpkg-deb", "xz"]).is_some()
 }
 
 #[test]
 fn locks_fetches_and_unpacks_with_a_dpkg_database() {
-    if !gpg_available() {
-        eprintln!("skipped: gpg is not installed (scripts/setup.sh installs it)");
+    if !repository_tools_installed() {
         return;
     }
     let repository = repository(true);
@@ -306,7 +307,8 @@ fn locks_fetches_and_unpacks_with_a_dpkg_database() {
 
     // The lock: three packages (not `unrelated`), with SHA-256s and no mirror.
     let lock = std::fs::read_to_string(work.path().join("base.lock")).expect("lock written");
-    assert!(lock.contains("\"format\": \"imgbuild-lock-v1\""), "{lock}");
+    assert!(lock.contains("\"format\": \"imgbuild-lock-v2\""), "{lock}");
+    assert!(lock.contains("\"debian\": {"), "sets live in the debian section: {lock}");
     for name in ["\"app\"", "\"base-stuff\"", "\"libfoo1\""] {
         assert!(lock.contains(name), "{name} missing from {lock}");
     }
@@ -371,7 +373,7 @@ fn locks_fetches_and_unpacks_with_a_dpkg_database() {
 
 #[test]
 fn a_tampered_deb_is_refused_and_nothing_is_kept() {
-    if !gpg_available() {
+    if !repository_tools_installed() {
         return;
     }
     let repository = repository(true);
@@ -404,7 +406,7 @@ fn a_tampered_deb_is_refused_and_nothing_is_kept() {
 
 #[test]
 fn bad_requests_and_untrusted_repositories_are_refused() {
-    if !gpg_available() {
+    if !repository_tools_installed() {
         return;
     }
     let repository = repository(true);
@@ -482,7 +484,7 @@ fn bad_requests_and_untrusted_repositories_are_refused() {
 
 #[test]
 fn missing_or_truncated_packages_and_file_conflicts_are_named() {
-    if !gpg_available() {
+    if !repository_tools_installed() {
         return;
     }
     let repository = repository_with(true, true);
@@ -545,7 +547,7 @@ fn missing_or_truncated_packages_and_file_conflicts_are_named() {
 
 #[test]
 fn a_teams_own_repository_joins_the_suites_with_its_own_url_and_key() {
-    if !gpg_available() {
+    if !repository_tools_installed() {
         return;
     }
     let debian = repository(true);
@@ -665,7 +667,7 @@ fn flaky_server(root: PathBuf) -> (String, std::sync::Arc<std::sync::Mutex<Vec<S
 
 #[test]
 fn downloads_cut_short_are_resumed_where_they_stopped() {
-    if !gpg_available() {
+    if !repository_tools_installed() {
         return;
     }
     let repository = repository(true);
@@ -699,7 +701,7 @@ fn downloads_cut_short_are_resumed_where_they_stopped() {
 
 #[test]
 fn a_packages_index_that_does_not_match_the_release_is_refused() {
-    if !gpg_available() {
+    if !repository_tools_installed() {
         return;
     }
     let repository = repository(true);
@@ -729,14 +731,9 @@ fn a_packages_index_that_does_not_match_the_release_is_refused() {
 /// (creating /etc/passwd and /etc/group) is run first here, as the configure step will.
 #[test]
 fn the_real_web_set_configures_with_dpkg_inside_the_tree() {
-    if std::env::var_os("IMGBUILD_SLOW_TESTS").is_none() {
-        eprintln!("skipped: set IMGBUILD_SLOW_TESTS=1 (needs root and the Debian archive)");
-        return;
-    }
-    if !run(Command::new("id").arg("-u")).stdout.starts_with(b"0") {
-        eprintln!("skipped: chroot needs root");
-        return;
-    }
+    imgbuild_test_support::require!(imgbuild_test_support::require_slow_tests());
+    imgbuild_test_support::require!(imgbuild_test_support::require_root("chroot"));
+    imgbuild_test_support::require!(imgbuild_test_support::require_network());
     let work = tempfile::tempdir().expect("work");
     std::fs::copy(
         common::workspace().join("examples/debian-web.rhai"),
@@ -775,7 +772,7 @@ fn the_real_web_set_configures_with_dpkg_inside_the_tree() {
 
 #[test]
 fn a_hostile_deb_is_refused_naming_the_package_and_path() {
-    if !gpg_available() {
+    if !repository_tools_installed() {
         return;
     }
     let repository = repository_full(true, false, true);

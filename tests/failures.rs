@@ -5,7 +5,9 @@
 //! why, and leave nothing half-written where a reader could see it.
 //!
 //! The disk-full tests mount small tmpfs file systems and the permission tests run the
-//! binary as `nobody`; both need root and print a note and pass when it is missing.
+//! binary as `nobody` with `runuser`; both need root. Without it (or without `runuser`,
+//! or when the mount fails) `imgbuild_test_support` skips them with a message on a
+//! developer machine and fails them under CI.
 
 mod common;
 
@@ -15,6 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{build, imgbuild, run, running_as_root, scratch, store_command, write_files, Run};
+use imgbuild_test_support::{require, Missing};
 
 /// Size of the local file that cannot fit on the small tmpfs.
 const BIG_FILE_BYTES: usize = 8 << 20;
@@ -134,10 +137,10 @@ struct Tmpfs {
 }
 
 impl Tmpfs {
-    /// Mounts a tmpfs of `size` on `mount_point`, or explains why not (printed as a note).
-    fn mount(mount_point: &Path, size: &str) -> Result<Tmpfs, String> {
+    /// Mounts a tmpfs of `size` on `mount_point`, or says why it cannot.
+    fn mount(mount_point: &Path, size: &str) -> Result<Tmpfs, Missing> {
         if !running_as_root() {
-            return Err("not running as root".to_owned());
+            return Err(Missing::new("not running as root (mounting a small tmpfs)"));
         }
         std::fs::create_dir_all(mount_point).expect("create mount point");
         let output = Command::new("mount")
@@ -151,12 +154,12 @@ impl Tmpfs {
             .arg(mount_point)
             .stdin(Stdio::null())
             .output()
-            .map_err(|error| format!("cannot run mount: {error}"))?;
+            .map_err(|error| Missing::new(format!("cannot run mount: {error}")))?;
         if !output.status.success() {
-            return Err(format!(
-                "mount failed: {}",
+            return Err(Missing::new(format!(
+                "cannot mount a small tmpfs: {}",
                 String::from_utf8_lossy(&output.stderr).trim()
-            ));
+            )));
         }
         Ok(Tmpfs {
             mount_point: mount_point.to_path_buf(),
@@ -219,13 +222,7 @@ fn store_on_a_full_disk() {
     let directory = scratch();
     let directory = directory.path();
     let store = directory.join("store");
-    let tmpfs = match Tmpfs::mount(&store, SMALL_FILESYSTEM) {
-        Ok(tmpfs) => tmpfs,
-        Err(why) => {
-            println!("note: {why}, so the full-disk store is not tried");
-            return;
-        }
-    };
+    let tmpfs = require!(require(Tmpfs::mount(&store, SMALL_FILESYSTEM)));
     let big = write_disk_full_fixtures(directory);
     let store_path = canonical(&store);
     let out = directory.join("out");
@@ -274,13 +271,7 @@ fn result_directory_on_a_full_disk_keeps_the_previous_result() {
     let directory = scratch();
     let directory = directory.path();
     let out = directory.join("out");
-    let _tmpfs = match Tmpfs::mount(&out, SMALL_FILESYSTEM) {
-        Ok(tmpfs) => tmpfs,
-        Err(why) => {
-            println!("note: {why}, so the full-disk result directory is not tried");
-            return;
-        }
-    };
+    let _tmpfs = require!(require(Tmpfs::mount(&out, SMALL_FILESYSTEM)));
     write_disk_full_fixtures(directory);
     let store = directory.join("store");
     build(directory, "src/small.rhai", &store, &out, &[]).success();
@@ -308,23 +299,8 @@ fn result_directory_on_a_full_disk_keeps_the_previous_result() {
     verify_passes(directory, &store, "after the result directory filled up");
 }
 
-/// `runuser`, if installed and we are root (so we can become `nobody`).
-fn runuser() -> Option<&'static str> {
-    if !running_as_root() {
-        println!("note: not running as root, so nothing is tried as `nobody`");
-        return None;
-    }
-    let found = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
-        .into_iter()
-        .find(|path| Path::new(path).exists());
-    if found.is_none() {
-        println!("note: runuser is not installed, so nothing is tried as `nobody`");
-    }
-    found
-}
-
 /// Runs `imgbuild ARGS...` as `nobody` in `directory`.
-fn as_nobody(runuser: &str, directory: &Path, arguments: &[&str]) -> Run {
+fn as_nobody(runuser: &Path, directory: &Path, arguments: &[&str]) -> Run {
     let mut command = Command::new(runuser);
     command
         .args(["-u", "nobody", "--", common::BINARY])
@@ -338,13 +314,13 @@ fn as_nobody(runuser: &str, directory: &Path, arguments: &[&str]) -> Run {
 }
 
 /// `imgbuild build recipe.rhai --store STORE -o OUT` as `nobody` in `directory`.
-fn build_as_nobody(runuser: &str, directory: &Path, store: &str, out: &str) -> Run {
+fn build_as_nobody(runuser: &Path, directory: &Path, store: &str, out: &str) -> Run {
     let arguments = ["build", "recipe.rhai", "--store", store, "-o", out];
     as_nobody(runuser, directory, &arguments)
 }
 
 /// `imgbuild store SUBCOMMAND --store STORE` as `nobody` in `directory`.
-fn store_as_nobody(runuser: &str, directory: &Path, store: &str, subcommand: &str) -> Run {
+fn store_as_nobody(runuser: &Path, directory: &Path, store: &str, subcommand: &str) -> Run {
     as_nobody(runuser, directory, &["store", subcommand, "--store", store])
 }
 
@@ -372,7 +348,7 @@ fn root_only_directory(path: &Path) {
 
 #[test]
 fn result_directory_the_user_cannot_write() {
-    let Some(runuser) = runuser() else { return };
+    let runuser = &require!(common::runuser_as_root());
     let directory = shared_scratch();
     let directory = directory.path();
     let locked = directory.join("locked");
@@ -396,7 +372,7 @@ fn result_directory_the_user_cannot_write() {
 
 #[test]
 fn store_the_user_cannot_write() {
-    let Some(runuser) = runuser() else { return };
+    let runuser = &require!(common::runuser_as_root());
     let directory = shared_scratch();
     let directory = directory.path();
     let store = directory.join("store");
@@ -625,7 +601,7 @@ fn log_with_a_bad_or_unknown_identity() {
         &[],
     )
     .success();
-    // The one log in the store, found by its file name (`logs/xx/<62 hex>.log`).
+    // The one log in the store, found by its file name (`logs/x/<63 hex>.log`).
     let logs = names_starting_with(&directory.join("store/logs"), "");
     let known = logs
         .iter()

@@ -11,8 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    build, fingerprint, hello_recipe, imgbuild, json_lines, run, running_as_root, scratch,
-    store_command, workspace,
+    build, fingerprint, hello_recipe, imgbuild, json_lines, run, scratch, store_command, workspace,
 };
 
 /// Nodes in the bench graph used here: enough that a build takes a while, small enough
@@ -312,23 +311,13 @@ fn two_processes_create_a_store_at_once() {
 /// (root-owned files, a setuid binary) comes out as `site.tar` since nobody cannot chown.
 #[test]
 fn an_ordinary_user_builds_hello() {
-    if !running_as_root() {
-        println!("note: not running as root, so the build as `nobody` is not tried");
-        return;
-    }
-    let Some(runuser) = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
-        .into_iter()
-        .find(|path| Path::new(path).exists())
-    else {
-        println!("note: runuser is not installed, so the build as `nobody` is not tried");
-        return;
-    };
+    let runuser = imgbuild_test_support::require!(common::runuser_as_root());
     let directory = scratch();
     let directory = directory.path();
     std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o777))
         .expect("chmod scratch");
     let as_nobody = |arguments: &[&str]| {
-        let mut command = Command::new(runuser);
+        let mut command = Command::new(&runuser);
         command
             .args(["-u", "nobody", "--", common::BINARY])
             .args(arguments)

@@ -4,7 +4,8 @@
 //! packages, and configured with `dpkg --configure -a`.
 //!
 //! The tests need `dpkg`, `dpkg-deb` and `md5sum`, and root (dpkg unpacks with the
-//! archive's ownership); without them they say so and pass.
+//! archive's ownership); without them `imgbuild_test_support` skips them with a
+//! message, or fails them under CI.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -28,22 +29,12 @@ fn run(command: &mut Command) -> String {
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
+/// Whether the tools and root are there; when not, `imgbuild_test_support` has said so
+/// (or failed the test under CI).
 fn usable() -> bool {
-    let found = |tool: &str| {
-        Command::new(tool)
-            .arg("--version")
-            .output()
-            .is_ok_and(|output| output.status.success())
-    };
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|output| output.stdout == b"0\n");
-    if !(found("dpkg") && found("dpkg-deb") && found("md5sum") && root) {
-        eprintln!("skipped: needs dpkg, dpkg-deb, md5sum and root");
-        return false;
-    }
-    true
+    imgbuild_test_support::require_tools(&["dpkg", "dpkg-deb", "md5sum"]).is_some()
+        && imgbuild_test_support::require_root("dpkg unpacks with the archive's ownership")
+            .is_some()
 }
 
 fn write(path: &Path, contents: &str, mode: u32) {

@@ -8,7 +8,8 @@
 //! mmdebstrap does). The seeds are given to apt as its own patterns (`?essential`,
 //! `?priority(required)`), so apt picks the base set independently of our code.
 //!
-//! Without apt lists the test prints why it is skipped; under CI (`CI` set) it fails
+//! It needs the apt lists, `apt-get` and `apt-helper`; without them
+//! `imgbuild_test_support` prints why it is skipped, and under CI (`CI` set) fails
 //! instead, since `.ci/run` runs `apt-get update` first.
 
 use std::collections::BTreeSet;
@@ -17,6 +18,7 @@ use std::process::Command;
 
 use imgbuild_apt::packages;
 use imgbuild_apt::resolve::{Request, Universe, Variant};
+use imgbuild_test_support::{require, require_tools, Missing};
 
 const LISTS: &str = "/var/lib/apt/lists";
 
@@ -88,15 +90,15 @@ fn apt_simulation(recommends: bool, arguments: &[&str]) -> BTreeSet<String> {
 
 #[test]
 fn resolution_equals_apt_for_the_reference_sets() {
+    require!(require_tools(&["apt-get", "/usr/lib/apt/apt-helper"]));
     let files = lists();
-    if files.is_empty() || !Path::new("/usr/lib/apt/apt-helper").exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no apt lists in {LISTS} under CI: .ci/run must run apt-get update"
-        );
-        eprintln!("skipped: no amd64 Packages lists in {LISTS} (run apt-get update)");
-        return;
-    }
+    require!(require(if files.is_empty() {
+        Err(Missing::new(format!(
+            "no amd64 Packages lists in {LISTS} (run `apt-get update`; .ci/run does)"
+        )))
+    } else {
+        Ok(())
+    }));
     let texts: Vec<String> = files.iter().map(|path| decompress(path)).collect();
     let mut all = Vec::new();
     for (number, (text, path)) in texts.iter().zip(&files).enumerate() {

@@ -1,6 +1,7 @@
 //! The real Debian archive: every `InRelease` apt has downloaded on this host must verify
 //! against the host keyrings, parse, and vouch for the `Packages` index apt stored next
-//! to it. Skips (with a note) on hosts without apt lists.
+//! to it. Needs the apt lists and the host's Debian archive keyring: without them
+//! `imgbuild_test_support` skips it with a message, or fails it under CI.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +9,7 @@ use std::process::Command;
 use imgbuild_apt::trust::{
     verify_file, verify_inrelease, FileVerifier, Keyring, Release, TrustError,
 };
+use imgbuild_test_support::{require, require_apt_lists, Missing};
 
 const LISTS: &str = "/var/lib/apt/lists";
 
@@ -48,36 +50,35 @@ fn stored_index(inrelease: &Path, index: &str) -> Option<Vec<u8>> {
         if !compressed.is_file() {
             continue;
         }
-        let output = Command::new(tool)
+        // apt stored it compressed: without the tool, this index is skipped with a
+        // message (a failure under CI).
+        let tool = imgbuild_test_support::require_tool(tool)?;
+        let output = Command::new(&tool)
             .arg("-dc")
             .arg(&compressed)
             .output()
-            .ok()?;
-        if output.status.success() {
-            return Some(output.stdout);
-        }
-        println!(
-            "note: cannot decompress {} with {tool}",
-            compressed.display()
+            .unwrap_or_else(|error| panic!("cannot run {}: {error}", tool.display()));
+        assert!(
+            output.status.success(),
+            "cannot decompress {} with {}: {}",
+            compressed.display(),
+            tool.display(),
+            String::from_utf8_lossy(&output.stderr)
         );
+        return Some(output.stdout);
     }
     None
 }
 
 #[test]
 fn host_inrelease_files_verify_and_vouch_for_their_indices() {
+    require!(require_apt_lists());
     let files = inrelease_files();
-    if files.is_empty() {
-        println!("note: no *_InRelease under {LISTS}; skipping the real-archive check");
-        return;
-    }
-    let default = match Keyring::host_default() {
-        Ok(keyring) => keyring,
-        Err(error) => {
-            println!("note: {error}; skipping the real-archive check");
-            return;
-        }
-    };
+    let default = require!(require(Keyring::host_default().map_err(|error| {
+        Missing::new(format!(
+            "the host's Debian archive keyring cannot be read: {error}"
+        ))
+    })));
     let apt = Keyring::host_apt().expect("host apt keyrings parse");
     assert!(apt.len() >= default.len());
     let mut checked_indices = 0;

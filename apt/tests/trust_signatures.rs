@@ -707,14 +707,9 @@ fn armored_keyring_with_several_keys() {
 struct Gpgv;
 
 impl Gpgv {
+    /// `gpgv`, or `None` once `imgbuild_test_support` reported it missing.
     fn find() -> Option<Gpgv> {
-        match Command::new("gpgv").arg("--version").output() {
-            Ok(output) if output.status.success() => Some(Gpgv),
-            _ => {
-                println!("note: gpgv not installed; skipping the cross-check with gpgv");
-                None
-            }
-        }
+        imgbuild_test_support::require_tool("gpgv").map(|_| Gpgv)
     }
 
     fn apt_accepts(&self, directory: &Path, keyring: &Path, files: &[&str]) -> bool {
@@ -753,9 +748,7 @@ impl Gpgv {
 
 #[test]
 fn gpgv_agrees_on_the_cases_it_decides() {
-    let Some(gpgv) = Gpgv::find() else {
-        return;
-    };
+    let gpgv = imgbuild_test_support::require!(Gpgv::find());
     let directory = tempfile::tempdir().expect("tempdir");
     let mut compared = 0;
     let mut disagreements = Vec::new();

@@ -36,8 +36,11 @@ pub struct EvalState {
     read_files: RefCell<Vec<PathBuf>>,
     pending: RefCell<Vec<PendingRequest>>,
     /// Per source file: its name as origins carry it, and the `import` that loaded it.
-    files: RefCell<HashMap<String, (Arc<str>, Option<Arc<Origin>>)>>,
+    files: RefCell<HashMap<String, SourceFile>>,
 }
+
+/// A source file as origins name it: its shared name and the `import` that loaded it.
+type SourceFile = (Arc<str>, Option<Arc<Origin>>);
 
 /// Something the recipe asks for that evaluation cannot answer by itself — a Debian
 /// package set the lock file does not pin yet. The caller resolves it (network),

@@ -60,7 +60,7 @@ fn derivations_remember_their_call_site_and_import_chain() {
     };
     let b = origin("b");
     assert!(b.file.ends_with("web.rhai"), "{b}");
-    assert_eq!((b.line, b.column), (2, 26));
+    assert_eq!((b.line, b.column), (2, 24));
     assert!(b.imported_from.is_none());
     let a = origin("a");
     let chain: Vec<String> = a

@@ -1,7 +1,9 @@
 //! Images read back by the real consumers: isoinfo (Rock Ridge and Joliet listings,
 //! descriptor summary), xorriso (listings through Rock Ridge, Joliet and the primary
 //! tree; full extraction) and blkid (type and label). Each test describes a tree as
-//! data and [`check`] verifies every consumer sees exactly that tree.
+//! data and [`check`] verifies every consumer sees exactly that tree. Without the
+//! consumers (scripts/setup.sh installs them), the writer's own checks still run and
+//! the rest is skipped with a message — a failure under CI.
 
 mod common;
 
@@ -168,6 +170,9 @@ fn check(label: &str, entries: &[Entry]) {
         calls.values().all(|&count| count == 1),
         "each external extent is written once: {calls:?}"
     );
+    if !consumers_installed() {
+        return;
+    }
     let (_directory, path) = temp_image(&image);
     let expected = expected_tree(entries);
 
@@ -430,6 +435,7 @@ fn shared_external_extents() {
 
 #[test]
 fn labels_reach_blkid() {
+    imgbuild_test_support::require!(imgbuild_test_support::require_tool("blkid"));
     for label in [
         "cidata",
         "CIDATA",

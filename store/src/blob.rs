@@ -1,6 +1,7 @@
 //! Blobs: byte strings named by the BLAKE3 of their uncompressed content.
 //!
-//! A blob object at `objects/blobs/xx/<62 hex>` is one of two things:
+//! A blob object at `objects/blobs/x/<63 hex>` (the first hex digit of its digest names
+//! the fan-out directory) is one of two things:
 //!
 //! ```text
 //! blob object  = "imgbuild-blob-v1\0"   17 bytes, domain and version
@@ -15,12 +16,14 @@
 //!                the lengths add up to `size`; nothing may follow the last entry
 //! chunk object = "imgbuild-chunk-v1\0"  18 bytes
 //!                size u64 LE, then one zstd frame of `size` bytes
-//!                (at `objects/chunks/xx/<62 hex>`, named by BLAKE3 of the raw chunk)
+//!                (at `objects/chunks/x/<63 hex>`, named by BLAKE3 of the raw chunk)
 //! ```
 //!
-//! Chunking never changes a blob's identity. Reads always verify: every chunk
-//! against its digest and the whole content against the blob digest, so a torn
-//! or flipped object surfaces as [`StoreError::ObjectCorrupt`], never as bad bytes.
+//! Object files are read-only (0444, or 0400 for a secret blob and its chunks) and are
+//! never rewritten once published. Chunking never changes a blob's identity. Reads
+//! always verify: every chunk against its digest and the whole content against the
+//! blob digest, so a torn or flipped object surfaces as [`StoreError::ObjectCorrupt`],
+//! never as bad bytes.
 
 use std::fs::{self, File};
 use std::io::{self, Read};

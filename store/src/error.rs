@@ -2,7 +2,7 @@
 //!
 //! Each variant names what it is about: the path on disk, the digest of the
 //! object, the key of an output record or the path inside a tree. Filesystem
-//! errors are wrapped at the call site with [`IoResultExt::at`] so that the
+//! errors are wrapped at the call site with `IoResultExt::at` (crate-private) so that the
 //! path always travels with the `io::Error`.
 
 use std::fmt;

@@ -267,7 +267,7 @@ impl Store {
     }
 }
 
-/// Removes the `xx/` directories that became empty (best effort).
+/// Removes the `x/` fan-out directories that became empty (best effort).
 fn remove_empty_fan_out_directories(directory: &Path) {
     if let Ok(names) = sorted_names(directory) {
         for name in names {

@@ -1,9 +1,14 @@
-//! Where everything lives under the store root, and the one way to publish a file.
+//! Where everything lives under the store root (layout `imgbuild-store-v2`, drawn in
+//! the crate docs), and the one way to publish a file.
 //!
-//! Every object is written to `tmp/` first and renamed into place
-//! ([`publish_file`]), so a reader never sees a half-written object, even if the
-//! writer is killed. Objects are fanned out by the first two hex characters of
-//! their digest (`xx/<62 hex>`) to keep directories small.
+//! Every file is written as a `.publish-XXXXXX` temporary in its destination's own
+//! directory and renamed into place ([`publish_file`]), so a reader never sees a
+//! half-written object, even if the writer is killed; GC removes temporaries a killed
+//! writer left once they are old. Objects, output records and logs are fanned out by
+//! the first hex digit of their digest ([`FAN_OUT`]): `x/<63 hex>`, 16 directories per
+//! kind. Build locks are striped over 256 files named by the key's first byte
+//! (`locks/build/xx.lock`). `VERSION` holds [`LAYOUT_VERSION`]; a store with another
+//! value (the v1 layout fanned out over two hex digits) is refused, not converted.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -320,7 +325,7 @@ pub(crate) fn remove_file_if_exists(path: &Path) -> Result<u64, StoreError> {
 }
 
 /// Removes `.publish-*` temporaries older than `max_age` under `directory` and its
-/// `xx/` subdirectories. Returns the number removed and their size.
+/// `x/` fan-out subdirectories. Returns the number removed and their size.
 pub(crate) fn remove_stale_temporaries(
     directory: &Path,
     max_age: std::time::Duration,
@@ -329,7 +334,8 @@ pub(crate) fn remove_stale_temporaries(
     let mut removed = (0, 0);
     let mut directories = vec![directory.to_path_buf()];
     for name in sorted_names(directory)? {
-        if name.len() == 2 {
+        // A one-character file (a root named `a`, say) is not a fan-out directory.
+        if name.len() == FAN_OUT && directory.join(&name).is_dir() {
             directories.push(directory.join(name));
         }
     }

@@ -1,13 +1,18 @@
-//! Cross-process locks: one per build key, and the store-wide GC lock.
+//! Cross-process locks: build locks striped by key, and the store-wide GC lock.
 //!
 //! Locks are `flock`-style locks ([`std::fs::File::lock`]) on files under
 //! `locks/`; the kernel releases them when the holder exits, however it exits.
 //!
-//! * [`Store::lock_build`] takes an exclusive lock on `locks/build/<key>.lock`, so
-//!   two processes sharing a store build each derivation once.
+//! * [`Store::lock_build`] takes an exclusive lock on `locks/build/xx.lock`, where
+//!   `xx` is the key's first byte in hex: 256 stripes rather than one file per key,
+//!   because creating a file per derivation cost more than building a small one. Two
+//!   processes sharing a store therefore build each derivation once; two keys in one
+//!   stripe merely build one after the other, and since a builder holds one build lock
+//!   at a time, striping cannot deadlock. [`Store::try_lock_build`] does not wait.
 //! * [`Store::build_session`] takes `locks/gc.lock` shared; GC and verify take
 //!   it exclusive. A build therefore never sees GC delete what it is about to
 //!   reference. Do not run GC from a thread of a process that holds a session.
+//!   [`Store::is_busy`] tells whether a build holds it (for messages only).
 //!
 //! GC deletes build lock files it can lock itself. A builder that opened such a
 //! file just before it was deleted would then hold a lock on a dead file, so

@@ -1,7 +1,9 @@
 //! Build logs, keyed by a digest (the derivation's recipe identity).
 //!
-//! A log lives at `logs/xx/<62 hex>.log` and is replaced atomically. GC removes
-//! logs whose key has no live entry in the recipe index.
+//! A log lives at `logs/x/<63 hex>.log` (fanned out by the key's first hex digit, like
+//! objects) and is replaced atomically. [`Store::find_logs`] finds logs by a hex prefix
+//! of their key, as `imgbuild log` takes it. GC removes logs whose key has no live
+//! entry in the recipe index.
 
 use std::io::Write;
 use std::path::PathBuf;

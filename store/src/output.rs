@@ -1,11 +1,14 @@
 //! Keyed outputs: what a build produced, found by cache key or by recipe identity.
 //!
 //! Two indexes map a [`Digest`] key to an [`OutputRecord`]:
-//! [`OutputIndex::CacheKey`] (`outputs/cache-key/xx/…`) and
-//! [`OutputIndex::Recipe`] (`outputs/recipe/xx/…`). A record file is a small
-//! versioned JSON document, replaced atomically. A record whose top object is
-//! gone (collected, quarantined or invalidated) reads as absent, so the output
-//! is rebuilt.
+//! [`OutputIndex::CacheKey`] (`outputs/cache-key/x/<63 hex>`) and
+//! [`OutputIndex::Recipe`] (`outputs/recipe/x/<63 hex>`), fanned out by the key's
+//! first hex digit. A record file is a small versioned JSON document
+//! (`{"version":1,"record":…}` and a newline), replaced atomically; a file of another
+//! version reads as absent. [`Store::put_output_pair`] writes a build's two entries as
+//! one file: the recipe-index entry is a hard link to the cache-key entry where the file
+//! system allows, a second file otherwise. A record whose top object is gone
+//! (collected, quarantined or invalidated) reads as absent, so the output is rebuilt.
 //!
 //! [`OutputRecord::digest`] is the "output digest" that dependents' cache keys
 //! are computed from (early cutoff). It is BLAKE3 of this encoding:

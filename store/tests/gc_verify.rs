@@ -198,3 +198,46 @@ fn verify_quarantines_flipped_blobs_chunks_and_trees() {
     assert_eq!(rebuilt, record);
     assert!(store.verify().expect("verify").problems.is_empty());
 }
+
+/// A writer killed while publishing leaves `.publish-*` next to the object it was
+/// writing, inside a fan-out directory (`objects/blobs/x/`, `outputs/recipe/x/`, ...):
+/// GC removes those once they are old, wherever they are, and keeps young ones.
+#[test]
+fn gc_removes_stale_temporaries_inside_fan_out_directories() {
+    let (_directory, store) = store();
+    let blob = store.put_blob(b"kept", false).expect("put");
+    let fan_out = object_path(&store, "blobs", &blob.digest)
+        .parent()
+        .expect("fan-out directory")
+        .to_path_buf();
+    let stale = [
+        fan_out.join(".publish-killed"),
+        store.root().join("outputs/recipe/a/.publish-killed"),
+        store.root().join("logs/b/.publish-killed"),
+        store.root().join("tmp/.publish-killed"),
+    ];
+    for path in &stale {
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(path, b"partial").expect("write");
+    }
+    // Root names as short as a fan-out directory's are files, not directories to search.
+    store.add_root("a", &[]).expect("root");
+    store.add_root("ab", &[]).expect("root");
+    let young = store
+        .gc_with(&GcOptions {
+            tmp_max_age: Duration::from_secs(3600),
+        })
+        .expect("gc");
+    assert!(
+        stale.iter().all(|path| path.exists()),
+        "a young temporary may belong to a running writer: {young:?}"
+    );
+    let report = store
+        .gc_with(&GcOptions {
+            tmp_max_age: Duration::ZERO,
+        })
+        .expect("gc");
+    let left: Vec<_> = stale.iter().filter(|path| path.exists()).collect();
+    assert!(left.is_empty(), "left behind: {left:?} ({report:?})");
+    assert!(report.removed_other >= 4, "{report:?}");
+}

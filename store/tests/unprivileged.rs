@@ -1,14 +1,15 @@
 //! The store used by an ordinary user: run as `nobody` when the tests run as root.
 //!
-//! As root, the test re-runs itself under `runuser -u nobody` (when available)
-//! so the unprivileged paths are exercised for real: no chown, no device
-//! nodes, tar fallback for a root-owned tree, owner-only secrets.
+//! As root, the test re-runs itself under `runuser -u nobody` so the unprivileged
+//! paths are exercised for real: no chown, no device nodes, tar fallback for a
+//! root-owned tree, owner-only secrets. As an ordinary user it runs them directly.
+//! Root without `runuser` is reported by `imgbuild_test_support` (a skip on a
+//! developer machine, a failure under CI).
 
 mod common;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
 use std::process::Command;
 
 use imgbuild_store::{
@@ -22,11 +23,15 @@ const CHILD_VARIABLE: &str = "IMGBUILD_STORE_TEST_UNPRIVILEGED_CHILD";
 fn ordinary_user_can_build_and_materialize() {
     let euid = rustix::process::geteuid();
     if euid.is_root() {
-        if std::env::var_os(CHILD_VARIABLE).is_some() || !Path::new("/usr/sbin/runuser").exists() {
-            return;
+        if std::env::var_os(CHILD_VARIABLE).is_some() {
+            // The child run, which `runuser` did not make an ordinary user: the parent
+            // fails on the panic.
+            panic!("runuser -u nobody left the child running as root");
         }
+        let runuser =
+            imgbuild_test_support::require!(imgbuild_test_support::require_tool("runuser"));
         let executable = std::env::current_exe().expect("test executable");
-        let output = Command::new("/usr/sbin/runuser")
+        let output = Command::new(runuser)
             .args(["-u", "nobody", "--"])
             .arg(executable)
             .args([

@@ -286,14 +286,207 @@ pub fn regex_escape(literal: &str) -> String {
     escaped
 }
 
-/// True when the tests run as root.
+/// True when the tests run as root (the one check, in `imgbuild_test_support`).
 pub fn running_as_root() -> bool {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return false;
-    };
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .is_some_and(|effective| effective == "0")
+    imgbuild_test_support::is_root()
+}
+
+/// `runuser`, to run the binary as `nobody`: `None` (after `imgbuild_test_support`
+/// reported it: a skip on a developer machine, a failure under CI) unless the tests run
+/// as root and `runuser` is installed.
+pub fn runuser_as_root() -> Option<PathBuf> {
+    imgbuild_test_support::require_root("only root can run commands as `nobody`")?;
+    imgbuild_test_support::require_tool("runuser")
+}
+
+/// One request as [`http_server`] received it.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    /// The request target (`/payload.txt`).
+    pub path: String,
+    /// Header names (lower case) and values, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl SeenRequest {
+    /// The value of header `name` (case-insensitive), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// What [`http_server`] answers to one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// Extra headers (`Content-Length` and `Connection: close` are always sent).
+    pub headers: Vec<(String, String)>,
+    /// The body; `Content-Length` is its full length.
+    pub body: Vec<u8>,
+    /// Send only this many bytes of the body, then close the connection.
+    pub cut_after: Option<usize>,
+}
+
+impl Reply {
+    /// `200 OK` with `body`.
+    pub fn ok(body: &[u8]) -> Reply {
+        Reply::status(200).with_body(body)
+    }
+
+    /// An empty answer with `status`.
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            cut_after: None,
+        }
+    }
+
+    /// `302 Found` to `location`.
+    pub fn redirect(location: &str) -> Reply {
+        Reply::status(302).with_header("Location", location)
+    }
+
+    /// `body`, honouring a `Range: bytes=N-` request with `206 Partial Content`.
+    pub fn ranged(request: &SeenRequest, body: &[u8]) -> Reply {
+        let start = request
+            .header("range")
+            .and_then(|range| range.strip_prefix("bytes="))
+            .and_then(|range| range.strip_suffix('-'))
+            .and_then(|start| start.parse::<usize>().ok());
+        match start {
+            Some(start) if start < body.len() => Reply::status(206)
+                .with_header(
+                    "Content-Range",
+                    &format!("bytes {start}-{}/{}", body.len() - 1, body.len()),
+                )
+                .with_body(&body[start..]),
+            Some(_) => Reply::status(416),
+            None => Reply::ok(body),
+        }
+    }
+
+    /// The same reply with `body`.
+    pub fn with_body(mut self, body: &[u8]) -> Reply {
+        self.body = body.to_vec();
+        self
+    }
+
+    /// The same reply with one more header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The same reply, but the connection closes after `count` bytes of the body.
+    pub fn cut_after(mut self, count: usize) -> Reply {
+        self.cut_after = Some(count);
+        self
+    }
+}
+
+/// A scripted HTTP/1.1 server on 127.0.0.1 (see [`http_server`]).
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub base: String,
+    /// The port, for URLs built by hand (with credentials, say).
+    pub port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<SeenRequest>>>,
+}
+
+impl TestServer {
+    /// `base` + `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.requests
+            .lock()
+            .map(|requests| requests.clone())
+            .unwrap_or_default()
+    }
+
+    /// The requests received so far for `path`.
+    pub fn requests_to(&self, path: &str) -> Vec<SeenRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|request| request.path == path)
+            .collect()
+    }
+}
+
+/// Starts a server on 127.0.0.1 that answers each request with `answer(request, n)`,
+/// where `n` counts the earlier requests for the same path (0 for the first). One
+/// request per connection (`Connection: close`); the server lives as long as the test
+/// process.
+pub fn http_server(answer: impl Fn(&SeenRequest, usize) -> Reply + Send + 'static) -> TestServer {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().expect("address").port();
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::<SeenRequest>::new()));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let Ok(clone) = stream.try_clone() else {
+                continue;
+            };
+            let mut reader = BufReader::new(clone);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let mut headers = Vec::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+                }
+            }
+            let request = SeenRequest { path, headers };
+            let earlier = {
+                let Ok(mut seen) = seen.lock() else { continue };
+                let earlier = seen
+                    .iter()
+                    .filter(|other| other.path == request.path)
+                    .count();
+                seen.push(request.clone());
+                earlier
+            };
+            let reply = answer(&request, earlier);
+            let mut head = format!(
+                "HTTP/1.1 {} Test\r\nContent-Length: {}\r\nConnection: close\r\n",
+                reply.status,
+                reply.body.len()
+            );
+            for (name, value) in &reply.headers {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+            head.push_str("\r\n");
+            let sent = reply
+                .cut_after
+                .unwrap_or(reply.body.len())
+                .min(reply.body.len());
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&reply.body[..sent]);
+            let _ = stream.flush();
+        }
+    });
+    TestServer {
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+        requests,
+    }
 }

@@ -86,38 +86,33 @@ pub fn temp_image(image: &[u8]) -> (tempfile::TempDir, PathBuf) {
     (directory, path)
 }
 
-/// The output of a test tool, found on `PATH` or in the sbin directories (blkid lives
-/// in /usr/sbin, which a non-root `PATH` may lack). A missing tool fails the test with
-/// a pointer to scripts/setup.sh.
+/// The consumers the image checks run: `isoinfo` (genisoimage), `xorriso` and `blkid`
+/// (util-linux). `false` when one is missing, after `imgbuild_test_support` said so (a
+/// skip on a developer machine, a failure under CI); tests check this before running
+/// them.
+pub fn consumers_installed() -> bool {
+    imgbuild_test_support::require_tools(&["isoinfo", "xorriso", "blkid"]).is_some()
+}
+
+/// The output of a test tool, found by `imgbuild_test_support` on `PATH` or in the sbin
+/// directories (blkid lives in /usr/sbin, which a non-root `PATH` may lack). A missing
+/// tool fails the test with a pointer to scripts/setup.sh; tests that can skip ask
+/// [`consumers_installed`] first.
 fn output_of(tool: &str, arguments: &[&str]) -> std::process::Output {
-    let mut last_error = None;
-    for directory in ["", "/usr/sbin/", "/sbin/"] {
-        match Command::new(format!("{directory}{tool}"))
-            .args(arguments)
-            .output()
-        {
-            Ok(output) => {
-                assert!(
-                    output.status.success(),
-                    "`{tool} {}` failed: {}\nstdout:\n{}\nstderr:\n{}",
-                    arguments.join(" "),
-                    output.status,
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                );
-                return output;
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => last_error = Some(error),
-            Err(error) => panic!("cannot run `{tool}`: {error}"),
-        }
-    }
-    panic!(
-        "cannot run `{tool}` ({}); the ISO tests need isoinfo (genisoimage), xorriso and blkid \
-         (util-linux): run scripts/setup.sh",
-        last_error
-            .map(|error| error.to_string())
-            .unwrap_or_default()
-    )
+    let path = imgbuild_test_support::find_tool(tool).unwrap_or_else(|missing| panic!("{missing}"));
+    let output = Command::new(&path)
+        .args(arguments)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run `{}`: {error}", path.display()));
+    assert!(
+        output.status.success(),
+        "`{tool} {}` failed: {}\nstdout:\n{}\nstderr:\n{}",
+        arguments.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
 
 /// Runs a test tool and returns its standard output and standard error.

@@ -26,7 +26,7 @@ pub fn pseudo_random(seed: u64, length: usize) -> Vec<u8> {
     bytes
 }
 
-/// `root/objects/<kind>/xx/<62 hex>`.
+/// `root/objects/<kind>/x/<63 hex>` (layout v2: one hex digit of fan-out).
 pub fn object_path(store: &Store, kind: &str, digest: &Digest) -> PathBuf {
     let hex = digest.to_string();
     store
