@@ -2,25 +2,26 @@
 //! `file://` URL), fixed-output.
 //!
 //! The promised hash *is* the identity: mirrors (`urls: [...]`) can change without
-//! rebuilding anything. The content is streamed into the store while it is hashed and is
-//! only published if it matches the promise; each URL is tried up to three times with
-//! backoff before the next one. `--offline` builds fail here unless the output is
-//! already in the store.
+//! rebuilding anything. Downloading is [`http::download`]'s: streamed into the store
+//! while hashed, published only if it matches the promise, transient failures retried
+//! and resumed, permanent ones (404, a mismatch, a bad redirect) sending it to the next
+//! URL. A mismatch is the recipe's error (exit 1), a network that cannot deliver the
+//! environment's (exit 3). Credentials in a URL (`https://user:token@host/x`) are used
+//! but never shown: messages and the log carry [`http::redact`]ed URLs. `--offline`
+//! builds fail here unless the output is already in the store.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 
 use imgbuild_evaluator::rhai::{Engine, EvalAltResult, Map, NativeCallContext};
 use imgbuild_evaluator::{ArgMap, BuiltinError, DerivationHandle, DerivationSpec, Value};
 use imgbuild_store::OutputRecord;
-use sha2::Digest as _;
 
+use crate::core::http::{self, ExpectedHash, HashAlgorithm};
 use imgbuild_engine::{BuildContext, BuildError};
 
 /// The derivation kind.
 pub const KIND: &str = "fetch";
 const VERSION: u32 = 1;
-const ATTEMPTS: u32 = 3;
 
 pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) {
     let state = &registration.state;
@@ -51,7 +52,8 @@ pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) 
                     || url.starts_with("file://"))
                 {
                     return Err(BuiltinError::new(format!(
-                        "fetch: `{url}` is not an http, https or file URL"
+                        "fetch: `{}` is not an http, https or file URL",
+                        http::redact(url)
                     ))
                     .into());
                 }
@@ -83,11 +85,7 @@ pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) 
             );
             let name = match arguments.optional_string("name")? {
                 Some(name) => name,
-                None => urls[0]
-                    .rsplit('/')
-                    .find(|part| !part.is_empty())
-                    .unwrap_or("download")
-                    .to_owned(),
+                None => default_name(&urls[0]),
             };
             crate::core::paths::check_name("fetch", &name)?;
             Ok(state.add(
@@ -114,36 +112,30 @@ fn check_hash(algorithm: &str, hash: &str) -> Result<String, BuiltinError> {
     Ok(hash)
 }
 
-enum Hasher {
-    Sha256(sha2::Sha256),
-    Blake3(Box<blake3::Hasher>),
-}
-
-impl Hasher {
-    fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Hasher::Sha256(hasher) => hasher.update(bytes),
-            Hasher::Blake3(hasher) => {
-                hasher.update(bytes);
-            }
-        }
-    }
-
-    fn finish(self) -> String {
-        match self {
-            Hasher::Sha256(hasher) => hex::encode(hasher.finalize()),
-            Hasher::Blake3(hasher) => hasher.finalize().to_hex().to_string(),
-        }
-    }
+/// The last path segment of `url`, without query, fragment or credentials (the name
+/// shows up in progress lines, events and logs).
+fn default_name(url: &str) -> String {
+    let url = http::redact(url);
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    let path = url.split_once("://").map_or(url, |(_, rest)| rest);
+    path.rsplit('/')
+        .find(|part| !part.is_empty() && !part.contains('@'))
+        .filter(|_| path.contains('/'))
+        .unwrap_or("download")
+        .to_owned()
 }
 
 pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
     let args = &context.derivation.args;
     let (algorithm, expected) = match (args.get("sha256"), args.get("blake3")) {
-        (Some(Value::String(hash)), _) => ("sha256", hash.clone()),
-        (_, Some(Value::String(hash))) => ("blake3", hash.clone()),
+        (Some(Value::String(hash)), _) => (HashAlgorithm::Sha256, hash),
+        (_, Some(Value::String(hash))) => (HashAlgorithm::Blake3, hash),
         _ => return Err(BuildError::Malformed("fetch without a hash".to_owned())),
     };
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(expected, &mut digest)
+        .map_err(|_| BuildError::Malformed(format!("fetch: `{expected}` is not a hash")))?;
+    let expected = ExpectedHash { algorithm, digest };
     let executable = args
         .get("executable")
         .and_then(Value::as_bool)
@@ -158,84 +150,52 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
         .filter_map(|url| url.as_str().map(str::to_owned))
         .collect();
     if context.config.offline {
+        let shown: Vec<String> = urls.iter().map(|url| http::redact(url)).collect();
         return Err(BuildError::Failed(format!(
             "--offline: {} is not in the store and would have to be downloaded from {}",
             context.derivation.name,
-            urls.join(", ")
+            shown.join(", ")
         )));
     }
-    let mut errors = Vec::new();
-    for url in &urls {
-        for attempt in 1..=ATTEMPTS {
-            match download(context, url, algorithm, &expected) {
-                Ok(info) => {
-                    context.log_line(format!("fetched {url} ({} bytes)", info.size));
-                    return Ok(imgbuild_engine::file_output(&info, executable, false));
-                }
-                Err(Attempt::Mismatch(message)) => return Err(BuildError::Failed(message)),
-                Err(Attempt::Retry(message)) => {
-                    context.log_line(format!("attempt {attempt} of {url} failed: {message}"));
-                    errors.push(format!("{url}: {message}"));
-                    if attempt < ATTEMPTS {
-                        std::thread::sleep(crate::core::http::backoff(attempt));
-                    }
-                }
-            }
-        }
+    let store = context.store;
+    let reporter = context.reporter;
+    let mut notes = Vec::new();
+    let result = http::download(&urls, expected, None, store, &mut |event| match event {
+        http::Event::Progress { received, total } => reporter.progress(received, total, "bytes"),
+        http::Event::Note(note) => notes.push(note.to_owned()),
+    });
+    for note in notes {
+        context.log_line(note);
     }
-    Err(BuildError::Failed(format!(
-        "fetch of {} failed: {}",
-        context.derivation.name,
-        errors.join("; ")
-    )))
+    match result {
+        Ok(downloaded) => {
+            context.log_line(format!(
+                "fetched {} ({} bytes)",
+                downloaded.url, downloaded.info.size
+            ));
+            Ok(imgbuild_engine::file_output(
+                &downloaded.info,
+                executable,
+                false,
+            ))
+        }
+        Err(error) => Err(error.into_build_error(&format!("fetch of {}", context.derivation.name))),
+    }
 }
 
-enum Attempt {
-    Retry(String),
-    Mismatch(String),
-}
-
-fn download(
-    context: &BuildContext<'_>,
-    url: &str,
-    algorithm: &str,
-    expected: &str,
-) -> Result<imgbuild_store::BlobInfo, Attempt> {
-    let (mut reader, _) =
-        crate::core::http::open_at(url, 0).map_err(|error| Attempt::Retry(error.reason))?;
-    let mut hasher = if algorithm == "sha256" {
-        Hasher::Sha256(sha2::Sha256::new())
-    } else {
-        Hasher::Blake3(Box::new(blake3::Hasher::new()))
-    };
-    let mut writer = context
-        .store
-        .blob_writer(false)
-        .map_err(|error| Attempt::Retry(error.to_string()))?;
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let count = reader
-            .read(&mut buffer)
-            .map_err(|error| Attempt::Retry(format!("reading: {error}")))?;
-        if count == 0 {
-            break;
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_names_carry_no_credentials_or_query() {
+        for (url, expected) in [
+            ("https://host/dir/file.tar.gz", "file.tar.gz"),
+            ("https://host/dir/", "dir"),
+            ("https://user:token@host/file?signature=abc#x", "file"),
+            ("https://user:token@host", "download"),
+            ("https://user:token@host/", "download"),
+            ("file:///srv/x.iso", "x.iso"),
+        ] {
+            assert_eq!(super::default_name(url), expected, "{url}");
         }
-        hasher.update(&buffer[..count]);
-        writer
-            .write_all(&buffer[..count])
-            .map_err(|error| Attempt::Retry(format!("writing to the store: {error}")))?;
-        total += count as u64;
-        context.reporter.progress(total, None, "bytes");
     }
-    let found = hasher.finish();
-    if found != expected {
-        // The writer is dropped unfinished: nothing is published.
-        return Err(Attempt::Mismatch(format!(
-            "{url}: {algorithm} mismatch: expected {expected}, got {found} ({total} bytes)"
-        )));
-    }
-    writer
-        .finish()
-        .map_err(|error| Attempt::Retry(error.to_string()))
 }

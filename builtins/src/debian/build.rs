@@ -29,6 +29,7 @@ use imgbuild_store::{
 };
 use sha2::Digest as _;
 
+use super::arguments::{Contents, Locations, PackageSet};
 use super::sources;
 use crate::core::http;
 use imgbuild_engine::{BuildContext, BuildError};
@@ -58,98 +59,62 @@ pub fn deb_key(sha256: &[u8; 32]) -> Digest {
     Digest::of(&bytes)
 }
 
-fn wanted(context: &BuildContext<'_>) -> Result<Vec<Wanted>, BuildError> {
+fn wanted(context: &BuildContext<'_>) -> Result<(Vec<Wanted>, Locations), BuildError> {
     let derivation = context.derivation;
-    if let Some(Value::String(_)) = derivation.args.get("unlocked") {
-        return Err(BuildError::Failed(format!(
-            "package set `{}` is not in the lock file: run `imgbuild lock` (imgbuild build does this by itself)",
-            derivation.name
-        )));
-    }
-    let malformed = |what: &str| BuildError::Malformed(format!("debian_packages: {what}"));
-    let packages = derivation
-        .args
-        .get("packages")
-        .and_then(Value::as_list)
-        .ok_or_else(|| malformed("no packages"))?;
-    let files = derivation
+    let malformed = |what: String| BuildError::Malformed(format!("debian_packages: {what}"));
+    let set = PackageSet::from_args(&derivation.args).map_err(malformed)?;
+    let packages = match set.contents {
+        Contents::Pinned(packages) => packages,
+        Contents::Unlocked(_) => {
+            return Err(BuildError::Failed(format!(
+                "package set `{}` is not in the lock file: run `imgbuild lock` (imgbuild build does this by itself)",
+                derivation.name
+            )))
+        }
+    };
+    let locations = derivation
         .location
         .as_ref()
-        .and_then(|location| location.get("files"))
-        .and_then(Value::as_list)
-        .ok_or_else(|| malformed("no file locations"))?;
-    if files.len() != packages.len() {
-        return Err(malformed("packages and locations differ in length"));
+        .ok_or_else(|| malformed("no locations".to_owned()))
+        .and_then(|location| Locations::from_value(location).map_err(malformed))?;
+    if locations.files.len() != packages.len() {
+        return Err(malformed(
+            "packages and locations differ in length".to_owned(),
+        ));
     }
     let mut wanted = Vec::with_capacity(packages.len());
-    for (package, file) in packages.iter().zip(files) {
-        let fields = package
-            .as_list()
-            .ok_or_else(|| malformed("package entry"))?;
-        let file = file.as_list().ok_or_else(|| malformed("file entry"))?;
-        let text = |index: usize| -> Result<String, BuildError> {
-            fields
-                .get(index)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| malformed("package field"))
-        };
+    for (package, file) in packages.into_iter().zip(&locations.files) {
         let mut sha256 = [0u8; 32];
-        hex::decode_to_slice(text(3)?, &mut sha256).map_err(|_| malformed("sha256"))?;
+        hex::decode_to_slice(&package.sha256, &mut sha256)
+            .map_err(|_| malformed(format!("sha256 of {}", package.name)))?;
         wanted.push(Wanted {
-            name: text(0)?,
-            version: text(1)?,
+            name: package.name,
+            version: package.version,
             sha256,
-            size: fields
-                .get(4)
-                .and_then(Value::as_int)
-                .ok_or_else(|| malformed("size"))? as u64,
-            repository: file
-                .first()
-                .and_then(Value::as_int)
-                .ok_or_else(|| malformed("repository"))? as usize,
-            filename: file
-                .get(1)
-                .and_then(Value::as_str)
-                .ok_or_else(|| malformed("filename"))?
-                .to_owned(),
+            size: package.size,
+            repository: file.repository,
+            filename: file.filename.clone(),
         });
     }
-    Ok(wanted)
+    Ok((wanted, locations))
 }
 
-/// The mirror of each repository: the command line's, else the recipe's, else the
-/// host's sources (all resolved by the CLI into the build configuration).
-fn mirrors(context: &BuildContext<'_>) -> Result<Vec<String>, BuildError> {
-    let location = context.derivation.location.as_ref();
-    let text = |key: &str| {
-        location
-            .and_then(|location| location.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+/// The mirror of each repository: the recipe's own URL, else the command line's
+/// mirror, else the recipe's, else the host's sources (all resolved by the CLI into the
+/// build configuration).
+fn mirrors(context: &BuildContext<'_>, locations: &Locations) -> Result<Vec<String>, BuildError> {
     let mirrors = &context.config.mirrors;
     let overrides = sources::Overrides::from_command_line(mirrors).or(&sources::Overrides {
-        mirror: text("mirror"),
-        security_mirror: text("security_mirror"),
+        mirror: locations.mirror.clone(),
+        security_mirror: locations.security_mirror.clone(),
     });
-    let urls = location
-        .and_then(|location| location.get("urls"))
-        .and_then(Value::as_list)
-        .unwrap_or_default();
-    location
-        .and_then(|location| location.get("suites"))
-        .and_then(Value::as_list)
-        .unwrap_or_default()
+    locations
+        .suites
         .iter()
         .enumerate()
-        .map(|(index, suite)| {
-            match urls.get(index).and_then(Value::as_str) {
-                Some(url) if !url.is_empty() => return Ok(url.trim_end_matches('/').to_owned()),
-                _ => {}
-            }
-            let suite = suite.as_str().unwrap_or("");
-            sources::mirror_for(suite, &overrides, &mirrors.host).map_err(BuildError::Failed)
+        .map(|(index, suite)| match locations.urls.get(index) {
+            Some(url) if !url.is_empty() => Ok(url.trim_end_matches('/').to_owned()),
+            _ => sources::mirror_for(suite, &overrides, &mirrors.host).map_err(BuildError::Failed),
         })
         .collect()
 }
@@ -159,6 +124,7 @@ fn mirrors(context: &BuildContext<'_>) -> Result<Vec<String>, BuildError> {
 fn fetch_all(
     context: &BuildContext<'_>,
     wanted: &[Wanted],
+    locations: &Locations,
 ) -> Result<(Vec<Digest>, usize, u64), BuildError> {
     let store = context.store;
     let mut blobs: Vec<Option<Digest>> = vec![None; wanted.len()];
@@ -191,11 +157,11 @@ fn fetch_all(
             names.join(", ")
         )));
     }
-    let mirrors = mirrors(context)?;
+    let mirrors = mirrors(context, locations)?;
     let total: u64 = missing.iter().map(|&index| wanted[index].size).sum();
     let done = AtomicU64::new(0);
     let queue = Mutex::new(missing.clone().into_iter());
-    let results: Mutex<Vec<(usize, Result<Digest, String>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, Result<Digest, FetchFailure>)>> = Mutex::new(Vec::new());
     let threads = PARALLEL_DOWNLOADS.min(missing.len());
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -209,10 +175,10 @@ fn fetch_all(
                     Some(mirror) => fetch_one(store, mirror, package, &done, &|done| {
                         context.reporter.progress(done, Some(total), "bytes")
                     }),
-                    None => Err(format!(
-                        "{}: no repository #{}",
-                        package.name, package.repository
-                    )),
+                    None => Err(FetchFailure::Package {
+                        message: format!("{}: no repository #{}", package.name, package.repository),
+                        blame: http::Blame::Recipe,
+                    }),
                 };
                 if let Ok(mut results) = results.lock() {
                     results.push((index, result));
@@ -221,19 +187,35 @@ fn fetch_all(
         }
     });
     let mut failures = Vec::new();
+    // The recipe's fault (exit 1) if any package differs from what the lock promises;
+    // the network's (exit 3) if packages could only not be fetched.
+    let mut blame = http::Blame::Environment;
     for (index, result) in results.into_inner().unwrap_or_default() {
         match result {
             Ok(blob) => blobs[index] = Some(blob),
-            Err(error) => failures.push(error),
+            Err(FetchFailure::Store(error)) => return Err(BuildError::Store(error)),
+            Err(FetchFailure::Package {
+                message,
+                blame: package_blame,
+            }) => {
+                if package_blame == http::Blame::Recipe {
+                    blame = http::Blame::Recipe;
+                }
+                failures.push(message);
+            }
         }
     }
     if !failures.is_empty() {
         failures.sort();
-        return Err(BuildError::Failed(format!(
+        let message = format!(
             "fetching packages of `{}` failed:\n  {}",
             context.derivation.name,
             failures.join("\n  ")
-        )));
+        );
+        return Err(match blame {
+            http::Blame::Recipe => BuildError::Failed(message),
+            http::Blame::Environment => BuildError::Network(message),
+        });
     }
     let blobs = blobs
         .into_iter()
@@ -245,101 +227,91 @@ fn fetch_all(
     Ok((blobs, missing.len(), total))
 }
 
-/// Downloads one `.deb` into the store, checking size and SHA-256 before keeping it.
+/// Why one `.deb` was not fetched.
+enum FetchFailure {
+    /// The store failed: the whole build stops.
+    Store(imgbuild_store::StoreError),
+    /// The package could not be fetched; the message names it (URLs redacted).
+    Package { message: String, blame: http::Blame },
+}
+
+/// Downloads one `.deb` into the store through [`http::download`] (resumed when cut
+/// short, size and SHA-256 checked while streaming, nothing kept unless they match)
+/// and records it by its SHA-256.
 fn fetch_one(
     store: &Store,
     mirror: &str,
     package: &Wanted,
     done: &AtomicU64,
     progress: &dyn Fn(u64),
-) -> Result<Digest, String> {
+) -> Result<Digest, FetchFailure> {
     let url = format!("{mirror}/{}", package.filename);
-    let failed = |message: String| format!("{} {}: {message}", package.name, package.version);
-    let new_writer = || {
-        store
-            .blob_writer(false)
-            .map_err(|error| failed(error.to_string()))
+    let expected = http::ExpectedHash {
+        algorithm: http::HashAlgorithm::Sha256,
+        digest: package.sha256,
     };
-    // A download cut short is resumed where it stopped (HTTP range request); what was
-    // received stays in the blob writer and the hasher across attempts.
-    let mut writer = new_writer()?;
-    let mut hasher = sha2::Sha256::new();
-    let mut received = 0u64;
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut last = String::new();
-    'attempts: for attempt in 1..=http::ATTEMPTS {
-        if attempt > 1 {
-            std::thread::sleep(http::backoff(attempt - 1));
-        }
-        let (mut reader, resumed) = match http::open_at(&url, received) {
-            Ok(opened) => opened,
-            Err(error) if error.permanent => return Err(failed(error.to_string())),
-            Err(error) => {
-                last = error.to_string();
-                continue;
+    // Bytes of this package counted in `done`: a download that starts over takes back
+    // what it had counted.
+    let mut counted = 0u64;
+    let downloaded = http::download(
+        std::slice::from_ref(&url),
+        expected,
+        Some(package.size),
+        store,
+        &mut |event| {
+            if let http::Event::Progress { received, .. } = event {
+                let total = if received >= counted {
+                    done.fetch_add(received - counted, Ordering::Relaxed) + (received - counted)
+                } else {
+                    done.fetch_sub(counted - received, Ordering::Relaxed) - (counted - received)
+                };
+                counted = received;
+                progress(total);
             }
-        };
-        if received > 0 && !resumed {
-            // The server sends the whole file again: start over.
-            writer = new_writer()?;
-            hasher = sha2::Sha256::new();
-            received = 0;
+        },
+    );
+    let info = match downloaded {
+        Ok(downloaded) => downloaded.info,
+        Err(http::DownloadError::Store(error)) => return Err(FetchFailure::Store(error)),
+        Err(error) => {
+            return Err(FetchFailure::Package {
+                message: format!(
+                    "{} {}: {}",
+                    package.name,
+                    package.version,
+                    describe_download_error(&error)
+                ),
+                blame: error.blame(),
+            })
         }
-        loop {
-            let count = match reader.read(&mut buffer) {
-                Ok(count) => count,
-                Err(error) => {
-                    last = format!("{url}: reading: {error}");
-                    continue 'attempts;
-                }
-            };
-            if count == 0 {
-                break;
-            }
-            received += count as u64;
-            if received > package.size {
-                return Err(failed(format!(
-                    "{url}: more than the {} bytes the index lists",
-                    package.size
-                )));
-            }
-            hasher.update(&buffer[..count]);
-            writer
-                .write_all(&buffer[..count])
-                .map_err(|error| failed(format!("writing to the store: {error}")))?;
-            progress(done.fetch_add(count as u64, Ordering::Relaxed) + count as u64);
-        }
-        if received == package.size {
-            return finish_fetch(store, &url, package, writer, hasher).map_err(failed);
-        }
-        last = format!("{url}: truncated: {received} of {} bytes", package.size);
-    }
-    Err(failed(last))
-}
-
-/// Checks the SHA-256 of a complete download and records it in the store.
-fn finish_fetch(
-    store: &Store,
-    url: &str,
-    package: &Wanted,
-    writer: imgbuild_store::BlobWriter,
-    hasher: sha2::Sha256,
-) -> Result<Digest, String> {
-    let found: [u8; 32] = hasher.finalize().into();
-    if found != package.sha256 {
-        // The unfinished writer is dropped: nothing is published.
-        return Err(format!(
-            "{url}: SHA-256 mismatch: the lock says {}, the download is {}",
-            hex::encode(package.sha256),
-            hex::encode(found)
-        ));
-    }
-    let info = writer.finish().map_err(|error| error.to_string())?;
+    };
     let record = imgbuild_engine::file_output(&info, false, false);
     store
         .put_output(OutputIndex::CacheKey, &deb_key(&package.sha256), &record)
-        .map_err(|error| error.to_string())?;
+        .map_err(FetchFailure::Store)?;
     Ok(info.digest)
+}
+
+/// A failed `.deb` download in the lock file's terms.
+fn describe_download_error(error: &http::DownloadError) -> String {
+    match error {
+        http::DownloadError::Failed(failures) => failures
+            .iter()
+            .map(|failure| match &failure.failure {
+                http::Failure::HashMismatch {
+                    expected, actual, ..
+                } => format!(
+                    "{}: SHA-256 mismatch: the lock says {}, the download is {}",
+                    failure.url,
+                    hex::encode(expected),
+                    hex::encode(actual)
+                ),
+                _ => failure.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
 }
 
 /// One package's unpacked entries.
@@ -516,9 +488,9 @@ fn unpack_one(store: &Store, package: &Wanted, blob: &Digest) -> Result<Unpacked
 }
 
 pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
-    let wanted = wanted(context)?;
+    let (wanted, locations) = wanted(context)?;
     let started = std::time::Instant::now();
-    let (blobs, fetched, fetched_bytes) = fetch_all(context, &wanted)?;
+    let (blobs, fetched, fetched_bytes) = fetch_all(context, &wanted, &locations)?;
     let seconds = started.elapsed().as_secs_f64().max(1e-6);
     let bytes: u64 = wanted.iter().map(|package| package.size).sum();
     context.log_line(format!(

@@ -110,7 +110,8 @@ pub fn lock_set(
             None => sources::mirror_for(suite, &overrides, &mirrors.host)?,
         };
         let base = format!("{mirror}/dists/{suite}");
-        progress(&format!("fetching {base}/InRelease"));
+        // Credentials in a mirror URL are used, never shown.
+        progress(&format!("fetching {}/InRelease", http::redact(&base)));
         let in_release = http::get(&format!("{base}/InRelease"), RELEASE_LIMIT)
             .map_err(|error| error.to_string())?;
         let label = format!("{suite} InRelease");
@@ -212,7 +213,7 @@ fn fetch_index(
             if release.file(&path).is_none() {
                 continue;
             }
-            progress(&format!("fetching {base}/{path}"));
+            progress(&format!("fetching {}/{path}", http::redact(base)));
             let bytes = http::get(&format!("{base}/{path}"), INDEX_LIMIT)
                 .map_err(|error| error.to_string())?;
             trust::verify_file(release, &path, &bytes).map_err(|error| error.to_string())?;
@@ -223,7 +224,8 @@ fn fetch_index(
         ));
     }
     Err(format!(
-        "{base}: the Release lists no Packages index for component `{component}`, architecture `{architecture}` (looked for {})",
+        "{}: the Release lists no Packages index for component `{component}`, architecture `{architecture}` (looked for {})",
+        http::redact(base),
         tried.join(", ")
     ))
 }
