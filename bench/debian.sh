@@ -68,7 +68,7 @@ step "imgbuild build, no-op"
     -- "$IMGBUILD" build "$WORK/web.rhai" --store "$WORK/store-0" -o "$WORK/out-0"
 
 if command -v mmdebstrap >/dev/null; then
-    INCLUDE=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["sets"][0]
+    INCLUDE=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["debian"]["sets"][0]
 print(",".join(p["name"]+"="+p["version"] for p in s["packages"]))' "$WORK/web.lock")
     step "mmdebstrap --variant=extract, same packages"
     "${MEASURE[@]}" run --label mmdebstrap --out "$RESULTS" --runs "$RUNS" --prepare sync \
@@ -77,7 +77,7 @@ fi
 
 echo
 "${MEASURE[@]}" table --other mmdebstrap --results "$RESULTS" \
-    --title "Debian web set ($(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["sets"][0]["packages"]))' "$WORK/web.lock") packages): imgbuild vs mmdebstrap $(dpkg-query -W -f='${Version}' mmdebstrap 2>/dev/null), $(nproc) cores, median of $RUNS runs" \
+    --title "Debian web set ($(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["debian"]["sets"][0]["packages"]))' "$WORK/web.lock") packages): imgbuild vs mmdebstrap $(dpkg-query -W -f='${Version}' mmdebstrap 2>/dev/null), $(nproc) cores, median of $RUNS runs" \
     "resolve + lock (3 suites)|lock||time||" \
     "cold: fetch + unpack|cold|mmdebstrap|time||" \
     "warm: .debs in the store|warm||time|5|" \

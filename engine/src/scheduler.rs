@@ -9,10 +9,11 @@
 //!    store's build lock for that key (so two processes build it once), checks again,
 //!    runs the builder and publishes the output under both keys.
 //! 3. On failure, dependents are skipped; derivations already running finish and no
-//!    other one starts (at most `jobs` are handed to workers at a time); with
-//!    `keep_going`, everything that does not depend on the failure is still built.
+//!    other one starts (queued jobs are withdrawn); with `keep_going`, everything that
+//!    does not depend on the failure is still built.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -113,6 +114,10 @@ pub struct Outcome {
     pub cached: usize,
 }
 
+/// A build step's result: the record and whether it was found by cache key, or the
+/// error with the derivation's log.
+type StepResult = Result<(OutputRecord, bool), (BuildError, Vec<u8>)>;
+
 enum State {
     Done,
     Waiting(usize),
@@ -168,23 +173,29 @@ pub fn build(
 
     let (job_sender, job_receiver) = mpsc::channel::<(DrvId, Vec<InputOutput>)>();
     let job_receiver = Arc::new(Mutex::new(job_receiver));
-    let (result_sender, result_receiver) = mpsc::channel::<(
-        DrvId,
-        Result<(OutputRecord, bool), (BuildError, Vec<u8>)>,
-        Duration,
-    )>();
+    // `None`: the job was withdrawn before it started (a failure stopped the build).
+    let (result_sender, result_receiver) = mpsc::channel::<(DrvId, Option<StepResult>, Duration)>();
     let jobs = options.jobs.max(1).min(needed.len());
     let mut stop_scheduling = false;
+    // Set on a failure without --keep-going: queued jobs are withdrawn, not started.
+    let stopped = AtomicBool::new(false);
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             let job_receiver = job_receiver.clone();
             let result_sender = result_sender.clone();
+            let stopped = &stopped;
             scope.spawn(move || loop {
                 let job = match job_receiver.lock() {
                     Ok(receiver) => receiver.recv(),
                     Err(_) => return,
                 };
                 let Ok((id, inputs)) = job else { return };
+                if stopped.load(Ordering::SeqCst) {
+                    if result_sender.send((id, None, Duration::ZERO)).is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 sink.event(graph, &Event::Started { id });
                 let started = Instant::now();
                 let reporter = DerivationReporter {
@@ -200,7 +211,14 @@ pub fn build(
                     config,
                 };
                 let result = step.run(id, inputs, &reporter);
-                if result_sender.send((id, result, started.elapsed())).is_err() {
+                if result.is_err() && !options.keep_going {
+                    // Before this worker (or another) takes the next job.
+                    stopped.store(true, Ordering::SeqCst);
+                }
+                if result_sender
+                    .send((id, Some(result), started.elapsed()))
+                    .is_err()
+                {
                     return;
                 }
             });
@@ -208,14 +226,13 @@ pub fn build(
         drop(result_sender);
         let mut running = 0usize;
         loop {
-            // Hand out at most `jobs` derivations at a time: what is handed out will run,
-            // so after a failure (without --keep-going) nothing more may be queued.
-            while running < jobs {
+            // Everything ready is queued at once (workers never wait for this thread);
+            // after a failure without --keep-going, what is still queued is withdrawn.
+            while let Some(id) = ready.pop() {
                 if stop_scheduling {
                     ready.clear();
                     break;
                 }
-                let Some(id) = ready.pop() else { break };
                 let inputs = input_outputs(graph, id, &outcome.outputs);
                 if job_sender.send((id, inputs)).is_err() {
                     break;
@@ -229,6 +246,9 @@ pub fn build(
                 break;
             };
             running -= 1;
+            let Some(result) = result else {
+                continue;
+            };
             match result {
                 Ok((record, cached)) => {
                     outcome.ran_any = true;
@@ -277,6 +297,7 @@ pub fn build(
                     skip_dependents(graph, id, &dependents, &mut states, sink);
                     if !options.keep_going {
                         stop_scheduling = true;
+                        stopped.store(true, Ordering::SeqCst);
                     }
                 }
             }

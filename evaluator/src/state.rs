@@ -164,9 +164,11 @@ impl EvalState {
             .and_then(|column| u32::try_from(column).ok())
             .unwrap_or(1);
         let mut files = self.files.borrow_mut();
-        let (file, imported_from) = files
-            .entry(source.to_owned())
-            .or_insert_with(|| (Arc::from(source), None));
+        // Looked up before inserting: one derivation per call, no allocation per lookup.
+        if !files.contains_key(source) {
+            files.insert(source.to_owned(), (Arc::from(source), None));
+        }
+        let (file, imported_from) = files.get(source)?;
         Some(Arc::new(Origin {
             file: file.clone(),
             line,

@@ -24,8 +24,7 @@ pub const KIND: &str = "fetch";
 const VERSION: u32 = 1;
 
 pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) {
-    let state = &registration.state;
-    let state = state.clone();
+    let state = registration.state.clone();
     engine.register_fn(
         "fetch",
         move |context: NativeCallContext,

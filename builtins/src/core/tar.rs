@@ -15,8 +15,7 @@ pub const KIND: &str = "tar";
 const VERSION: u32 = 1;
 
 pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) {
-    let state = &registration.state;
-    let state = state.clone();
+    let state = registration.state.clone();
     engine.register_fn(
         "tar",
         move |context: NativeCallContext,
