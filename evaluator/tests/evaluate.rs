@@ -75,7 +75,7 @@ fn derivations_remember_their_call_site_and_import_chain() {
             )
         })
         .collect();
-    assert_eq!(chain, ["net.rhai:4:5", "base.rhai:1:1", "web.rhai:1:1"]);
+    assert_eq!(chain, ["net.rhai:4:5", "base.rhai:1:8", "web.rhai:1:8"]);
 }
 
 fn run(files: &[(&str, &str)], options: EvalOptions) -> Result<Evaluation, Box<RecipeDiagnostic>> {
