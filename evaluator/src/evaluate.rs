@@ -131,6 +131,19 @@ pub fn evaluate(
     collect_outputs(&state, &result, &default_name)?;
     let mut graph = state.take_graph();
     graph.sort_outputs();
+    if let Some(pair) = graph
+        .outputs()
+        .windows(2)
+        .find(|pair| pair[0].name == pair[1].name)
+    {
+        return Err(Box::new(RecipeDiagnostic::plain(
+            format!(
+                "two outputs are both called `{}`: a key with a dot and a nested map give the same name",
+                pair[0].name
+            ),
+            Some("rename one of them; every output becomes its own file under result/".to_owned()),
+        )));
+    }
     if graph.outputs().is_empty() {
         return Err(Box::new(RecipeDiagnostic::plain(
             "the recipe has no outputs".to_owned(),
