@@ -70,6 +70,14 @@ pub enum StoreError {
         /// What we understand.
         expected: &'static str,
     },
+    /// The store can be written by someone other than this user (and root).
+    #[error("refusing the store directory `{}`: {problem}", path.display())]
+    SharedStore {
+        /// The directory.
+        path: PathBuf,
+        /// Who else can write it.
+        problem: String,
+    },
     /// An object does not exist.
     #[error("{kind} {digest} is not in the store")]
     NotFound {

@@ -53,8 +53,9 @@ const DIRECTORIES: &[&str] = &[
 impl Layout {
     /// Opens (creating if needed) the store directory at `root` and checks its version.
     pub(crate) fn create(root: &Path) -> Result<Layout, StoreError> {
-        fs::create_dir_all(root).at("create store directory", root)?;
+        create_directories(root).at("create store directory", root)?;
         let root = fs::canonicalize(root).at("resolve store directory", root)?;
+        check_not_shared(&root)?;
         let version_path = root.join("VERSION");
         match fs::read_to_string(&version_path) {
             Ok(text) => check_version(&version_path, &text)?,
@@ -96,7 +97,8 @@ impl Layout {
     fn finish_create(root: PathBuf) -> Result<Layout, StoreError> {
         for directory in DIRECTORIES {
             let path = root.join(directory);
-            fs::create_dir_all(&path).at("create directory", &path)?;
+            create_directories(&path).at("create directory", &path)?;
+            check_not_shared(&path)?;
         }
         Ok(Layout { root })
     }
@@ -269,7 +271,7 @@ pub(crate) fn publish_file(
     let mut temporary = match builder.tempfile_in(directory) {
         Ok(temporary) => temporary,
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(directory).at("create directory", directory)?;
+            create_directories(directory).at("create directory", directory)?;
             builder
                 .tempfile_in(directory)
                 .at("create a temporary file in", directory)?
@@ -297,11 +299,62 @@ pub(crate) fn publish_file(
                 temporary = error.file;
                 created_parent = true;
                 if let Some(parent) = destination.parent() {
-                    fs::create_dir_all(parent).at("create directory", parent)?;
+                    create_directories(parent).at("create directory", parent)?;
                 }
             }
             Err(error) => return Err(error.error).at("publish", destination),
         }
+    }
+}
+
+/// Mode of every store directory, whatever the umask: readable by all (result
+/// directories and `store info` of another user's store work), writable by the owner only.
+pub(crate) const DIRECTORY_MODE: u32 = 0o755;
+
+/// Creates `path` and its missing parents with [`DIRECTORY_MODE`] whatever the umask
+/// (a umask of 000 would otherwise give a world-writable store, in which another user
+/// could replace output records). Directories that exist are left as they are.
+pub(crate) fn create_directories(path: &Path) -> io::Result<()> {
+    match fs::create_dir(path) {
+        Ok(()) => fs::set_permissions(path, fs::Permissions::from_mode(DIRECTORY_MODE)),
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => create_directories(parent)?,
+                _ => return Err(error),
+            }
+            match fs::create_dir(path) {
+                Ok(()) => fs::set_permissions(path, fs::Permissions::from_mode(DIRECTORY_MODE)),
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                Err(error) => Err(error),
+            }
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Refuses a store directory that someone other than this user and root can write:
+/// group- or world-writable, or owned by another ordinary user. Whoever can write the
+/// store decides what every build returns.
+fn check_not_shared(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = fs::metadata(path).at("inspect", path)?;
+    let user = rustix::process::geteuid().as_raw();
+    let owner = metadata.uid();
+    let mode = metadata.mode() & 0o7777;
+    let problem = if owner != user && owner != 0 {
+        Some(format!("it belongs to user {owner}, not to this user ({user})"))
+    } else if mode & 0o022 != 0 {
+        Some(format!("its mode is {mode:04o}: other users can write to it"))
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(StoreError::SharedStore {
+            path: path.to_path_buf(),
+            problem,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -166,7 +166,7 @@ impl Store {
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 // The shard directory does not exist yet.
                 link.parent()
-                    .is_some_and(|parent| fs::create_dir_all(parent).is_ok())
+                    .is_some_and(|parent| crate::layout::create_directories(parent).is_ok())
                     && fs::hard_link(&source, &link).is_ok()
             }
             Err(_) => false,
