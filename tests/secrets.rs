@@ -42,3 +42,56 @@ fn a_plain_password_in_the_crypted_field_is_not_echoed() {
         }
     }
 }
+
+#[test]
+fn the_kernels_live_files_are_not_sources() {
+    let directory = scratch();
+    for (recipe, mentions) in [
+        ("#{ env: file(\"/proc/self/environ\") }", "procfs"),
+        ("#{ uuid: file(\"/proc/sys/kernel/random/uuid\") }", "procfs"),
+        ("#{ kernel: dir(\"/sys/kernel/mm\") }", "sysfs"),
+        ("#{ random: file(\"/dev/urandom\") }", "not a regular file"),
+    ] {
+        write_files(directory.path(), &[("recipe.rhai", recipe)]);
+        let run = build(
+            directory.path(),
+            "recipe.rhai",
+            Path::new("store"),
+            Path::new("out"),
+            &[],
+        );
+        run.expect_code(2);
+        assert!(run.stderr.contains(mentions), "{recipe}: {}", run.stderr);
+        assert!(!directory.path().join("out").exists(), "{recipe}");
+    }
+}
+
+#[test]
+fn a_file_others_cannot_read_stays_owner_only() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let directory = scratch();
+    write_files(
+        directory.path(),
+        &[
+            ("key", "not for everyone\n"),
+            ("recipe.rhai", "#{ key: file(\"key\") }"),
+        ],
+    );
+    let key = directory.path().join("key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let run = build(
+        directory.path(),
+        "recipe.rhai",
+        Path::new("store"),
+        Path::new("out"),
+        &[],
+    );
+    run.expect_code(0);
+    let result = std::fs::metadata(directory.path().join("out/key")).expect("result");
+    assert_eq!(result.mode() & 0o077, 0, "result mode {:o}", result.mode());
+    // Every file in the store holding those bytes is owner-only too.
+    for file in common::files_below(&directory.path().join("store/objects")) {
+        let mode = std::fs::metadata(&file).expect("stat").mode();
+        assert_eq!(mode & 0o077, 0, "{} has mode {:o}", file.display(), mode);
+    }
+}

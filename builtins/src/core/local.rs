@@ -68,7 +68,7 @@ fn file_derivation(
     executable: Option<bool>,
 ) -> Result<DerivationHandle, Box<EvalAltResult>> {
     let resolved = state.local_path(context, path);
-    let (info, mode_executable) =
+    let (info, mode_executable, private) =
         hash_file(&resolved).map_err(|error| cannot_read("file", path, &resolved, error))?;
     let name = local_name(&resolved, "file");
     let mut args = BTreeMap::new();
@@ -78,16 +78,17 @@ fn file_derivation(
         "executable".to_owned(),
         Value::Bool(executable.unwrap_or(mode_executable)),
     );
-    Ok(state.add(
-        context,
-        DerivationSpec::fixed(
-            FILE_KIND,
-            VERSION,
-            name,
-            args,
-            Value::String(resolved.display().to_string()),
-        ),
-    ))
+    let mut spec = DerivationSpec::fixed(
+        FILE_KIND,
+        VERSION,
+        name,
+        args,
+        Value::String(resolved.display().to_string()),
+    );
+    // A file other users may not read (a key, a shadow file) stays owner-only in the
+    // store and in result/.
+    spec.secret = private;
+    Ok(state.add(context, spec))
 }
 
 /// The derivation name of a local source: its file name.
@@ -106,15 +107,48 @@ fn cannot_read(function: &str, path: &str, resolved: &Path, error: String) -> Bu
     .with_help("paths are relative to the recipe file that names them")
 }
 
-/// Content identity, size and owner-execute bit of a regular file (the store's
-/// parallel, memory-mapped BLAKE3: the same digest the blob will have).
-fn hash_file(path: &Path) -> Result<(BlobInfo, bool), String> {
+/// Content identity, size, owner-execute bit and "others may not read it" of a regular
+/// file (the store's parallel, memory-mapped BLAKE3: the same digest the blob will
+/// have). Files on the kernel's live file systems are refused.
+fn hash_file(path: &Path) -> Result<(BlobInfo, bool, bool), String> {
     let metadata = std::fs::metadata(path).map_err(|error| error.to_string())?;
     if !metadata.is_file() {
         return Err("not a regular file".to_owned());
     }
+    check_not_live(path)?;
     let info = imgbuild_store::hash_file(path).map_err(|error| error.to_string())?;
-    Ok((info, metadata.permissions().mode() & 0o100 != 0))
+    let mode = metadata.permissions().mode();
+    Ok((info, mode & 0o100 != 0, mode & 0o004 == 0))
+}
+
+/// File systems whose files are the running kernel's state (the process environment,
+/// random numbers, hardware), not sources: reading one would put the machine into an
+/// identity, breaking "no environment, no randomness".
+const LIVE_FILE_SYSTEMS: &[(u64, &str)] = &[
+    (0x9fa0, "procfs"),
+    (0x6265_6572, "sysfs"),
+    (0x1cd1, "devpts"),
+    (0x7363_6673, "securityfs"),
+    (0x6462_6720, "debugfs"),
+    (0x7472_6163, "tracefs"),
+    (0x6367_7270, "cgroup2"),
+    (0x0027_e0eb, "cgroup"),
+    (0xcafe_4a11, "bpf"),
+    (0xde5e_81e4, "efivarfs"),
+    (0x6265_6570, "configfs"),
+    (0x6165_676c, "pstore"),
+];
+
+fn check_not_live(path: &Path) -> Result<(), String> {
+    let statfs = rustix::fs::statfs(path).map_err(|error| error.to_string())?;
+    #[allow(clippy::unnecessary_cast)] // the field's type differs between targets
+    let kind = statfs.f_type as u64;
+    match LIVE_FILE_SYSTEMS.iter().find(|(magic, _)| *magic == kind) {
+        Some((_, name)) => Err(format!(
+            "it is on {name}, the running kernel's live state, not a source file"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// One entry of a local directory, as seen at evaluation and again at build time.
@@ -225,6 +259,7 @@ fn dir_derivation(
     path: &str,
 ) -> Result<DerivationHandle, Box<EvalAltResult>> {
     let resolved = state.local_path(context, path);
+    check_not_live(&resolved).map_err(|error| cannot_read("dir", path, &resolved, error))?;
     let mut hash = |file: &Path| imgbuild_store::hash_file(file).map_err(|error| error.to_string());
     let entries =
         scan(&resolved, &mut hash).map_err(|error| cannot_read("dir", path, &resolved, error))?;
@@ -273,7 +308,8 @@ pub(crate) fn build_file(context: &mut BuildContext<'_>) -> Result<OutputRecord,
         .get("executable")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let info = context.store.import_file(&path, false)?;
+    let secret = context.derivation.secret;
+    let info = context.store.import_file(&path, secret)?;
     if info.digest.to_string() != expected {
         return Err(BuildError::SourceChanged {
             path,
@@ -282,7 +318,7 @@ pub(crate) fn build_file(context: &mut BuildContext<'_>) -> Result<OutputRecord,
         });
     }
     context.log_line(format!("imported {} ({} bytes)", path.display(), info.size));
-    Ok(imgbuild_engine::file_output(&info, executable, false))
+    Ok(imgbuild_engine::file_output(&info, executable, secret))
 }
 
 pub(crate) fn build_dir(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
