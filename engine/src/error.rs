@@ -56,10 +56,15 @@ pub enum BuildError {
 impl BuildError {
     /// True when the failure comes from the machine rather than the recipe.
     pub fn is_environment(&self) -> bool {
-        matches!(
-            self,
-            BuildError::Store(_) | BuildError::Read { .. } | BuildError::Network(_)
-        )
+        match self {
+            // What the recipe asked the store to hold can itself be wrong: a hard link to
+            // nothing, a malformed tree. CI systems retry exit 3 forever; these are 1.
+            BuildError::Store(StoreError::InvalidHardlink { .. } | StoreError::InvalidTree(_)) => {
+                false
+            }
+            BuildError::Store(_) | BuildError::Read { .. } | BuildError::Network(_) => true,
+            _ => false,
+        }
     }
 }
 
