@@ -610,6 +610,13 @@ fn bad_inventories_are_reported_with_the_file_and_row() {
     let good = format!("vm-1,10.0.0.1,24,10.0.0.254,10.0.0.254,{KEY}\n");
     let cases: Vec<(String, &str, &[&str])> = vec![
         (
+            format!(
+                "name,ip,prefix,gateway,dns,ssh_key,note\nvm-1,10.0.0.1,24,,,{KEY},\"unclosed\nvm-2,10.0.0.2,24,,,,x\nvm-3,10.0.0.3,24,,,,y\n"
+            ),
+            "unterminated quote",
+            &["row 1", "`note` runs over several lines", "never closed"],
+        ),
+        (
             format!("{header}{good},10.0.0.2,24,,,\n"),
             "missing name",
             &["row 2", "`name` is empty"],

@@ -152,6 +152,17 @@ fn csv_rows(given: &str, text: &str) -> Result<Vec<Row>, BuiltinError> {
             row: index + 1,
             line: record.position().map(csv::Position::line),
         };
+        // No inventory value spans lines; one that does is an unterminated quote that
+        // swallowed the rows after it.
+        if let Some((column, _)) = columns
+            .iter()
+            .zip(record.iter())
+            .find(|(_, value)| value.contains(['\n', '\r']))
+        {
+            return Err(place.error(format!(
+                "column `{column}` runs over several lines: a quote that is never closed swallows the rows after it"
+            )));
+        }
         let values: BTreeMap<&str, String> = columns
             .iter()
             .map(String::as_str)
