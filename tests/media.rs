@@ -617,6 +617,11 @@ fn bad_inventories_are_reported_with_the_file_and_row() {
             &["row 1", "`note` runs over several lines", "never closed"],
         ),
         (
+            format!("name,ip,prefix,gateway,dns,ssh_key,ifs\nvm-1,10.0.0.1,24,,,{KEY},x\n"),
+            "IFS column",
+            &["ifs", "steer the shell"],
+        ),
+        (
             format!("{header}{good},10.0.0.2,24,,,\n"),
             "missing name",
             &["row 2", "`name` is empty"],
@@ -728,6 +733,10 @@ fn bad_media_arguments_point_at_the_call() {
         ("cloud_init::seed(#{ network_config: #{ version: 2, ethernets: #{ eth0: #{ routes: [#{ to: \"default\", via: \"10.0.0.1\" }] } } } })", &["to: default", "0.0.0.0/0"]),
         ("cloud_init::seed(#{ hostname: \"not_valid\" })", &["not_valid", "host name"]),
         ("context::iso(#{ variables: #{ \"1BAD\": \"x\" } })", &["1BAD", "shell variable name"]),
+        ("context::iso(#{ variables: #{ PATH: \"/tmp/evil\" } })", &["PATH", "steer the shell"]),
+        ("context::iso(#{ variables: #{ ld_preload: \"/tmp/evil.so\" } })", &["ld_preload", "steer the shell"]),
+        ("context::iso(#{ variables: #{ BASH_ENV: \"/tmp/x\" } })", &["BASH_ENV", "steer the shell"]),
+        ("context::iso(#{ variables: #{ ROLE: \"web\\x00rm -rf /\" } })", &["ROLE", "NUL byte"]),
         ("context::iso(#{ files: #{ \"a/b\": \"x\" } })", &["a/b"]),
         ("context::iso(#{ ssh_keys: [\"not a key\"] })", &["not an SSH public key"]),
         ("context::iso(#{ crypted_password: \"plain\" })", &["not a crypt hash"]),

@@ -79,6 +79,14 @@ fn spec(state: &SharedState, options: Map) -> Result<DerivationSpec, BuiltinErro
     let mut variables: BTreeMap<String, Value> = BTreeMap::new();
     let mut origin: BTreeMap<String, &str> = BTreeMap::new();
     let mut set = |name: String, value: Value, from: &'static str| -> Result<(), BuiltinError> {
+        if matches!(&value, Value::String(text) if text.contains('\0')) {
+            // A shell string cannot hold NUL; written raw it would cut the value short.
+            return Err(argument_error(
+                &arguments,
+                from,
+                format!("the value of `{name}` contains a NUL byte"),
+            ));
+        }
         if let Some(previous) = origin.insert(name.clone(), from) {
             return Err(argument_error(
                 &arguments,
@@ -248,7 +256,7 @@ fn spec(state: &SharedState, options: Map) -> Result<DerivationSpec, BuiltinErro
             ));
         };
         for (name, value) in extra {
-            validate::shell_identifier(&name)
+            validate::context_variable(&name)
                 .map_err(|reason| argument_error(&arguments, "variables", reason))?;
             let value = state
                 .to_value(&value, &mut inputs, "variables")

@@ -217,7 +217,7 @@ fn check_columns(given: &str, columns: &[String]) -> Result<(), BuiltinError> {
                 format!("column `{column}` appears twice"),
             ));
         }
-        validate::shell_identifier(column).map_err(|reason| {
+        validate::context_variable(column).map_err(|reason| {
             file_error(given, format!("header (line 1): column {reason}"))
                 .with_help("extra columns become variables (e.g. OpenNebula context variables), so their names must be identifiers")
         })?;
@@ -349,7 +349,7 @@ fn json_rows(given: &str, text: &str) -> Result<Vec<Row>, BuiltinError> {
         let mut texts = BTreeMap::new();
         for (key, value) in &object {
             if columns_checked.insert(key.clone()) {
-                validate::shell_identifier(key)
+                validate::context_variable(key)
                     .map_err(|reason| place.error(format!("key {reason}")))?;
             }
             if KNOWN_COLUMNS.contains(&key.as_str()) {

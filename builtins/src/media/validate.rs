@@ -186,6 +186,40 @@ pub(crate) fn shell_identifier(name: &str) -> Result<(), String> {
     }
 }
 
+/// Variables that change how the shell sourcing `context.sh`, or every program it
+/// starts, behaves: set from a recipe or an inventory they would run code as root.
+const DANGEROUS_VARIABLES: &[&str] = &[
+    "PATH",
+    "IFS",
+    "ENV",
+    "BASH_ENV",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "CDPATH",
+    "GLOBIGNORE",
+    "PS4",
+    "PROMPT_COMMAND",
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+    "LD_AUDIT",
+    "PYTHONPATH",
+    "PERL5LIB",
+];
+
+/// A variable a recipe or an inventory may put into an OpenNebula `context.sh`: a
+/// shell identifier that is not one of the variables that steer the shell or the
+/// dynamic loader (compared in upper case, as the variables are written).
+pub(crate) fn context_variable(name: &str) -> Result<(), String> {
+    shell_identifier(name)?;
+    let upper = name.to_ascii_uppercase();
+    if DANGEROUS_VARIABLES.contains(&upper.as_str()) || upper.starts_with("LD_") {
+        return Err(format!(
+            "`{name}` would steer the shell that reads context.sh (or every program it starts); choose another name"
+        ));
+    }
+    Ok(())
+}
+
 /// The first 40 characters of a long value, for messages.
 pub(crate) fn abbreviate(value: &str) -> String {
     let mut characters = value.chars();
@@ -256,5 +290,9 @@ mod tests {
         assert!(shell_identifier("1X").is_err());
         assert!(shell_identifier("MY-VAR").is_err());
         assert!(shell_identifier("").is_err());
+        for name in ["PATH", "ifs", "LD_PRELOAD", "BASH_ENV", "ld_anything"] {
+            assert!(context_variable(name).is_err(), "{name}");
+        }
+        assert!(context_variable("ROLE").is_ok());
     }
 }
