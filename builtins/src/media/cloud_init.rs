@@ -333,6 +333,22 @@ fn user_argument(
     }
     for key in ["sudo", "groups", "shell"] {
         let value = media::value_of(state, &user_arguments, key, inputs)?;
+        // Values the builder would otherwise drop or replace silently.
+        let wrong = match (key, &value) {
+            (_, Value::Null) => None,
+            ("sudo", Value::Bool(_) | Value::String(_)) => None,
+            ("sudo", _) => Some("must be true, false or a sudoers rule (a string)"),
+            ("groups", Value::String(_)) => None,
+            ("groups", Value::List(items)) if items.iter().all(|item| item.as_str().is_some()) => {
+                None
+            }
+            ("groups", _) => Some("must be a string or an array of strings"),
+            ("shell", Value::String(shell)) if shell.starts_with('/') => None,
+            _ => Some("must be an absolute path such as \"/bin/bash\""),
+        };
+        if let Some(problem) = wrong {
+            return Err(argument_error(arguments, &format!("user.{key}"), problem));
+        }
         canonical.insert(key.to_owned(), value);
     }
     Ok(Value::Map(canonical))
@@ -380,6 +396,21 @@ fn seed_spec(state: &SharedState, options: Map) -> Result<DerivationSpec, Builti
     check_network_config(&arguments, &network_config)?;
     let meta_data = media::value_of(state, &arguments, "meta_data", &mut inputs)?;
     media::expect_map_or_null(&arguments, "meta_data", &meta_data)?;
+    // These two are written from `instance_id` and `hostname`; a copy in meta_data would
+    // be dropped silently.
+    for (key, instead) in [
+        ("instance-id", "instance_id"),
+        ("instance_id", "instance_id"),
+        ("local-hostname", "hostname"),
+    ] {
+        if meta_data.get(key).is_some() {
+            return Err(argument_error(
+                &arguments,
+                "meta_data",
+                format!("`{key}` is written from the seed's `{instance}` argument; give it there", instance = instead),
+            ));
+        }
+    }
     let vendor_data = media::value_of(state, &arguments, "vendor_data", &mut inputs)?;
     if !matches!(
         vendor_data,
