@@ -308,7 +308,10 @@ fn locks_fetches_and_unpacks_with_a_dpkg_database() {
     // The lock: three packages (not `unrelated`), with SHA-256s and no mirror.
     let lock = std::fs::read_to_string(work.path().join("base.lock")).expect("lock written");
     assert!(lock.contains("\"format\": \"imgbuild-lock-v2\""), "{lock}");
-    assert!(lock.contains("\"debian\": {"), "sets live in the debian section: {lock}");
+    assert!(
+        lock.contains("\"debian\": {"),
+        "sets live in the debian section: {lock}"
+    );
     for name in ["\"app\"", "\"base-stuff\"", "\"libfoo1\""] {
         assert!(lock.contains(name), "{name} missing from {lock}");
     }

@@ -3,20 +3,11 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{build, scratch, write_files};
+use common::{build_recipe, scratch};
 
 fn check(recipe: &str, code: i32, mentions: &str) {
     let directory = scratch();
-    write_files(directory.path(), &[("recipe.rhai", recipe)]);
-    let run = build(
-        directory.path(),
-        "recipe.rhai",
-        Path::new("store"),
-        Path::new("out"),
-        &[],
-    );
+    let run = build_recipe(directory.path(), recipe, &[]);
     run.expect_code(code);
     assert!(run.stderr.contains(mentions), "{recipe}:\n{}", run.stderr);
 }

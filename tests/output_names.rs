@@ -3,20 +3,11 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{build, scratch, write_files};
+use common::{build_recipe, scratch};
 
 fn check(recipe: &str, mentions: &[&str]) {
     let directory = scratch();
-    write_files(directory.path(), &[("recipe.rhai", recipe)]);
-    let run = build(
-        directory.path(),
-        "recipe.rhai",
-        Path::new("store"),
-        Path::new("out"),
-        &[],
-    );
+    let run = build_recipe(directory.path(), recipe, &[]);
     run.expect_code(2);
     for mention in mentions {
         assert!(
@@ -59,20 +50,7 @@ fn an_output_cannot_take_the_name_of_another_trees_tar_fallback() {
 #[test]
 fn distinct_names_still_build() {
     let directory = scratch();
-    write_files(
-        directory.path(),
-        &[(
-            "recipe.rhai",
-            "let t = tree(\"t\", #{ \"/x\": #{ text: \"1\" } });\n#{ root: t, archive: tar(t), a: #{ b: text(\"x\", \"1\") }, c: text(\"y\", \"2\") }",
-        )],
-    );
-    let run = build(
-        directory.path(),
-        "recipe.rhai",
-        Path::new("store"),
-        Path::new("out"),
-        &[],
-    );
+    let run = build_recipe(directory.path(), "let t = tree(\"t\", #{ \"/x\": #{ text: \"1\" } });\n#{ root: t, archive: tar(t), a: #{ b: text(\"x\", \"1\") }, c: text(\"y\", \"2\") }", &[]);
     run.expect_code(0);
     assert!(directory.path().join("out/archive.tar").is_file());
     assert!(directory.path().join("out/a.b").is_file());

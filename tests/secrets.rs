@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{build, scratch, write_files};
+use common::{build, build_here, build_recipe, scratch, write_files};
 
 #[test]
 fn a_plain_password_in_the_crypted_field_is_not_echoed() {
@@ -48,18 +48,14 @@ fn the_kernels_live_files_are_not_sources() {
     let directory = scratch();
     for (recipe, mentions) in [
         ("#{ env: file(\"/proc/self/environ\") }", "procfs"),
-        ("#{ uuid: file(\"/proc/sys/kernel/random/uuid\") }", "procfs"),
+        (
+            "#{ uuid: file(\"/proc/sys/kernel/random/uuid\") }",
+            "procfs",
+        ),
         ("#{ kernel: dir(\"/sys/kernel/mm\") }", "sysfs"),
         ("#{ random: file(\"/dev/urandom\") }", "not a regular file"),
     ] {
-        write_files(directory.path(), &[("recipe.rhai", recipe)]);
-        let run = build(
-            directory.path(),
-            "recipe.rhai",
-            Path::new("store"),
-            Path::new("out"),
-            &[],
-        );
+        let run = build_recipe(directory.path(), recipe, &[]);
         run.expect_code(2);
         assert!(run.stderr.contains(mentions), "{recipe}: {}", run.stderr);
         assert!(!directory.path().join("out").exists(), "{recipe}");
@@ -79,13 +75,7 @@ fn a_file_others_cannot_read_stays_owner_only() {
     );
     let key = directory.path().join("key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let run = build(
-        directory.path(),
-        "recipe.rhai",
-        Path::new("store"),
-        Path::new("out"),
-        &[],
-    );
+    let run = build_here(directory.path(), &[]);
     run.expect_code(0);
     let result = std::fs::metadata(directory.path().join("out/key")).expect("result");
     assert_eq!(result.mode() & 0o077, 0, "result mode {:o}", result.mode());

@@ -6,23 +6,14 @@ mod common;
 
 use std::path::Path;
 
-use common::{build, scratch, write_files};
+use common::{build_here, build_recipe, scratch, write_files};
 
 #[test]
 fn a_name_with_a_newline_and_escape_codes_cannot_fake_a_line() {
     let directory = scratch();
-    write_files(
+    let run = build_recipe(
         directory.path(),
-        &[(
-            "recipe.rhai",
-            "#{ x: text(\"evil\\ndone: 0 built, 0 from the store, in 1ms\\x1b[2K\", \"x\\n\") }",
-        )],
-    );
-    let run = build(
-        directory.path(),
-        "recipe.rhai",
-        Path::new("store"),
-        Path::new("out"),
+        "#{ x: text(\"evil\\ndone: 0 built, 0 from the store, in 1ms\\x1b[2K\", \"x\\n\") }",
         &[],
     );
     run.expect_code(0);
@@ -52,17 +43,7 @@ fn long_error_messages_stay_on_one_line() {
         .collect::<Vec<_>>()
         .join(" ");
     assert!(message.len() > 250);
-    write_files(
-        directory.path(),
-        &[("recipe.rhai", &format!("throw \"{message}\";"))],
-    );
-    let run = build(
-        directory.path(),
-        "recipe.rhai",
-        Path::new("store"),
-        Path::new("out"),
-        &[],
-    );
+    let run = build_recipe(directory.path(), &format!("throw \"{message}\";"), &[]);
     run.expect_code(2);
     assert!(
         run.stderr.lines().any(|line| line.contains(&message)),
@@ -87,13 +68,7 @@ fn a_build_failure_points_at_the_call_that_made_the_derivation() {
             ),
         ],
     );
-    let run = build(
-        directory.path(),
-        "recipe.rhai",
-        Path::new("store"),
-        Path::new("out"),
-        &["--json"],
-    );
+    let run = build_here(directory.path(), &["--json"]);
     run.expect_code(1);
     let failed = common::json_lines(&run.stdout)
         .into_iter()
@@ -114,16 +89,13 @@ fn a_build_failure_points_at_the_call_that_made_the_derivation() {
         error.contains("`a` (") && error.contains("sites.rhai:2:13"),
         "the conflict names the first tree's call site: {error}"
     );
-    assert!(error.contains("sites.rhai:3:13"), "and the second's: {error}");
+    assert!(
+        error.contains("sites.rhai:3:13"),
+        "and the second's: {error}"
+    );
 
     // Without --json, the same failure in words.
-    let run = build(
-        directory.path(),
-        "recipe.rhai",
-        Path::new("store"),
-        Path::new("out"),
-        &[],
-    );
+    let run = build_here(directory.path(), &[]);
     run.expect_code(1);
     assert!(
         run.stderr

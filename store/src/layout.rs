@@ -343,9 +343,13 @@ fn check_not_shared(path: &Path) -> Result<(), StoreError> {
     let owner = metadata.uid();
     let mode = metadata.mode() & 0o7777;
     let problem = if owner != user && owner != 0 {
-        Some(format!("it belongs to user {owner}, not to this user ({user})"))
+        Some(format!(
+            "it belongs to user {owner}, not to this user ({user})"
+        ))
     } else if mode & 0o022 != 0 {
-        Some(format!("its mode is {mode:04o}: other users can write to it"))
+        Some(format!(
+            "its mode is {mode:04o}: other users can write to it"
+        ))
     } else {
         None
     };

@@ -45,7 +45,12 @@ fn a_store_made_under_umask_000_is_not_writable_by_others() {
     assert!(directories.len() > 10, "{directories:?}");
     for directory in directories {
         let mode = std::fs::metadata(&directory).expect("stat").mode() & 0o7777;
-        assert_eq!(mode & 0o022, 0, "{} has mode {mode:04o}", directory.display());
+        assert_eq!(
+            mode & 0o022,
+            0,
+            "{} has mode {mode:04o}",
+            directory.display()
+        );
     }
 }
 
@@ -54,7 +59,10 @@ fn a_store_others_can_write_is_refused() {
     let scratch = tempfile::tempdir().expect("scratch");
     let root = scratch.path().join("store");
     drop(Store::open(&root).expect("store"));
-    for (path, mode) in [(root.clone(), 0o777), (root.join("outputs/cache-key"), 0o775)] {
+    for (path, mode) in [
+        (root.clone(), 0o777),
+        (root.join("outputs/cache-key"), 0o775),
+    ] {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
         let error = Store::open(&root).expect_err("a shared store is refused");
         assert!(

@@ -119,6 +119,23 @@ pub fn imgbuild_run(directory: &Path, arguments: &[&str]) -> Run {
     run(imgbuild(directory).args(arguments))
 }
 
+/// Writes `recipe` as `recipe.rhai` in `directory` and builds it ([`build_here`]).
+pub fn build_recipe(directory: &Path, recipe: &str, extra: &[&str]) -> Run {
+    write_files(directory, &[("recipe.rhai", recipe)]);
+    build_here(directory, extra)
+}
+
+/// `imgbuild build recipe.rhai --store store -o out EXTRA...` in `directory`.
+pub fn build_here(directory: &Path, extra: &[&str]) -> Run {
+    build(
+        directory,
+        "recipe.rhai",
+        Path::new("store"),
+        Path::new("out"),
+        extra,
+    )
+}
+
 /// `imgbuild build RECIPE --store STORE -o OUT EXTRA...` in `directory`.
 pub fn build(directory: &Path, recipe: &str, store: &Path, out: &Path, extra: &[&str]) -> Run {
     let mut command = imgbuild(directory);

@@ -407,7 +407,10 @@ fn seed_spec(state: &SharedState, options: Map) -> Result<DerivationSpec, Builti
             return Err(argument_error(
                 &arguments,
                 "meta_data",
-                format!("`{key}` is written from the seed's `{instance}` argument; give it there", instance = instead),
+                format!(
+                    "`{key}` is written from the seed's `{instance}` argument; give it there",
+                    instance = instead
+                ),
             ));
         }
     }

@@ -114,7 +114,10 @@ mod tests {
     fn crypt_hashes_are_recognised() {
         assert!(crypt_hash("$6$abc$def").is_ok());
         let error = crypt_hash("hunter2").expect_err("not a hash");
-        assert!(!error.contains("hunter2"), "the value is never echoed: {error}");
+        assert!(
+            !error.contains("hunter2"),
+            "the value is never echoed: {error}"
+        );
         assert!(error.contains("7 characters"), "{error}");
     }
 }
