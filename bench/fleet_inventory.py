@@ -4,7 +4,8 @@
     fleet_inventory.py ROWS FILE [CHANGED-ROW OCTET]
 
 ROWS VMs named vm-00000...; every tenth on DHCP, the others on 10.x.y.z/16. With
-CHANGED-ROW, that row's last address octet is OCTET instead (a one-row edit).
+CHANGED-ROW, that row's address is 10.0.255.OCTET instead (a one-row edit; no other
+row uses 10.0.255.*, so addresses stay unique, as imgbuild requires).
 """
 import sys
 
@@ -16,9 +17,10 @@ with open(path, "w") as out:
     out.write("name,ip,prefix,gateway,dns,ssh_key,role\n")
     for i in range(rows):
         third, fourth = 10 + i // 250, str(2 + i % 250)
+        address = f"10.{third // 256}.{third % 256}.{fourth}"
         if i == changed:
-            fourth = octet
+            address = f"10.0.255.{int(octet) % 256}"
         if i % 10 == 9:
             out.write(f"vm-{i:05d},,,,,{key},worker\n")
         else:
-            out.write(f"vm-{i:05d},10.{third // 256}.{third % 256}.{fourth},16,10.0.0.1,10.0.0.1 9.9.9.9,{key},web\n")
+            out.write(f"vm-{i:05d},{address},16,10.0.0.1,10.0.0.1 9.9.9.9,{key},web\n")

@@ -622,6 +622,36 @@ fn bad_inventories_are_reported_with_the_file_and_row() {
             &["ifs", "steer the shell"],
         ),
         (
+            format!("{header}{good}vm-2,10.0.0.1,24,,,\n"),
+            "duplicate address",
+            &["row 2", "duplicate address `10.0.0.1`", "row 1"],
+        ),
+        (
+            "name,ip,prefix,mac\nvm-1,10.0.0.1,24,52:54:00:00:00:01\nvm-2,10.0.0.2,24,52-54-00-00-00-01\n".to_owned(),
+            "duplicate MAC",
+            &["row 2", "duplicate MAC address `52:54:00:00:00:01`"],
+        ),
+        (
+            format!("{header}vm-1,10.0.0.1,24,10.0.0.1,,\n"),
+            "gateway is the VM",
+            &["row 1", "the VM's own address"],
+        ),
+        (
+            format!("{header}vm-1,10.0.0.1,24,10.0.1.254,,\n"),
+            "gateway off the network",
+            &["row 1", "outside the VM's network 10.0.0.1/24"],
+        ),
+        (
+            format!("{header}vm-1,0.0.0.0,0,,,\n"),
+            "0.0.0.0/0",
+            &["row 1", "prefix length 0"],
+        ),
+        (
+            "name,ip,prefix,mac\nvm-1,10.0.0.1,24,ff:ff:ff:ff:ff:ff\n".to_owned(),
+            "broadcast MAC",
+            &["row 1", "broadcast MAC"],
+        ),
+        (
             format!("{header}{good},10.0.0.2,24,,,\n"),
             "missing name",
             &["row 2", "`name` is empty"],

@@ -242,16 +242,12 @@ fn check_row(place: &RowPlace<'_>, values: &BTreeMap<&str, String>) -> Result<()
     }
     match get("ip") {
         Some(ip) => {
-            let (address, _) = validate::address_with_prefix(ip, get("prefix"))
+            let (address, prefix) = validate::address_with_prefix(ip, get("prefix"))
                 .map_err(|reason| named(format!("`ip`: {reason}")))?;
             if let Some(gateway) = get("gateway") {
                 let gateway = validate::ip_address(gateway)
                     .map_err(|reason| named(format!("`gateway`: {reason}")))?;
-                if gateway.is_ipv4() != address.is_ipv4() {
-                    return Err(named(format!(
-                        "`gateway` {gateway} and `ip` {address} are of different address families"
-                    )));
-                }
+                validate::gateway(address, prefix, gateway).map_err(named)?;
             }
         }
         None => {
@@ -295,24 +291,53 @@ fn check_row(place: &RowPlace<'_>, values: &BTreeMap<&str, String>) -> Result<()
     Ok(())
 }
 
+/// Names, addresses and MACs are each one VM's own: a second row with the same one is
+/// an error naming both rows.
 fn check_unique_names(given: &str, rows: &[Row]) -> Result<(), BuiltinError> {
-    let mut seen: BTreeMap<String, &RowPlaceOwned> = BTreeMap::new();
-    for (place, row) in rows {
-        let name = row
-            .get("name")
-            .map(|name| name.to_string().to_ascii_lowercase())
-            .unwrap_or_default();
-        if let Some(first) = seen.insert(name.clone(), place) {
-            let at = |place: &RowPlaceOwned| match place.line {
-                Some(line) => format!("row {} (line {line})", place.row),
-                None => format!("row {}", place.row),
+    let at = |place: &RowPlaceOwned| match place.line {
+        Some(line) => format!("row {} (line {line})", place.row),
+        None => format!("row {}", place.row),
+    };
+    for (column, what, help) in [
+        (
+            "name",
+            "VM name",
+            "every VM needs its own name: it names its medium",
+        ),
+        (
+            "ip",
+            "address",
+            "two VMs with one address break each other's network",
+        ),
+        (
+            "mac",
+            "MAC address",
+            "two network cards with one MAC break each other's network",
+        ),
+    ] {
+        let mut seen: BTreeMap<String, &RowPlaceOwned> = BTreeMap::new();
+        for (place, row) in rows {
+            let value = row
+                .get(column)
+                .map(|value| value.to_string().trim().to_ascii_lowercase())
+                .unwrap_or_default();
+            // The address without its prefix; MACs in one spelling.
+            let value = match column {
+                "ip" => value.split('/').next().unwrap_or_default().to_owned(),
+                "mac" => value.replace('-', ":"),
+                _ => value,
             };
-            return Err(BuiltinError::new(format!(
-                "inventory `{given}` {}: duplicate VM name `{name}` (also in {})",
-                at(place),
-                at(first)
-            ))
-            .with_help("every VM needs its own name: it names its medium"));
+            if value.is_empty() && column != "name" {
+                continue;
+            }
+            if let Some(first) = seen.insert(value.clone(), place) {
+                return Err(BuiltinError::new(format!(
+                    "inventory `{given}` {}: duplicate {what} `{value}` (also in {})",
+                    at(place),
+                    at(first)
+                ))
+                .with_help(help));
+            }
         }
     }
     Ok(())

@@ -84,7 +84,63 @@ pub(crate) fn address_with_prefix(
             ))
         }
     };
+    if prefix == 0 {
+        return Err(format!(
+            "`{value}` has prefix length 0: that is every address, not a network"
+        ));
+    }
+    usable_host(&address).map_err(|reason| format!("`{value}`: {reason}"))?;
     Ok((address, prefix))
+}
+
+/// An address a VM can have: not unspecified (`0.0.0.0`, `::`), multicast, broadcast
+/// or loopback.
+fn usable_host(address: &IpAddr) -> Result<(), String> {
+    let problem = match address {
+        _ if address.is_unspecified() => "the unspecified address",
+        _ if address.is_multicast() => "a multicast address",
+        _ if address.is_loopback() => "a loopback address",
+        IpAddr::V4(v4) if v4.is_broadcast() => "the broadcast address",
+        _ => return Ok(()),
+    };
+    Err(format!("{problem} is not a VM's address"))
+}
+
+/// Checks a gateway against the VM's address and prefix: the same family, not the VM
+/// itself, and on the VM's network — except IPv6 link-local gateways (`fe80::/10`, the
+/// usual router address) and point-to-point set-ups (`/32`, `/128`), whose gateway is
+/// outside by definition.
+pub(crate) fn gateway(address: IpAddr, prefix: u8, gateway: IpAddr) -> Result<(), String> {
+    if gateway.is_ipv4() != address.is_ipv4() {
+        return Err(format!(
+            "`gateway` {gateway} and `ip` {address} are of different address families"
+        ));
+    }
+    if gateway == address {
+        return Err(format!("`gateway` {gateway} is the VM's own address"));
+    }
+    usable_host(&gateway).map_err(|reason| format!("`gateway` {gateway}: {reason}"))?;
+    let on_link = match (address, gateway) {
+        (IpAddr::V4(address), IpAddr::V4(gateway)) => {
+            prefix >= 32 || {
+                let mask = u32::MAX << (32 - u32::from(prefix));
+                u32::from(address) & mask == u32::from(gateway) & mask
+            }
+        }
+        (IpAddr::V6(address), IpAddr::V6(gateway)) => {
+            prefix >= 128 || gateway.segments()[0] & 0xffc0 == 0xfe80 || {
+                let mask = u128::MAX << (128 - u32::from(prefix));
+                u128::from(address) & mask == u128::from(gateway) & mask
+            }
+        }
+        _ => false,
+    };
+    if !on_link {
+        return Err(format!(
+            "`gateway` {gateway} is outside the VM's network {address}/{prefix}"
+        ));
+    }
+    Ok(())
 }
 
 /// A prefix length valid for `address`'s family.
@@ -110,7 +166,17 @@ pub(crate) fn mac_address(value: &str) -> Result<String, String> {
             "`{value}` is not a MAC address (six hexadecimal pairs like 52:54:00:12:34:56)"
         ));
     }
-    Ok(parts.join(":").to_ascii_lowercase())
+    let mac = parts.join(":").to_ascii_lowercase();
+    let first = u8::from_str_radix(parts[0], 16).unwrap_or(0);
+    if first & 1 == 1 {
+        return Err(format!(
+            "`{value}` is a multicast or broadcast MAC address, not a network card's"
+        ));
+    }
+    if mac == "00:00:00:00:00:00" {
+        return Err(format!("`{value}` is the all-zero MAC address"));
+    }
+    Ok(mac)
 }
 
 /// Key types OpenSSH accepts in `authorized_keys`.
@@ -290,6 +356,21 @@ mod tests {
         assert!(shell_identifier("1X").is_err());
         assert!(shell_identifier("MY-VAR").is_err());
         assert!(shell_identifier("").is_err());
+        assert!(mac_address("ff:ff:ff:ff:ff:ff").is_err());
+        assert!(mac_address("01:00:5e:00:00:01").is_err());
+        assert!(mac_address("00:00:00:00:00:00").is_err());
+        assert!(mac_address("52:54:00:12:34:56").is_ok());
+        assert!(address_with_prefix("0.0.0.0/0", None).is_err());
+        assert!(address_with_prefix("0.0.0.0", Some("24")).is_err());
+        assert!(address_with_prefix("255.255.255.255/24", None).is_err());
+        assert!(address_with_prefix("10.0.0.5/0", None).is_err());
+        let v4 = |text: &str| text.parse::<IpAddr>().expect("address");
+        assert!(gateway(v4("10.0.0.5"), 24, v4("10.0.0.1")).is_ok());
+        assert!(gateway(v4("10.0.0.5"), 24, v4("10.0.0.5")).is_err());
+        assert!(gateway(v4("10.0.0.5"), 24, v4("10.0.1.1")).is_err());
+        assert!(gateway(v4("10.0.0.5"), 32, v4("172.31.1.1")).is_ok());
+        assert!(gateway(v4("2001:db8::5"), 64, v4("fe80::1")).is_ok());
+        assert!(gateway(v4("2001:db8::5"), 64, v4("2001:db9::1")).is_err());
         for name in ["PATH", "ifs", "LD_PRELOAD", "BASH_ENV", "ld_anything"] {
             assert!(context_variable(name).is_err(), "{name}");
         }
