@@ -184,6 +184,22 @@ fn recipe_for(urls: &[String], algorithm: &str, hash: &str) -> String {
     )
 }
 
+/// Fetches `urls` in a fresh directory promising `body` (by `algorithm`: sha256 or
+/// blake3), and checks the build succeeded and wrote exactly `body`.
+fn fetch_expecting(urls: &[String], algorithm: &str, body: &[u8]) {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let hash = match algorithm {
+        "blake3" => imgbuild_store::Digest::of(body).to_hex(),
+        _ => sha256_hex(body),
+    };
+    let output = build(directory.path(), &recipe_for(urls, algorithm, &hash), &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        std::fs::read(directory.path().join("out/payload")).expect("output"),
+        body
+    );
+}
+
 /// A body large enough to arrive in several reads, and not all alike.
 fn large_body() -> Vec<u8> {
     (0..300_000u32)
@@ -201,18 +217,8 @@ fn a_404_is_not_retried_and_the_next_mirror_is_used() {
         "/payload.txt" => Reply::ok(BODY),
         _ => Reply::status(404),
     });
-    let directory = tempfile::tempdir().expect("tempdir");
     let urls = [server.url("/missing.txt"), server.url("/payload.txt")];
-    let output = build(
-        directory.path(),
-        &recipe_for(&urls, "sha256", &sha256_hex(BODY)),
-        &[],
-    );
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    assert_eq!(
-        std::fs::read(directory.path().join("out/payload")).expect("output"),
-        BODY
-    );
+    fetch_expecting(&urls, "sha256", BODY);
     assert_eq!(
         server.requests_to("/missing.txt").len(),
         1,
@@ -251,19 +257,9 @@ fn a_server_error_is_retried_on_the_same_url() {
         1 => Reply::status(503).with_header("Retry-After", "0"),
         _ => Reply::ok(BODY),
     });
-    let directory = tempfile::tempdir().expect("tempdir");
     let urls = [server.url("/payload.txt")];
-    let output = build(
-        directory.path(),
-        &recipe_for(&urls, "sha256", &sha256_hex(BODY)),
-        &[],
-    );
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    fetch_expecting(&urls, "sha256", BODY);
     assert_eq!(server.requests_to("/payload.txt").len(), 3);
-    assert_eq!(
-        std::fs::read(directory.path().join("out/payload")).expect("output"),
-        BODY
-    );
 }
 
 #[test]
@@ -274,20 +270,13 @@ fn a_connection_cut_mid_body_resumes_with_a_range_request() {
         0 => Reply::ok(&served).cut_after(100_000),
         _ => Reply::ranged(request, &served),
     });
-    let directory = tempfile::tempdir().expect("tempdir");
     let urls = [server.url("/large.bin")];
     // A BLAKE3 promise: its hash state carries over the resumption like SHA-256's.
-    let blake3 = imgbuild_store::Digest::of(&body).to_hex();
-    let output = build(directory.path(), &recipe_for(&urls, "blake3", &blake3), &[]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    fetch_expecting(&urls, "blake3", &body);
     let requests = server.requests_to("/large.bin");
     assert_eq!(requests.len(), 2, "{requests:?}");
     assert_eq!(requests[0].header("range"), None);
     assert_eq!(requests[1].header("range"), Some("bytes=100000-"));
-    assert_eq!(
-        std::fs::read(directory.path().join("out/payload")).expect("output"),
-        body
-    );
 }
 
 #[test]
@@ -299,22 +288,12 @@ fn a_server_that_ignores_the_range_makes_the_download_start_over() {
         0 => Reply::ok(&served).cut_after(50_000),
         _ => Reply::ok(&served),
     });
-    let directory = tempfile::tempdir().expect("tempdir");
     let urls = [server.url("/large.bin")];
-    let output = build(
-        directory.path(),
-        &recipe_for(&urls, "sha256", &sha256_hex(&body)),
-        &[],
-    );
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    // The output equals the body: the first 50,000 bytes were not kept twice.
+    fetch_expecting(&urls, "sha256", &body);
     let requests = server.requests_to("/large.bin");
     assert_eq!(requests.len(), 2, "{requests:?}");
     assert_eq!(requests[1].header("range"), Some("bytes=50000-"));
-    assert_eq!(
-        std::fs::read(directory.path().join("out/payload")).expect("output"),
-        body,
-        "the first 50,000 bytes were not kept twice"
-    );
 }
 
 #[test]
@@ -332,24 +311,14 @@ fn a_resumption_answered_with_another_range_starts_over() {
             .with_body(&served),
         _ => Reply::ok(&served),
     });
-    let directory = tempfile::tempdir().expect("tempdir");
     let urls = [server.url("/large.bin")];
-    let output = build(
-        directory.path(),
-        &recipe_for(&urls, "sha256", &sha256_hex(&body)),
-        &[],
-    );
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    fetch_expecting(&urls, "sha256", &body);
     let ranges: Vec<_> = server
         .requests_to("/large.bin")
         .iter()
         .map(|request| request.header("range").map(str::to_owned))
         .collect();
     assert_eq!(ranges, [None, Some("bytes=70000-".to_owned()), None]);
-    assert_eq!(
-        std::fs::read(directory.path().join("out/payload")).expect("output"),
-        body
-    );
 }
 
 #[test]
@@ -387,19 +356,9 @@ fn a_mirror_serving_other_content_is_skipped_for_the_next() {
         "/tampered.txt" => Reply::ok(b"something else\n"),
         _ => Reply::ok(BODY),
     });
-    let directory = tempfile::tempdir().expect("tempdir");
     let urls = [server.url("/tampered.txt"), server.url("/payload.txt")];
-    let output = build(
-        directory.path(),
-        &recipe_for(&urls, "sha256", &sha256_hex(BODY)),
-        &[],
-    );
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    fetch_expecting(&urls, "sha256", BODY);
     assert_eq!(server.requests_to("/tampered.txt").len(), 1);
-    assert_eq!(
-        std::fs::read(directory.path().join("out/payload")).expect("output"),
-        BODY
-    );
 }
 
 /// ureq's own redirect handling panicked on a `Location` without a host (exit 101).
