@@ -89,25 +89,33 @@ fn parallel_two_jobs(context: &mut BuildContext<'_>) -> Result<OutputRecord, Bui
     write_output(context)
 }
 
-#[test]
-fn two_jobs_run_independent_builders_at_once_and_never_more() {
+/// Builds three independent derivations of `kind` with `jobs` workers and checks that
+/// exactly `peak` builders ran at once.
+fn check_peak(kind: &str, jobs: usize, probe: &Concurrency, peak: usize, why: &str) {
     let mut graph = Graph::new();
     let targets: Vec<DrvId> = ["first", "second", "third"]
         .iter()
-        .map(|name| graph.add(derivation("parallel_two_jobs", name, &[])))
+        .map(|name| graph.add(derivation(kind, name, &[])))
         .collect();
     let temporary = TemporaryStore::new();
-    let built = run(&graph, &targets, &temporary.store, &builders, 2, false);
+    let built = run(&graph, &targets, &temporary.store, &builders, jobs, false);
     assert!(
         built.outcome.failed.is_empty(),
         "{:?}",
         built.outcome.failed
     );
     assert_eq!(built.outcome.built, 3);
-    assert_eq!(
-        TWO_JOBS.peak(),
+    assert_eq!(probe.peak(), peak, "{why}");
+}
+
+#[test]
+fn two_jobs_run_independent_builders_at_once_and_never_more() {
+    check_peak(
+        "parallel_two_jobs",
         2,
-        "with jobs=2 exactly two of three independent builders must run at once"
+        &TWO_JOBS,
+        2,
+        "with jobs=2 exactly two of three independent builders must run at once",
     );
 }
 
@@ -120,23 +128,12 @@ fn parallel_one_job(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
 
 #[test]
 fn one_job_never_runs_two_builders_at_once() {
-    let mut graph = Graph::new();
-    let targets: Vec<DrvId> = ["first", "second", "third"]
-        .iter()
-        .map(|name| graph.add(derivation("parallel_one_job", name, &[])))
-        .collect();
-    let temporary = TemporaryStore::new();
-    let built = run(&graph, &targets, &temporary.store, &builders, 1, false);
-    assert!(
-        built.outcome.failed.is_empty(),
-        "{:?}",
-        built.outcome.failed
-    );
-    assert_eq!(built.outcome.built, 3);
-    assert_eq!(
-        ONE_JOB.peak(),
+    check_peak(
+        "parallel_one_job",
         1,
-        "with jobs=1 builders must run one at a time"
+        &ONE_JOB,
+        1,
+        "with jobs=1 builders must run one at a time",
     );
 }
 
