@@ -4,6 +4,10 @@
 //!
 //! Builders are plain `fn`s, so what they observe goes into statics; every test owns its
 //! statics and its derivation kinds, because tests run in parallel threads.
+//!
+//! Each test binary (`scheduler.rs`, `caching.rs`) uses part of it.
+
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -300,4 +304,10 @@ fn read_text(path: &Path) -> String {
     let bytes = std::fs::read(path)
         .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Logs `start <name>` into `log`, then builds with [`write_output`].
+pub fn counted(log: &CallLog, context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
+    log.push(format!("start {}", context.derivation.name));
+    write_output(context)
 }
