@@ -1,9 +1,9 @@
 //! Outputs that would land on the same path under `result/` are errors naming both, at
-//! evaluation or before anything is built — never a silent overwrite with exit 0.
+//! evaluation (`eval` reports them too) or before anything is built — never a silent overwrite with exit 0.
 
 mod common;
 
-use common::{build_recipe, scratch};
+use common::{build_recipe, imgbuild_run, scratch};
 
 fn check(recipe: &str, mentions: &[&str]) {
     let directory = scratch();
@@ -20,6 +20,14 @@ fn check(recipe: &str, mentions: &[&str]) {
         !directory.path().join("out").exists(),
         "nothing is written:\n{}",
         run.stderr
+    );
+    // `eval` says so too, before anyone builds.
+    let evaluated = imgbuild_run(directory.path(), &["eval", "recipe.rhai"]);
+    evaluated.expect_code(2);
+    assert!(
+        evaluated.stderr.contains(mentions[0]),
+        "{}",
+        evaluated.stderr
     );
 }
 

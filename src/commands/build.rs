@@ -53,7 +53,6 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
         evaluation = again;
     }
     let graph = &evaluation.graph;
-    check_result_names(graph)?;
     let store = super::open_store(store_dir)?;
     let _session = store.build_session()?;
     let display = Display::new(arguments.json);
@@ -147,38 +146,6 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
         crate::progress::human_duration(started.elapsed())
     ));
     display.json(&json!({ "event": "done", "ok": true, "built": summary.0, "cached": summary.1 }));
-    Ok(())
-}
-
-/// The names each output may take under the result directory: its own, with its
-/// format's extension (`web` → `web.iso`), and `NAME.tar` for a tree that is written as
-/// a tar when this user cannot apply its owners.
-fn claimed_names(output: &imgbuild_engine::Derivation, name: &str) -> Vec<String> {
-    match imgbuild_builtins::file_extension(output) {
-        Some(extension) if !name.ends_with(&format!(".{extension}")) => {
-            vec![name.to_owned(), format!("{name}.{extension}")]
-        }
-        Some(_) => vec![name.to_owned()],
-        None => vec![name.to_owned(), format!("{name}.tar")],
-    }
-}
-
-/// Two outputs that would be written to the same path are an error naming both, before
-/// anything is built (otherwise the second silently replaces the first).
-fn check_result_names(graph: &Graph) -> Result<(), Failure> {
-    let mut claimed: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
-    for output in graph.outputs() {
-        let derivation = &graph.node(output.derivation).derivation;
-        for name in claimed_names(derivation, &output.name) {
-            if let Some(other) = claimed.insert(name.clone(), &output.name) {
-                return Err(Failure::Recipe(miette::miette!(
-                    help = "rename one of the outputs",
-                    "outputs `{other}` and `{}` would both be written to result/{name}",
-                    output.name
-                )));
-            }
-        }
-    }
     Ok(())
 }
 

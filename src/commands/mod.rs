@@ -115,6 +115,7 @@ pub fn load_with(
             )));
         }
     }
+    check_result_names(&evaluation.graph)?;
     Ok((evaluation, path, lock))
 }
 
@@ -139,4 +140,36 @@ pub fn store_path(explicit: Option<&Path>) -> Result<PathBuf, Failure> {
 pub fn open_store(explicit: Option<&Path>) -> Result<imgbuild_store::Store, Failure> {
     let path = store_path(explicit)?;
     Ok(imgbuild_store::Store::open(&path)?)
+}
+
+/// The names each output may take under the result directory: its own, with its
+/// format's extension (`web` → `web.iso`), and `NAME.tar` for a tree that is written as
+/// a tar when this user cannot apply its owners.
+fn claimed_names(output: &imgbuild_engine::Derivation, name: &str) -> Vec<String> {
+    match imgbuild_builtins::file_extension(output) {
+        Some(extension) if !name.ends_with(&format!(".{extension}")) => {
+            vec![name.to_owned(), format!("{name}.{extension}")]
+        }
+        Some(_) => vec![name.to_owned()],
+        None => vec![name.to_owned(), format!("{name}.tar")],
+    }
+}
+
+/// Two outputs that would be written to the same path are an error naming both, before
+/// anything is built (otherwise the second silently replaces the first).
+fn check_result_names(graph: &imgbuild_evaluator::Graph) -> Result<(), Failure> {
+    let mut claimed: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for output in graph.outputs() {
+        let derivation = &graph.node(output.derivation).derivation;
+        for name in claimed_names(derivation, &output.name) {
+            if let Some(other) = claimed.insert(name.clone(), &output.name) {
+                return Err(Failure::Recipe(miette::miette!(
+                    help = "rename one of the outputs",
+                    "outputs `{other}` and `{}` would both be written to result/{name}",
+                    output.name
+                )));
+            }
+        }
+    }
+    Ok(())
 }
