@@ -67,6 +67,21 @@ pub struct RecipeArgs {
     /// A directory searched for imported modules (repeatable; also IMGBUILD_PATH, colon-separated).
     #[arg(short = 'I', long = "include", value_name = "DIR")]
     pub include: Vec<PathBuf>,
+
+    /// A secret visible to the recipe as args.NAME, never echoed or printed (repeatable).
+    ///
+    /// NAME alone reads the value from the terminal without echo (or one line from
+    /// stdin when it is not a terminal); NAME=env:VAR takes it from the environment
+    /// variable VAR, NAME=file:PATH from a file (one trailing newline removed). The value
+    /// itself is never accepted on the command line, where `ps` would show it.
+    #[arg(long = "secret", value_name = "NAME[=env:VAR|file:PATH]")]
+    pub secrets: Vec<String>,
+
+    /// The secret key that seals secrets in identities and derives password salts
+    /// [default: the store's own key, STORE/secret-key]. Share one key file between
+    /// machines to get byte-identical media holding secrets everywhere.
+    #[arg(long, env = "IMGBUILD_SECRET_KEY_FILE", value_name = "FILE")]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 /// `imgbuild build`.

@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod errors;
 mod progress;
+mod secrets;
 mod settings;
 
 use std::process::ExitCode;
@@ -33,9 +34,9 @@ fn main() -> ExitCode {
     let store = cli.store.as_deref();
     let result = match &cli.command {
         Command::Build(arguments) => commands::build::run(store, arguments),
-        Command::Eval(arguments) => commands::eval::run(arguments),
-        Command::Graph(arguments) => commands::graph::run(arguments),
-        Command::Lock(arguments) => commands::lock::run(arguments),
+        Command::Eval(arguments) => commands::eval::run(store, arguments),
+        Command::Graph(arguments) => commands::graph::run(store, arguments),
+        Command::Lock(arguments) => commands::lock::run(store, arguments),
         Command::Log(arguments) => commands::log::run(store, arguments),
         Command::Store(command) => commands::store::run(store, command),
     };

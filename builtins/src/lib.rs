@@ -14,7 +14,7 @@
 //! every kind a builder.
 //!
 //! Builtins are grouped by domain:
-//! - [`core`]: `text`, `file`, `dir`, `tree`, `merge`, `tar`, `fetch` and the one HTTP
+//! - [`core`]: `text`, `file`, `dir`, `tree`, `merge`, `tar`, `fetch`, `secret` and the one HTTP
 //!   download path;
 //! - [`media`]: contextualization media — `iso::image`, `cloud_init::`, `context::`,
 //!   `config_drive::`, `inventory::`, and what they share (network rendering, YAML,
@@ -114,6 +114,11 @@ pub static BUILTINS: &[Builtin] = &[
         functions: &["tar"],
         kinds: &[kind(core::tar::KIND, core::tar::build, Some("tar"))],
         register: core::tar::register,
+    },
+    Builtin {
+        functions: &["secret"],
+        kinds: &[],
+        register: core::secret::register,
     },
     Builtin {
         functions: &["fetch"],

@@ -61,6 +61,10 @@ pub struct EvalOptions {
     pub limits: Limits,
     /// Names of the registered builtins, for "did you mean" on unknown functions.
     pub function_names: Vec<String>,
+    /// `--secret NAME` values: in `args` too, but sealed (see [`crate::Sealed`]).
+    pub secret_args: BTreeMap<String, String>,
+    /// The key that seals secrets; without one, a recipe using secrets is an error.
+    pub secret_key: Option<crate::SecretKeySource>,
 }
 
 /// Registers builtins into an engine for one evaluation.
@@ -98,7 +102,10 @@ pub fn evaluate(
         .canonicalize()
         .unwrap_or_else(|_| recipe.to_path_buf());
     let name = file.display().to_string();
-    let state: SharedState = Rc::new(EvalState::new(options.search_path.clone()));
+    let state: SharedState = Rc::new(EvalState::new(
+        options.search_path.clone(),
+        options.secret_key.clone(),
+    ));
     state.add_source(&name, text.as_str().into());
     let lookup = SourceLookup {
         state: state.clone(),
@@ -108,11 +115,20 @@ pub fn evaluate(
 
     let engine = build_engine(options, &state, register);
     let mut scope = Scope::new();
-    let args: Map = options
+    let mut args: Map = options
         .args
         .iter()
         .map(|(key, value)| (key.as_str().into(), Dynamic::from(value.clone())))
         .collect();
+    for (key, value) in &options.secret_args {
+        let sealed = state.seal(value.clone()).map_err(|error| {
+            Box::new(RecipeDiagnostic::plain(
+                format!("--secret {key}: {error}"),
+                None,
+            ))
+        })?;
+        args.insert(key.as_str().into(), Dynamic::from(sealed));
+    }
     scope.push_constant("args", args);
     let mut ast = engine
         .compile_with_scope(&scope, &text)

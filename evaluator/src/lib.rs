@@ -18,7 +18,10 @@ pub use diagnostics::{display_path, span_at, Location, RecipeDiagnostic};
 pub use evaluate::{evaluate, EvalOptions, Evaluation, Limits, Registrar};
 pub use imgbuild_derivation::{
     encode_derivation, encode_value, hash_derivation, Derivation, Domain, DrvId, Graph, Identity,
-    Node, Origin, Output, Value,
+    Node, Origin, Output, Sealed, Value,
 };
 pub use rhai;
-pub use state::{DerivationHandle, DerivationSpec, EvalState, Inputs, PendingRequest, SharedState};
+pub use state::{
+    is_secret_field, DerivationHandle, DerivationSpec, EvalState, Inputs, PendingRequest,
+    SecretKeySource, SharedState,
+};

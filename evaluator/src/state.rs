@@ -14,7 +14,7 @@ use std::sync::Arc;
 use rhai::{Dynamic, EvalAltResult, NativeCallContext, Position};
 
 use crate::args::BuiltinError;
-use imgbuild_derivation::Value;
+use imgbuild_derivation::{Sealed, Value};
 use imgbuild_derivation::{Derivation, DrvId, Graph, Origin};
 
 /// The recipe-side value standing for one derivation (shown as `Derivation` in Rhai).
@@ -37,6 +37,37 @@ pub struct EvalState {
     pending: RefCell<Vec<PendingRequest>>,
     /// Per source file: its name as origins carry it, and the `import` that loaded it.
     files: RefCell<HashMap<String, SourceFile>>,
+    secret_key: Option<SecretKeySource>,
+    sealing_key: std::cell::OnceCell<[u8; 32]>,
+}
+
+/// Where the key that seals secrets comes from (the secret-identity subkey of the
+/// store's or the team's secret key). Asked at most once, when the first secret is met,
+/// so recipes without secrets never touch a key file.
+#[derive(Clone)]
+pub struct SecretKeySource(pub Rc<dyn Fn() -> Result<[u8; 32], String>>);
+
+impl std::fmt::Debug for SecretKeySource {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("SecretKeySource")
+    }
+}
+
+/// Argument keys whose text is a credential: a string given under one of them (at any
+/// depth of a derivation's arguments) is sealed as if wrapped in `secret(...)`.
+/// Public SSH keys are not credentials; media holding them are still stored owner-only.
+pub fn is_secret_field(key: &str) -> bool {
+    const FIELDS: &[&str] = &[
+        "passwd",
+        "hashed_passwd",
+        "plain_text_passwd",
+        "chpasswd",
+        "token",
+        "private_key",
+        "secret_key",
+    ];
+    let lower = key.to_ascii_lowercase();
+    FIELDS.contains(&lower.as_str()) || lower.contains("password")
 }
 
 /// A source file as origins name it: its shared name and the `import` that loaded it.
@@ -125,11 +156,24 @@ impl DerivationSpec {
 }
 
 impl EvalState {
-    pub(crate) fn new(search_path: Vec<PathBuf>) -> Self {
+    pub(crate) fn new(search_path: Vec<PathBuf>, secret_key: Option<SecretKeySource>) -> Self {
         EvalState {
             search_path,
+            secret_key,
             ..Default::default()
         }
+    }
+
+    /// Seals secret text with the evaluation's secret key (loaded on first use).
+    pub fn seal(&self, text: String) -> Result<Sealed, BuiltinError> {
+        if let Some(key) = self.sealing_key.get() {
+            return Ok(Sealed::new(key, text));
+        }
+        let source = self.secret_key.as_ref().ok_or_else(|| {
+            BuiltinError::new("this evaluation has no secret key to seal secrets with")
+        })?;
+        let key = (source.0)().map_err(BuiltinError::new)?;
+        Ok(Sealed::new(self.sealing_key.get_or_init(|| key), text))
     }
 
     /// Adds a derivation made by the call in `context` and returns the handle a recipe
@@ -140,7 +184,14 @@ impl EvalState {
     }
 
     /// Adds a derivation with an explicit origin (or none).
+    ///
+    /// A derivation is secret when its constructor says so, when its arguments hold
+    /// secret text, or when any of its inputs is secret (a tree or an ISO holding a
+    /// secret file holds the secret too).
     pub fn add_at(&self, origin: Option<Arc<Origin>>, spec: DerivationSpec) -> DerivationHandle {
+        let secret = spec.secret
+            || spec.args.holds_secret()
+            || spec.inputs.iter().any(|input| self.graph.borrow().node(*input).derivation.secret);
         let id = self.graph.borrow_mut().add(Derivation {
             kind: spec.kind.to_owned(),
             kind_version: spec.kind_version,
@@ -149,7 +200,7 @@ impl EvalState {
             inputs: spec.inputs,
             fixed: spec.fixed,
             location: spec.location,
-            secret: spec.secret,
+            secret,
             origin,
         });
         DerivationHandle { id }
@@ -244,6 +295,9 @@ impl EvalState {
         if value.is_string() {
             return Ok(Value::String(value.to_string()));
         }
+        if let Some(sealed) = value.read_lock::<Sealed>() {
+            return Ok(Value::Secret(sealed.clone()));
+        }
         if let Some(handle) = value.read_lock::<DerivationHandle>() {
             return Ok(inputs.reference(handle.id));
         }
@@ -257,7 +311,10 @@ impl EvalState {
         if let Some(map) = value.read_lock::<rhai::Map>() {
             let mut entries = BTreeMap::new();
             for (key, item) in map.iter() {
-                let item = self.to_value(item, inputs, &format!("{what}.{key}"))?;
+                let mut item = self.to_value(item, inputs, &format!("{what}.{key}"))?;
+                if is_secret_field(key) {
+                    item = self.seal_strings(item)?;
+                }
                 entries.insert(key.to_string(), item);
             }
             return Ok(Value::Map(entries));
@@ -271,6 +328,25 @@ impl EvalState {
         ))
         .with_help("use strings, integers, booleans, arrays, maps or derivations")
         .into())
+    }
+
+    /// Seals every string in `value` (lists and maps are walked; other values are kept).
+    pub fn seal_strings(&self, value: Value) -> Result<Value, BuiltinError> {
+        Ok(match value {
+            Value::String(text) => Value::Secret(self.seal(text)?),
+            Value::List(items) => Value::List(
+                items
+                    .into_iter()
+                    .map(|item| self.seal_strings(item))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Map(map) => Value::Map(
+                map.into_iter()
+                    .map(|(key, item)| Ok((key, self.seal_strings(item)?)))
+                    .collect::<Result<_, BuiltinError>>()?,
+            ),
+            other => other,
+        })
     }
 
     /// Resolves `path` relative to the directory of the file making the call and records

@@ -1,8 +1,10 @@
 //! `imgbuild build`: evaluate, build what is missing, materialize the outputs.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use imgbuild_evaluator::{DrvId, Graph};
+use imgbuild_store::result_dir::{self, Condition, Placement, ResultEntry, Written};
 use imgbuild_store::{
     MaterializeOptions, Materialized, OutputObject, OutputRecord, Store, StoreError,
 };
@@ -20,7 +22,8 @@ pub const MANIFEST: &str = ".imgbuild-manifest";
 pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failure> {
     let config = crate::settings::build_config(arguments.offline, arguments.mirror.as_deref());
     let update = imgbuild_builtins::Update::Nothing;
-    let (mut evaluation, recipe, lock) = super::load_with(&arguments.recipe, update.clone())?;
+    let (mut evaluation, recipe, lock) =
+        super::load_with(store_dir, &arguments.recipe, update.clone())?;
     if !evaluation.pending.is_empty() {
         // Requests the lock file does not answer: resolve them (network), write the
         // lock file, and evaluate again with it.
@@ -44,7 +47,7 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
             &config.mirrors,
             &mut |line| eprintln!("{line}"),
         )?;
-        let (again, _, _) = super::load_with(&arguments.recipe, update)?;
+        let (again, _, _) = super::load_with(store_dir, &arguments.recipe, update)?;
         if !again.pending.is_empty() {
             return Err(Failure::Environment(miette::miette!(
                 "the lock file was written but the recipe still has unresolved package sets"
@@ -178,26 +181,29 @@ fn materialize_all(
     out_dir: &Path,
     display: &Display,
 ) -> Result<bool, MaterializeFailure> {
-    fs_err::create_dir_all(out_dir).map_err(Failure::environment)?;
-    // A build killed while writing results leaves hidden temporaries; clear old ones.
-    imgbuild_store::materialize::remove_stale_temporaries(
-        out_dir,
-        std::time::Duration::from_secs(600),
-    )
+    // One build at a time writes into a result directory: files and manifest stay in step.
+    let _lock = result_dir::lock(out_dir, || {
+        display.line(&format!(
+            "waiting for another build writing {}/",
+            out_dir.display()
+        ))
+    })
     .map_err(Failure::from)?;
+    // A build killed while writing results leaves hidden temporaries. Whoever wrote them
+    // is gone: a live writer would hold the lock.
+    imgbuild_store::materialize::remove_stale_temporaries(out_dir, std::time::Duration::ZERO)
+        .map_err(Failure::from)?;
     let manifest_path = out_dir.join(MANIFEST);
-    let previous: Vec<(String, OutputRecord)> = if manifest_path.exists() {
-        store
-            .read_result_manifest(&manifest_path)
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    let previous: Vec<ResultEntry> = store
+        .read_result_entries(&manifest_path)
+        .unwrap_or_default();
     // By name: a result directory can hold thousands of outputs (one medium per VM).
-    let mut manifest: std::collections::BTreeMap<String, OutputRecord> =
-        previous.iter().cloned().collect();
+    let mut manifest: BTreeMap<String, ResultEntry> = previous
+        .iter()
+        .map(|entry| (entry.name.clone(), entry.clone()))
+        .collect();
     // Outputs of this build, whose files were just written or found in place.
-    let mut present = std::collections::HashSet::new();
+    let mut present = HashSet::new();
     let mut materialized_any = false;
     for output in graph.outputs() {
         let Some(record) = outputs.get(&output.derivation) else {
@@ -214,49 +220,63 @@ fn materialize_all(
             }
         }
         let destination = out_dir.join(&file_name);
-        let already = if manifest.get(&file_name) == Some(record) {
-            existing_path(&destination)
-        } else {
-            None
-        };
-        let shown = if let Some(path) = already {
-            path
-        } else {
-            let options = MaterializeOptions {
-                allow_tar_fallback: true,
-                ..MaterializeOptions::default()
-            };
-            materialized_any = true;
-            match store.materialize(record, &destination, &options) {
-                Ok(Materialized::File(path) | Materialized::Directory(path)) => path,
-                Ok(Materialized::Tar(path)) => {
+        // What the manifest says is there for this output, and whether it still is.
+        let recorded = manifest
+            .get(&file_name)
+            .filter(|entry| entry.record == *record)
+            .and_then(|entry| entry.written.clone());
+        let condition = recorded
+            .as_ref()
+            .map(|written| result_dir::check(record, written, &destination));
+        let (shown, written) = match (condition, recorded) {
+            (Some(Condition::Intact), Some(written)) | (Some(Condition::Touched(written)), _) => {
+                (placed_path(&destination, &written), written)
+            }
+            (damaged, recorded) => {
+                let written =
+                    write_result(store, output.name.as_str(), record, &destination, display)?;
+                if let (Some(Condition::Damaged(reason)), Some(recorded)) = (damaged, recorded) {
                     display.line(&format!(
-                        "note: {} holds owners or devices this user cannot create; wrote {} instead",
-                        output.name,
-                        path.display()
+                        "repaired {}: {reason} since it was written",
+                        placed_path(&destination, &recorded).display()
                     ));
-                    path
                 }
-                Err(StoreError::ObjectCorrupt { .. }) => {
-                    return Err(MaterializeFailure::Corrupt(record.clone()))
-                }
-                Err(error) => return Err(MaterializeFailure::Other(error.into())),
+                materialized_any = true;
+                written
             }
         };
         display.line(&format!("{} -> {}", output.name, shown.display()));
         display.json(&json!({ "event": "output", "name": output.name, "path": shown.display().to_string(), "output": record.digest().to_string() }));
-        manifest.insert(file_name.clone(), record.clone());
+        manifest.insert(
+            file_name.clone(),
+            ResultEntry {
+                name: file_name.clone(),
+                record: record.clone(),
+                written: Some(written),
+            },
+        );
         present.insert(file_name);
     }
     // Earlier outputs this build did not produce stay listed while their files exist.
-    manifest
-        .retain(|name, _| present.contains(name) || existing_path(&out_dir.join(name)).is_some());
-    let manifest: Vec<(String, OutputRecord)> = manifest.into_iter().collect();
+    manifest.retain(|name, entry| present.contains(name) || still_there(out_dir, entry));
+    let manifest: Vec<ResultEntry> = manifest.into_values().collect();
+    // Private trees whose link the user deleted, or that are no longer private.
+    let private: HashSet<&str> = manifest
+        .iter()
+        .filter(|entry| {
+            entry.written.as_ref().map(|written| written.placement)
+                == Some(Placement::PrivateDirectory)
+        })
+        .map(|entry| entry.name.as_str())
+        .collect();
+    result_dir::remove_unreferenced_private(out_dir, |name| private.contains(name))
+        .map_err(Failure::from)?;
     // The manifest is also the result directory's GC root: rewrite it only when it
     // changes, so a no-op build writes nothing at all.
-    if materialized_any || manifest != previous {
+    let changed = materialized_any || manifest != previous;
+    if changed {
         store
-            .write_result_manifest(&manifest_path, &manifest)
+            .write_result_entries(&manifest_path, &manifest)
             .map_err(Failure::from)?;
     } else {
         // Same results, maybe another store: make sure this store roots them too.
@@ -264,7 +284,69 @@ fn materialize_all(
             .ensure_result_root(&manifest_path)
             .map_err(Failure::from)?;
     }
-    Ok(materialized_any || manifest != previous)
+    Ok(changed)
+}
+
+/// Writes one output at `destination`, saying on stderr when it is not where or what
+/// the user would expect (a tar, or below the owner-only directory).
+fn write_result(
+    store: &Store,
+    name: &str,
+    record: &OutputRecord,
+    destination: &Path,
+    display: &Display,
+) -> Result<(PathBuf, Written), MaterializeFailure> {
+    let options = MaterializeOptions {
+        allow_tar_fallback: true,
+        ..MaterializeOptions::default()
+    };
+    let result = match store.write_result(record, destination, &options) {
+        Ok(result) => result,
+        Err(StoreError::ObjectCorrupt { .. }) => {
+            return Err(MaterializeFailure::Corrupt(record.clone()))
+        }
+        Err(error) => return Err(MaterializeFailure::Other(error.into())),
+    };
+    let path = match result.materialized {
+        Materialized::File(path) | Materialized::Directory(path) => path,
+        Materialized::Tar(path) => {
+            display.line(&format!(
+                "note: {name} holds owners or devices this user cannot create; wrote {} instead",
+                path.display()
+            ));
+            path
+        }
+    };
+    if let Some(reason) = &result.private_because {
+        let private = destination
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(result_dir::PRIVATE_DIRECTORY);
+        display.line(&format!(
+            "note: {name} is written below {}, which only its owner can enter: {reason}",
+            private.display()
+        ));
+    }
+    Ok((path, result.written))
+}
+
+/// The path a user opens for a result recorded as `written` at `destination`.
+fn placed_path(destination: &Path, written: &Written) -> PathBuf {
+    match written.placement {
+        Placement::Tar => tar_sibling(destination),
+        Placement::File | Placement::Directory | Placement::PrivateDirectory => {
+            destination.to_path_buf()
+        }
+    }
+}
+
+/// Whether an earlier output, not built this time, is still in the result directory.
+fn still_there(out_dir: &Path, entry: &ResultEntry) -> bool {
+    let destination = out_dir.join(&entry.name);
+    match &entry.written {
+        Some(written) => std::fs::symlink_metadata(placed_path(&destination, written)).is_ok(),
+        None => existing_path(&destination).is_some(),
+    }
 }
 
 fn tar_sibling(path: &Path) -> PathBuf {

@@ -8,8 +8,8 @@ use crate::cli::EvalArgs;
 use crate::errors::Failure;
 
 /// Runs `imgbuild eval`.
-pub fn run(arguments: &EvalArgs) -> Result<(), Failure> {
-    let (evaluation, _) = super::load(&arguments.recipe)?;
+pub fn run(store: Option<&std::path::Path>, arguments: &EvalArgs) -> Result<(), Failure> {
+    let (evaluation, _) = super::load(store, &arguments.recipe)?;
     let graph = &evaluation.graph;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

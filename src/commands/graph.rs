@@ -18,14 +18,15 @@ pub fn node_json(graph: &Graph, node: &Node) -> serde_json::Value {
         "kind_version": derivation.kind_version,
         "name": derivation.name,
         "fixed": derivation.fixed,
-        "args": if derivation.secret { json!("<secret>") } else { derivation.args.to_json() },
+        "secret": derivation.secret,
+        "args": derivation.args.to_display_json(),
         "inputs": derivation.inputs.iter().map(|input| graph.node(*input).identity.to_hex()).collect::<Vec<_>>(),
     })
 }
 
 /// Runs `imgbuild graph`.
-pub fn run(arguments: &GraphArgs) -> Result<(), Failure> {
-    let (evaluation, _) = super::load(&arguments.recipe)?;
+pub fn run(store: Option<&std::path::Path>, arguments: &GraphArgs) -> Result<(), Failure> {
+    let (evaluation, _) = super::load(store, &arguments.recipe)?;
     let graph = &evaluation.graph;
     let dag = graph.to_petgraph();
     let stdout = std::io::stdout();

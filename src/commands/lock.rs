@@ -15,14 +15,14 @@ use crate::cli::LockArgs;
 use crate::errors::Failure;
 
 /// Runs `imgbuild lock`.
-pub fn run(arguments: &LockArgs) -> Result<(), Failure> {
+pub fn run(store: Option<&std::path::Path>, arguments: &LockArgs) -> Result<(), Failure> {
     let mirrors = crate::settings::mirrors(arguments.mirror.as_deref());
     let update = match &arguments.update {
         None => Update::Nothing,
         Some(None) => Update::All,
         Some(Some(name)) => Update::Set(name.clone()),
     };
-    let (evaluation, path, lock) = super::load_with(&arguments.recipe, update.clone())?;
+    let (evaluation, path, lock) = super::load_with(store, &arguments.recipe, update.clone())?;
     if let Update::Set(name) = &update {
         let known = evaluation
             .pending

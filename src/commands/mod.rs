@@ -30,8 +30,11 @@ pub fn split_recipe(spec: &str) -> (PathBuf, Option<String>) {
 
 /// Evaluates the recipe named on the command line and applies `#OUTPUT`; says on stderr
 /// which Debian package sets the lock file does not answer yet.
-pub fn load(arguments: &RecipeArgs) -> Result<(Evaluation, PathBuf), Failure> {
-    let (evaluation, path, _) = load_with(arguments, Update::Nothing)?;
+pub fn load(
+    store: Option<&Path>,
+    arguments: &RecipeArgs,
+) -> Result<(Evaluation, PathBuf), Failure> {
+    let (evaluation, path, _) = load_with(store, arguments, Update::Nothing)?;
     let pending: Vec<String> = evaluation
         .pending
         .iter()
@@ -50,6 +53,7 @@ pub fn load(arguments: &RecipeArgs) -> Result<(Evaluation, PathBuf), Failure> {
 /// [`load`] without the note, reading the lock file with `update`; also returns the
 /// lock the evaluation read. What it does not answer is in [`Evaluation::pending`].
 pub fn load_with(
+    store: Option<&Path>,
     arguments: &RecipeArgs,
     update: Update,
 ) -> Result<(Evaluation, PathBuf, Rc<LockInput>), Failure> {
@@ -74,10 +78,21 @@ pub fn load_with(
         search_path
             .extend(std::env::split_paths(&paths).filter(|path| !path.as_os_str().is_empty()));
     }
+    let secret_args = crate::secrets::secret_args(&arguments.secrets)?;
+    if let Some(name) = secret_args.keys().find(|name| args.contains_key(*name)) {
+        return Err(Failure::Recipe(miette::miette!(
+            "`{name}` is given both as --arg and as --secret"
+        )));
+    }
     let options = EvalOptions {
         search_path,
         args,
         function_names: imgbuild_builtins::function_names(),
+        secret_args,
+        secret_key: Some(crate::secrets::key_source(
+            store,
+            arguments.secret_key_file.as_deref(),
+        )),
         ..EvalOptions::default()
     };
     let lock_path = imgbuild_builtins::lock::path_for(&path);

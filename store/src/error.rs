@@ -70,6 +70,14 @@ pub enum StoreError {
         /// What we understand.
         expected: &'static str,
     },
+    /// A secret key file that cannot be used (readable by others, malformed, ...).
+    #[error("refusing the secret key file `{}`: {problem}", path.display())]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The store can be written by someone other than this user (and root).
     #[error("refusing the store directory `{}`: {problem}", path.display())]
     SharedStore {

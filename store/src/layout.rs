@@ -56,6 +56,7 @@ impl Layout {
         create_directories(root).at("create store directory", root)?;
         let root = fs::canonicalize(root).at("resolve store directory", root)?;
         check_not_shared(&root)?;
+        make_private(&root)?;
         let version_path = root.join("VERSION");
         match fs::read_to_string(&version_path) {
             Ok(text) => check_version(&version_path, &text)?,
@@ -307,8 +308,8 @@ pub(crate) fn publish_file(
     }
 }
 
-/// Mode of every store directory, whatever the umask: readable by all (result
-/// directories and `store info` of another user's store work), writable by the owner only.
+/// Mode of every store directory below the root, whatever the umask: writable by the
+/// owner only (the root itself is [`ROOT_MODE`]).
 pub(crate) const DIRECTORY_MODE: u32 = 0o755;
 
 /// Creates `path` and its missing parents with [`DIRECTORY_MODE`] whatever the umask
@@ -331,6 +332,23 @@ pub(crate) fn create_directories(path: &Path) -> io::Result<()> {
         }
         Err(error) => Err(error),
     }
+}
+
+/// Mode of the store's root directory: only the owner may enter. Object file names are
+/// BLAKE3 digests of their content; for a secret (a password file, a key) that would be
+/// an offline oracle, so other users must not be able to list or probe them. Results
+/// are copies, so other users can still read what is materialized for them.
+pub(crate) const ROOT_MODE: u32 = 0o700;
+
+/// Gives the store root [`ROOT_MODE`] (also tightening a store made before this rule).
+fn make_private(root: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = fs::metadata(root).at("inspect", root)?;
+    if metadata.mode() & 0o077 != 0 {
+        fs::set_permissions(root, fs::Permissions::from_mode(ROOT_MODE))
+            .at("make owner-only", root)?;
+    }
+    Ok(())
 }
 
 /// Refuses a store directory that someone other than this user and root can write:

@@ -12,6 +12,7 @@
 //!
 //! ```text
 //! VERSION                          "imgbuild-store-v2\n"; an unknown value is refused
+//! secret-key                       the store's secret key (0600), see [`key`]
 //! objects/blobs/x/<63 hex>         blob objects (single or chunk manifest), see [`blob`]
 //! objects/chunks/x/<63 hex>        chunk objects, see [`chunking`]
 //! objects/trees/x/<63 hex>         directory objects, see [`tree_encoding`]
@@ -60,11 +61,13 @@ pub mod digest;
 pub mod error;
 pub mod gc;
 pub mod info;
+pub mod key;
 mod layout;
 pub mod lock;
 mod logs;
 pub mod materialize;
 pub mod output;
+pub mod result_dir;
 mod roots;
 mod sparse;
 pub mod tar_render;
@@ -83,6 +86,7 @@ pub use digest::{Digest, DigestParseError};
 pub use error::{ObjectKind, StoreError};
 pub use gc::{GcOptions, GcReport};
 pub use info::{StoreInfo, Usage};
+pub use key::SecretKey;
 pub use layout::LAYOUT_VERSION;
 pub use lock::{BuildLock, SessionGuard};
 pub use materialize::{MaterializeOptions, Materialized};

@@ -75,3 +75,18 @@ fn a_store_others_can_write_is_refused() {
     }
     Store::open(&root).expect("fine again once fixed");
 }
+
+/// Object names are content digests: other users must not list or probe them (for a
+/// secret file that would be an offline oracle), so the root is owner-only — also a
+/// store made before this rule, once it is opened.
+#[test]
+fn only_the_owner_can_enter_a_store() {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let root = scratch.path().join("store");
+    with_umask(0o022, || drop(Store::open(&root).expect("store")));
+    let mode = |path: &Path| std::fs::metadata(path).expect("stat").mode() & 0o7777;
+    assert_eq!(mode(&root), 0o700);
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    drop(Store::open(&root).expect("reopen"));
+    assert_eq!(mode(&root), 0o700);
+}

@@ -36,6 +36,7 @@ pub fn imgbuild(directory: &Path) -> Command {
         .env_remove("FORCE_COLOR")
         .env_remove("IMGBUILD_STORE")
         .env_remove("IMGBUILD_PATH")
+        .env_remove("IMGBUILD_SECRET_KEY_FILE")
         .env_remove("IMGBUILD_DEBIAN_MIRROR")
         .env_remove("IMGBUILD_DEBIAN_SECURITY_MIRROR")
         .env_remove("RUST_BACKTRACE")

@@ -72,7 +72,14 @@ fn file_derivation(
         hash_file(&resolved).map_err(|error| cannot_read("file", path, &resolved, error))?;
     let name = local_name(&resolved, "file");
     let mut args = BTreeMap::new();
-    args.insert("blake3".to_owned(), Value::String(info.digest.to_hex()));
+    let digest = if private {
+        // The content digest of a private file would let anyone who sees the identity
+        // test guesses of its content offline: only its keyed seal is hashed.
+        Value::Secret(state.seal(info.digest.to_hex())?)
+    } else {
+        Value::String(info.digest.to_hex())
+    };
+    args.insert("blake3".to_owned(), digest);
     args.insert("size".to_owned(), Value::Int(info.size as i64));
     args.insert(
         "executable".to_owned(),
@@ -155,7 +162,12 @@ fn check_not_live(path: &Path) -> Result<(), String> {
 #[derive(Debug, PartialEq, Eq)]
 enum LocalEntry {
     Directory,
-    File { blob: BlobInfo, executable: bool },
+    File {
+        blob: BlobInfo,
+        executable: bool,
+        /// Other users may not read it: the whole directory is then secret.
+        private: bool,
+    },
     Symlink { target: Vec<u8> },
 }
 
@@ -216,8 +228,15 @@ fn scan_into(
             scan_into(&path, &relative, entries, content)?;
         } else if file_type.is_file() {
             let blob = content(&path).map_err(|error| format!("{}: {error}", path.display()))?;
-            let executable = metadata.permissions().mode() & 0o100 != 0;
-            entries.insert(relative, LocalEntry::File { blob, executable });
+            let mode = metadata.permissions().mode();
+            entries.insert(
+                relative,
+                LocalEntry::File {
+                    blob,
+                    executable: mode & 0o100 != 0,
+                    private: mode & 0o004 == 0,
+                },
+            );
         } else {
             return Err(format!(
                 "{}: only files, directories and symlinks can be imported",
@@ -238,7 +257,9 @@ fn listing_hash(entries: &BTreeMap<String, LocalEntry>) -> String {
             LocalEntry::Directory => {
                 hasher.update(&[0]);
             }
-            LocalEntry::File { blob, executable } => {
+            LocalEntry::File {
+                blob, executable, ..
+            } => {
                 hasher.update(&[1, u8::from(*executable)]);
                 hasher.update(&blob.size.to_le_bytes());
                 hasher.update(blob.digest.as_bytes());
@@ -264,19 +285,28 @@ fn dir_derivation(
     let entries =
         scan(&resolved, &mut hash).map_err(|error| cannot_read("dir", path, &resolved, error))?;
     let name = local_name(&resolved, "dir");
+    let private = entries
+        .values()
+        .any(|entry| matches!(entry, LocalEntry::File { private: true, .. }));
+    let listing = listing_hash(&entries);
     let mut args = BTreeMap::new();
-    args.insert("listing".to_owned(), Value::String(listing_hash(&entries)));
+    let listing = if private {
+        Value::Secret(state.seal(listing)?)
+    } else {
+        Value::String(listing)
+    };
+    args.insert("listing".to_owned(), listing);
     args.insert("entries".to_owned(), Value::Int(entries.len() as i64));
-    Ok(state.add(
-        context,
-        DerivationSpec::fixed(
-            DIR_KIND,
-            VERSION,
-            name,
-            args,
-            Value::String(resolved.display().to_string()),
-        ),
-    ))
+    let mut spec = DerivationSpec::fixed(
+        DIR_KIND,
+        VERSION,
+        name,
+        args,
+        Value::String(resolved.display().to_string()),
+    );
+    // A directory holding a file other users may not read is secret as a whole.
+    spec.secret = private;
+    Ok(state.add(context, spec))
 }
 
 fn location(context: &BuildContext<'_>) -> Result<PathBuf, BuildError> {
@@ -327,9 +357,10 @@ pub(crate) fn build_dir(context: &mut BuildContext<'_>) -> Result<OutputRecord, 
     // Each file is imported while scanning: read once, and the listing is then
     // checked against what evaluation saw.
     let store = context.store;
+    let secret = context.derivation.secret;
     let mut import = |file: &Path| {
         store
-            .import_file(file, false)
+            .import_file(file, secret)
             .map_err(|error| error.to_string())
     };
     let entries = scan(&root, &mut import).map_err(|error| BuildError::Read {
@@ -356,7 +387,9 @@ pub(crate) fn build_dir(context: &mut BuildContext<'_>) -> Result<OutputRecord, 
                 },
                 0o777,
             ),
-            LocalEntry::File { blob, executable } => (
+            LocalEntry::File {
+                blob, executable, ..
+            } => (
                 EntryKind::File {
                     blob: blob.digest,
                     size: blob.size,
@@ -377,5 +410,5 @@ pub(crate) fn build_dir(context: &mut BuildContext<'_>) -> Result<OutputRecord, 
         root.display(),
         entries.len()
     ));
-    Ok(imgbuild_engine::tree_output(digest, false))
+    Ok(imgbuild_engine::tree_output(digest, secret))
 }

@@ -1,13 +1,13 @@
 //! `text(content)` / `text(name, content)`: a file whose bytes the recipe spells out.
 //!
-//! `content` is a string or an array of parts. A string part is copied; a derivation
+//! `content` is a string, a `secret(...)`, or an array of parts. A string or secret part is copied; a derivation
 //! part contributes its output: a file's bytes, or a tree's digest in hexadecimal. So
 //! `text("motd", ["built from ", base, "\n"])` depends on `base`.
 
 use imgbuild_evaluator::rhai::{
     Array, Dynamic, Engine, EvalAltResult, ImmutableString, NativeCallContext,
 };
-use imgbuild_evaluator::{BuiltinError, DerivationHandle, DerivationSpec, Value};
+use imgbuild_evaluator::{BuiltinError, DerivationHandle, DerivationSpec, Sealed, Value};
 use imgbuild_store::{OutputObject, OutputRecord};
 
 use crate::core::paths::check_name;
@@ -32,6 +32,16 @@ pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) 
         move |context: NativeCallContext, name: ImmutableString, content: ImmutableString| {
             check_name("text", &name)?;
             Ok::<_, Box<EvalAltResult>>(named.add(&context, literal(name.to_string(), &content)))
+        },
+    );
+    let secret = state.clone();
+    engine.register_fn(
+        "text",
+        move |context: NativeCallContext, name: ImmutableString, content: Sealed| {
+            check_name("text", &name)?;
+            let parts = Value::List(vec![Value::Secret(content)]);
+            let spec = spec(name.to_string(), parts, imgbuild_evaluator::Inputs::new());
+            Ok::<_, Box<EvalAltResult>>(secret.add(&context, spec))
         },
     );
     let parts_state = state.clone();
@@ -75,11 +85,14 @@ fn part_value(
     if let Some(handle) = part.read_lock::<DerivationHandle>() {
         return Ok(inputs.reference(handle.id));
     }
+    if let Some(sealed) = part.read_lock::<Sealed>() {
+        return Ok(Value::Secret(sealed.clone()));
+    }
     if let Ok(number) = part.as_int() {
         return Ok(Value::String(number.to_string()));
     }
     Err(BuiltinError::new(format!(
-        "text: part {index} is {}; parts must be strings, integers or derivations",
+        "text: part {index} is {}; parts must be strings, secrets, integers or derivations",
         imgbuild_evaluator::friendly_type_name(part.type_name())
     ))
     .into())
@@ -102,6 +115,7 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
     for part in parts {
         match part {
             Value::String(text) => bytes.extend_from_slice(text.as_bytes()),
+            Value::Secret(sealed) => bytes.extend_from_slice(sealed.text().as_bytes()),
             Value::Input(index) => {
                 let input = context.input(*index)?;
                 match &input.record.object {

@@ -316,13 +316,13 @@ fn user_argument(
     canonical.insert("name".to_owned(), Value::String(name));
     let keys = media::value_of(state, &user_arguments, "ssh_keys", inputs)?;
     canonical.insert("ssh_keys".to_owned(), media::ssh_keys(arguments, &keys)?);
-    if let Some(password) = user_arguments.optional_string("password")? {
-        canonical.insert("password".to_owned(), Value::String(password));
+    if let Some(password) = media::secret_text(state, &user_arguments, "password")? {
+        canonical.insert("password".to_owned(), Value::Secret(password));
     }
-    if let Some(hash) = user_arguments.optional_string("crypted_password")? {
-        secrets::crypt_hash(&hash)
+    if let Some(hash) = media::secret_text(state, &user_arguments, "crypted_password")? {
+        secrets::crypt_hash(hash.text())
             .map_err(|reason| argument_error(arguments, "user.crypted_password", reason))?;
-        canonical.insert("crypted_password".to_owned(), Value::String(hash));
+        canonical.insert("crypted_password".to_owned(), Value::Secret(hash));
     }
     if canonical.contains_key("password") && canonical.contains_key("crypted_password") {
         return Err(argument_error(
@@ -483,6 +483,7 @@ pub(crate) fn to_yaml(value: &Value) -> Yaml {
         Value::Bool(flag) => Yaml::Bool(*flag),
         Value::Int(number) => Yaml::Int(*number),
         Value::String(text) => Yaml::String(text.clone()),
+        Value::Secret(sealed) => Yaml::String(sealed.text().to_owned()),
         Value::List(items) => Yaml::List(items.iter().map(to_yaml).collect()),
         Value::Map(entries) => Yaml::Map(
             entries
@@ -498,7 +499,7 @@ pub(crate) fn to_yaml(value: &Value) -> Yaml {
 fn text_of(context: &BuildContext<'_>, value: &Value) -> Result<Option<String>, BuildError> {
     match value {
         Value::Null => Ok(None),
-        Value::String(text) => Ok(Some(text.clone())),
+        Value::String(_) | Value::Secret(_) => Ok(value.as_str().map(str::to_owned)),
         Value::Input(index) => Ok(Some(media::input_text(context, *index)?)),
         other => Ok(Some(yaml::render(&to_yaml(&media::resolve_inputs(
             context, other,
@@ -514,7 +515,7 @@ pub(crate) fn render_user_data(
     salt_context: &str,
 ) -> Result<Vec<u8>, BuildError> {
     let user_data = args.get("user_data").unwrap_or(&Value::Null);
-    if let Value::String(_) | Value::Input(_) = user_data {
+    if let Value::String(_) | Value::Secret(_) | Value::Input(_) = user_data {
         return Ok(text_of(context, user_data)?
             .unwrap_or_default()
             .into_bytes());
@@ -581,12 +582,17 @@ fn user_entry(user: &Value, salt_context: &str) -> Result<Yaml, BuildError> {
         }
     }
     let hash = match (user.get("password"), user.get("crypted_password")) {
-        (Some(Value::String(password)), _) => Some(
+        (Some(Value::Secret(password)), _) => Some(
             secrets::sha512_crypt(password, &format!("{salt_context}/{name}"))
                 .map_err(BuildError::Failed)?,
         ),
-        (_, Some(Value::String(hash))) => Some(hash.clone()),
-        _ => None,
+        (_, Some(hash)) => hash.as_str().map(str::to_owned),
+        (Some(_), None) => {
+            return Err(BuildError::Malformed(
+                "user.password is not sealed".to_owned(),
+            ))
+        }
+        (None, None) => None,
     };
     if let Some(hash) = hash {
         entry.push(("hashed_passwd".to_owned(), Yaml::String(hash)));

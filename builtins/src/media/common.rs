@@ -96,6 +96,32 @@ pub(crate) fn value_of(
     }
 }
 
+/// A credential argument (`password`, `crypted_password`): text or `secret(...)`,
+/// returned sealed. Its value is never quoted in an error.
+pub(crate) fn secret_text(
+    state: &SharedState,
+    arguments: &ArgMap,
+    key: &str,
+) -> Result<Option<imgbuild_evaluator::Sealed>, BuiltinError> {
+    let Some(value) = arguments.get(key) else {
+        return Ok(None);
+    };
+    if let Some(sealed) = value.read_lock::<imgbuild_evaluator::Sealed>() {
+        return Ok(Some(sealed.clone()));
+    }
+    if value.is_string() {
+        return state.seal(value.to_string()).map(Some);
+    }
+    if value.is_unit() {
+        return Ok(None);
+    }
+    Err(argument_error(
+        arguments,
+        key,
+        format!("must be a string or a secret, not {}", describe(value)),
+    ))
+}
+
 /// An error about one argument of a constructor.
 pub(crate) fn argument_error(
     arguments: &ArgMap,

@@ -63,12 +63,13 @@ pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) 
     engine.register_static_module("context", module.into());
 }
 
-/// A string-ish variable value: strings as given, integers and booleans spelled out.
-fn variable_text(value: &Value) -> Option<String> {
+/// A string-ish variable value: strings (and secrets) as given, integers and booleans
+/// spelled out.
+fn variable_text(value: Value) -> Option<Value> {
     match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Int(number) => Some(number.to_string()),
-        Value::Bool(flag) => Some(if *flag { "YES" } else { "NO" }.to_owned()),
+        Value::String(_) | Value::Secret(_) => Some(value),
+        Value::Int(number) => Some(Value::String(number.to_string())),
+        Value::Bool(flag) => Some(Value::String(if flag { "YES" } else { "NO" }.to_owned())),
         _ => None,
     }
 }
@@ -79,7 +80,7 @@ fn spec(state: &SharedState, options: Map) -> Result<DerivationSpec, BuiltinErro
     let mut variables: BTreeMap<String, Value> = BTreeMap::new();
     let mut origin: BTreeMap<String, &str> = BTreeMap::new();
     let mut set = |name: String, value: Value, from: &'static str| -> Result<(), BuiltinError> {
-        if matches!(&value, Value::String(text) if text.contains('\0')) {
+        if value.as_str().is_some_and(|text| text.contains('\0')) {
             // A shell string cannot hold NUL; written raw it would cut the value short.
             return Err(argument_error(
                 &arguments,
@@ -144,8 +145,8 @@ fn spec(state: &SharedState, options: Map) -> Result<DerivationSpec, BuiltinErro
             .map_err(|reason| argument_error(&arguments, "username", reason))?;
         set("USERNAME".to_owned(), Value::String(username), "username")?;
     }
-    let password = arguments.optional_string("password")?;
-    let crypted = arguments.optional_string("crypted_password")?;
+    let password = media::secret_text(state, &arguments, "password")?;
+    let crypted = media::secret_text(state, &arguments, "crypted_password")?;
     match (password, crypted) {
         (Some(_), Some(_)) => {
             return Err(argument_error(
@@ -159,16 +160,16 @@ fn spec(state: &SharedState, options: Map) -> Result<DerivationSpec, BuiltinErro
             "CRYPTED_PASSWORD".to_owned(),
             Value::Map(BTreeMap::from([(
                 "hash".to_owned(),
-                Value::String(password),
+                Value::Secret(password),
             )])),
             "password",
         )?,
         (None, Some(hash)) => {
-            secrets::crypt_hash(&hash)
+            secrets::crypt_hash(hash.text())
                 .map_err(|reason| argument_error(&arguments, "crypted_password", reason))?;
             set(
                 "CRYPTED_PASSWORD".to_owned(),
-                Value::String(hash),
+                Value::Secret(hash),
                 "crypted_password",
             )?;
         }
@@ -261,14 +262,14 @@ fn spec(state: &SharedState, options: Map) -> Result<DerivationSpec, BuiltinErro
             let value = state
                 .to_value(&value, &mut inputs, "variables")
                 .map_err(|error| BuiltinError::new(error.to_string()))?;
-            let text = variable_text(&value).ok_or_else(|| {
+            let text = variable_text(value).ok_or_else(|| {
                 argument_error(
                     &arguments,
                     "variables",
                     format!("`{name}` must be a string, an integer or a boolean"),
                 )
             })?;
-            set(name.to_ascii_uppercase(), Value::String(text), "variables")?;
+            set(name.to_ascii_uppercase(), text, "variables")?;
         }
     }
     let mut args = BTreeMap::new();
@@ -305,9 +306,9 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
     if let Some(Value::Map(entries)) = args.get("variables") {
         for (name, value) in entries {
             let text = match value {
-                Value::String(text) => text.clone(),
+                Value::String(_) | Value::Secret(_) => value.as_str().unwrap_or_default().to_owned(),
                 Value::Map(marker) => match (marker.get("hash"), marker.get("base64")) {
-                    (Some(Value::String(password)), _) => {
+                    (Some(Value::Secret(password)), _) => {
                         secrets::sha512_crypt(password, &salt_context)
                             .map_err(BuildError::Failed)?
                     }

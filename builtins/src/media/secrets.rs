@@ -2,26 +2,29 @@
 //!
 //! A password is given either as a crypt hash (`$6$…`, `$5$…`, `$y$…`, kept as is) or in
 //! plain text, which the builder hashes with SHA-512 crypt (5000 rounds, the glibc
-//! default) — the plain text never reaches a medium. The salt is derived from the
-//! password and the VM, not drawn at random, so a rebuild gives the same bytes; it is
-//! still different for every VM and password.
+//! default) — the plain text never reaches a medium. Both arrive sealed
+//! ([`imgbuild_evaluator::Sealed`]). The salt is not drawn at random, so a rebuild gives
+//! the same bytes: it is derived from the password's keyed seal and the VM, so it is
+//! different for every VM and password, differs between secret keys, and — since the
+//! seal needs the secret key — cannot be used to test candidate passwords any faster
+//! than the 5000 rounds of SHA-512 crypt itself.
 //!
 //! [`holds_secrets`] decides whether a medium must be stored owner-only: it does when it
 //! carries a password in any form, SSH keys, or anything that looks like a private key.
 
-use imgbuild_evaluator::Value;
+use imgbuild_evaluator::{Sealed, Value};
 use sha_crypt::PasswordHasher as _;
 
-/// SHA-512 crypt of `password` with a salt derived from `context` and the password.
-pub(crate) fn sha512_crypt(password: &str, context: &str) -> Result<String, String> {
-    let mut hasher = blake3::Hasher::new_derive_key("imgbuild sha512-crypt salt v1");
+/// SHA-512 crypt of `password` with a salt derived from its seal and `context`.
+pub(crate) fn sha512_crypt(password: &Sealed, context: &str) -> Result<String, String> {
+    let mut hasher = blake3::Hasher::new_keyed(password.seal());
+    hasher.update(b"imgbuild sha512-crypt salt v2\0");
     hasher.update(&(context.len() as u64).to_le_bytes());
     hasher.update(context.as_bytes());
-    hasher.update(password.as_bytes());
     let digest = hasher.finalize();
     // 12 bytes become the 16 salt characters glibc reads (it ignores any beyond 16).
     sha_crypt::ShaCrypt::default()
-        .hash_password_with_salt(password.as_bytes(), &digest.as_bytes()[..12])
+        .hash_password_with_salt(password.text().as_bytes(), &digest.as_bytes()[..12])
         .map(|hash| hash.to_string())
         .map_err(|error| format!("hashing the password failed: {error}"))
 }
@@ -63,6 +66,7 @@ const SECRET_KEYS: &[&str] = &[
 /// True when `value` carries a password, SSH keys, a token or private key material.
 pub(crate) fn holds_secrets(value: &Value) -> bool {
     match value {
+        Value::Secret(_) => true,
         Value::String(text) => text.contains("PRIVATE KEY-----"),
         Value::List(items) => items.iter().any(holds_secrets),
         Value::Map(entries) => entries.iter().any(|(key, item)| {
@@ -97,9 +101,11 @@ mod tests {
 
     #[test]
     fn hashing_is_deterministic_and_salted_per_context() {
-        let first = sha512_crypt("secret", "vm-1").expect("hash");
-        assert_eq!(first, sha512_crypt("secret", "vm-1").expect("hash"));
-        assert_ne!(first, sha512_crypt("secret", "vm-2").expect("hash"));
+        let sealed = |key: u8| Sealed::new(&[key; 32], "secret".to_owned());
+        let first = sha512_crypt(&sealed(1), "vm-1").expect("hash");
+        assert_eq!(first, sha512_crypt(&sealed(1), "vm-1").expect("hash"));
+        assert_ne!(first, sha512_crypt(&sealed(1), "vm-2").expect("hash"));
+        assert_ne!(first, sha512_crypt(&sealed(2), "vm-1").expect("hash"), "another key");
         assert!(first.starts_with("$6$") && !first.contains("secret"));
         let salt = first
             .trim_start_matches("$6$rounds=5000$")

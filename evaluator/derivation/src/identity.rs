@@ -29,6 +29,7 @@
 //!             | 0x06 count:u64 value*                  list, in order
 //!             | 0x07 count:u64 (key:str value)*        map, keys sorted by their bytes, unique
 //!             | 0x08 u32                               reference to input number n
+//!             | 0x09 seal:[u8; 32]                     secret text, by its keyed seal only
 //! ```
 //!
 //! All integers are little-endian and fixed width. There are no floats.
@@ -166,6 +167,10 @@ pub fn encode_value(out: &mut Vec<u8>, value: &Value) {
         Value::Input(index) => {
             out.push(0x08);
             out.extend_from_slice(&index.to_le_bytes());
+        }
+        Value::Secret(sealed) => {
+            out.push(0x09);
+            out.extend_from_slice(sealed.seal());
         }
     }
 }

@@ -18,4 +18,4 @@ mod value;
 pub use graph::{Derivation, DrvId, Graph, Node, Output};
 pub use identity::{encode_derivation, encode_value, hash_derivation, Domain, Identity};
 pub use origin::Origin;
-pub use value::Value;
+pub use value::{Sealed, Value};

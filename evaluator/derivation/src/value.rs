@@ -27,6 +27,47 @@ pub enum Value {
     Map(BTreeMap<String, Value>),
     /// The output of input number `n` of the derivation holding this value.
     Input(u32),
+    /// Secret text: builders read it like a string, identities see only its keyed seal.
+    Secret(Sealed),
+}
+
+/// Secret text and its seal: BLAKE3 keyed with the secret-identity subkey of the store's
+/// (or the team's) secret key over the text. Only the seal is encoded into identities,
+/// so a printed identity cannot be used to test candidate passwords offline; `Debug`
+/// and [`Value::to_display_json`] never show the text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed {
+    seal: [u8; 32],
+    text: String,
+}
+
+impl Sealed {
+    /// Seals `text` with `key` (the secret-identity subkey).
+    pub fn new(key: &[u8; 32], text: String) -> Sealed {
+        let mut hasher = blake3::Hasher::new_keyed(key);
+        hasher.update(&(text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+        Sealed {
+            seal: *hasher.finalize().as_bytes(),
+            text,
+        }
+    }
+
+    /// The keyed seal (a secret itself: never print it).
+    pub fn seal(&self) -> &[u8; 32] {
+        &self.seal
+    }
+
+    /// The secret text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Sealed(<secret>)")
+    }
 }
 
 impl Value {
@@ -38,11 +79,22 @@ impl Value {
         }
     }
 
-    /// The text of a string value.
+    /// The text of a string value (or of secret text).
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::String(text) => Some(text),
+            Value::Secret(sealed) => Some(sealed.text()),
             _ => None,
+        }
+    }
+
+    /// Whether this value is, or contains, secret text.
+    pub fn holds_secret(&self) -> bool {
+        match self {
+            Value::Secret(_) => true,
+            Value::List(items) => items.iter().any(Value::holds_secret),
+            Value::Map(map) => map.values().any(Value::holds_secret),
+            _ => false,
         }
     }
 
@@ -78,9 +130,18 @@ impl Value {
         }
     }
 
-    /// A JSON rendering for `imgbuild eval --json` and `graph --format json`. Inputs are
+    /// The JSON a builder writes into an output (secret text in clear). Inputs are
     /// rendered as `{"input": n}`, bytes as `{"bytes": "<hex>"}`.
     pub fn to_json(&self) -> serde_json::Value {
+        self.json(false)
+    }
+
+    /// The JSON `imgbuild graph` and `eval --json` print: secret text is `"<secret>"`.
+    pub fn to_display_json(&self) -> serde_json::Value {
+        self.json(true)
+    }
+
+    fn json(&self, redact: bool) -> serde_json::Value {
         match self {
             Value::Null => serde_json::Value::Null,
             Value::Bool(flag) => json!(flag),
@@ -88,14 +149,16 @@ impl Value {
             Value::String(text) => json!(text),
             Value::Bytes(bytes) => json!({ "bytes": hex::encode(bytes) }),
             Value::List(items) => {
-                serde_json::Value::Array(items.iter().map(Value::to_json).collect())
+                serde_json::Value::Array(items.iter().map(|item| item.json(redact)).collect())
             }
             Value::Map(map) => serde_json::Value::Object(
                 map.iter()
-                    .map(|(key, item)| (key.clone(), item.to_json()))
+                    .map(|(key, item)| (key.clone(), item.json(redact)))
                     .collect(),
             ),
             Value::Input(index) => json!({ "input": index }),
+            Value::Secret(_) if redact => json!("<secret>"),
+            Value::Secret(sealed) => json!(sealed.text()),
         }
     }
 }
