@@ -395,8 +395,11 @@ fn store_the_user_cannot_write() {
         check_exit(&maintained, 3);
         check_mentions(&maintained, &[&store_path]);
     }
-    // Looking is fine.
-    store_as_nobody(runuser, directory, &store_path, "info").success();
+    // Not even looking: the store root is owner-only (object names are content
+    // digests, an oracle for secret files).
+    let looked = store_as_nobody(runuser, directory, &store_path, "info");
+    check_exit(&looked, 3);
+    check_mentions(&looked, &[&store_path, "Permission denied"]);
     verify_passes(directory, &store, "after nobody's attempts");
 
     // A fresh, empty store directory nobody may not write to.

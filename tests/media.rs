@@ -739,7 +739,7 @@ fn bad_inventories_are_reported_with_the_file_and_row() {
 fn json_inventories_work_like_csv() {
     let directory = scratch();
     let inventory = serde_json::json!([
-        { "name": "vm-1", "ip": "10.0.0.1", "prefix": 24, "gateway": "10.0.0.254", "dns": ["10.0.0.254"], "ssh_key": KEY, "role": "web" },
+        { "name": "vm-1", "ip": "10.0.0.1", "prefix": 24, "gateway": "10.0.0.254", "dns": ["10.0.0.254", "9.9.9.9"], "ssh_key": KEY, "role": "web" },
         { "name": "vm-2", "ip": "", "ssh_key": KEY }
     ]);
     write_files(directory.path(), &[("vms.json", &inventory.to_string())]);
@@ -753,6 +753,14 @@ fn json_inventories_work_like_csv() {
             Some("cidata")
         );
     }
+    // A `dns` array (documented for JSON) reaches the medium as two servers.
+    let extracted = directory.path().join("vm-1");
+    extract(&directory.path().join("out/vm-1.iso"), &extracted);
+    let network = read(&extracted.join("network-config"));
+    assert!(
+        network.contains("10.0.0.254") && network.contains("9.9.9.9"),
+        "{network}"
+    );
 }
 
 #[test]

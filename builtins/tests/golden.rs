@@ -23,7 +23,7 @@ use imgbuild_builtins::debian::request::SetRequest;
 use imgbuild_builtins::lock::{LockFile, FORMAT};
 use imgbuild_builtins::{LockInput, Update, BUILTINS};
 use imgbuild_engine::{BuildConfig, Event, EventSink, Graph, LocalExecutor, Options};
-use imgbuild_evaluator::{evaluate, EvalOptions, Evaluation};
+use imgbuild_evaluator::{evaluate, EvalOptions, Evaluation, SecretKeySource};
 use imgbuild_store::Store;
 use sha2::Digest as _;
 
@@ -269,7 +269,12 @@ fn evaluate_with(recipe: &Path, lock: LockFile) -> Evaluation {
         file: lock,
         update: Update::Nothing,
     });
-    evaluate(recipe, &EvalOptions::default(), &|engine, state| {
+    // A fixed secret key: the fixture's private file makes `dir` secret (sealed).
+    let options = EvalOptions {
+        secret_key: Some(SecretKeySource(Rc::new(|| Ok([7; 32])))),
+        ..EvalOptions::default()
+    };
+    evaluate(recipe, &options, &|engine, state| {
         imgbuild_builtins::register_with(engine, state, lock.clone())
     })
     .unwrap_or_else(|error| panic!("evaluation failed: {error}"))

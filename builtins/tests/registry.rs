@@ -15,6 +15,9 @@ fn the_builtins_registry_is_complete() {
         .gen_fn_signatures(false)
         .iter()
         .map(|signature| signature.split('(').next().unwrap_or_default().to_owned())
+        // How a builtin type prints (`secret` prints as `<secret>`): not a function
+        // of its own.
+        .filter(|name| name != "to_string" && name != "to_debug")
         .collect();
     let listed: BTreeSet<String> = BUILTINS
         .iter()

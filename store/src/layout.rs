@@ -56,7 +56,6 @@ impl Layout {
         create_directories(root).at("create store directory", root)?;
         let root = fs::canonicalize(root).at("resolve store directory", root)?;
         check_not_shared(&root)?;
-        make_private(&root)?;
         let version_path = root.join("VERSION");
         match fs::read_to_string(&version_path) {
             Ok(text) => check_version(&version_path, &text)?,
@@ -96,6 +95,7 @@ impl Layout {
     }
 
     fn finish_create(root: PathBuf) -> Result<Layout, StoreError> {
+        make_private(&root)?;
         for directory in DIRECTORIES {
             let path = root.join(directory);
             create_directories(&path).at("create directory", &path)?;

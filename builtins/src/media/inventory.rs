@@ -101,7 +101,12 @@ fn read(given: &str, resolved: &Path, format: Format) -> Result<Array, BuiltinEr
         )
         .with_help("inventory paths are relative to the recipe file that names them")
     })?;
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    parse(given, &bytes, format)
+}
+
+/// Rows of an inventory file's contents; `given` names the file in messages.
+fn parse(given: &str, bytes: &[u8], format: Format) -> Result<Array, BuiltinError> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|error| {
         let valid = &bytes[..error.valid_up_to()];
         let line = valid.iter().filter(|byte| **byte == b'\n').count() + 1;
@@ -123,6 +128,24 @@ fn read(given: &str, resolved: &Path, format: Format) -> Result<Array, BuiltinEr
         .into_iter()
         .map(|(_, row)| Dynamic::from_map(row))
         .collect())
+}
+
+/// Entry points for the fuzz targets in `fuzz/` (not part of the API): the readers
+/// without the file, on bytes.
+#[doc(hidden)]
+pub mod fuzzing {
+    use imgbuild_evaluator::rhai::Array;
+    use imgbuild_evaluator::BuiltinError;
+
+    /// What `inventory::csv` makes of a file holding `bytes`.
+    pub fn csv(bytes: &[u8]) -> Result<Array, BuiltinError> {
+        super::parse("fuzz.csv", bytes, super::Format::Csv)
+    }
+
+    /// What `inventory::json` makes of a file holding `bytes`.
+    pub fn json(bytes: &[u8]) -> Result<Array, BuiltinError> {
+        super::parse("fuzz.json", bytes, super::Format::Json)
+    }
 }
 
 type Row = (RowPlaceOwned, Map);
@@ -265,7 +288,7 @@ fn check_row(place: &RowPlace<'_>, values: &BTreeMap<&str, String>) -> Result<()
     }
     if let Some(dns) = get("dns") {
         for server in dns
-            .split([' ', ',', ';'])
+            .split([' ', ',', ';', '\n'])
             .filter(|server| !server.is_empty())
         {
             validate::ip_address(server).map_err(|reason| named(format!("`dns`: {reason}")))?;
