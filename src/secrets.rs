@@ -18,22 +18,29 @@ use crate::errors::Failure;
 /// Purpose string of the subkey that seals secret values in identities.
 const IDENTITY_PURPOSE: &str = "imgbuild 2026-12 secret identity v1";
 
-/// The evaluation's key source: the key file if given, else the store's key.
-pub fn key_source(store: Option<&Path>, key_file: Option<&Path>) -> SecretKeySource {
+/// The evaluation's key source: the key file if given (read now, so that a bad one is
+/// an environment error before anything is evaluated), else the store's key (read when
+/// the first secret is met).
+pub fn key_source(
+    store: Option<&Path>,
+    key_file: Option<&Path>,
+) -> Result<SecretKeySource, Failure> {
+    if let Some(path) = key_file {
+        let key = SecretKey::read(path)?.subkey(IDENTITY_PURPOSE);
+        return Ok(SecretKeySource(Rc::new(move || Ok(key))));
+    }
     let store: Option<PathBuf> = store.map(Path::to_path_buf);
-    let key_file: Option<PathBuf> = key_file.map(Path::to_path_buf);
-    SecretKeySource(Rc::new(move || {
-        let key = match &key_file {
-            Some(path) => SecretKey::read(path),
-            None => {
-                let directory = crate::commands::store_path(store.as_deref())
-                    .map_err(|_| "no store to keep the secret key in: set --store, IMGBUILD_STORE or HOME, or give --secret-key-file".to_owned())?;
-                imgbuild_store::Store::open(&directory).and_then(|store| store.secret_key())
-            }
-        };
-        key.map(|key| key.subkey(IDENTITY_PURPOSE))
+    Ok(SecretKeySource(Rc::new(move || {
+        let directory = crate::commands::store_path(store.as_deref()).map_err(|_| {
+            "no store to keep the secret key in: set --store, IMGBUILD_STORE or HOME, \
+             or give --secret-key-file"
+                .to_owned()
+        })?;
+        imgbuild_store::Store::open(&directory)
+            .and_then(|store| store.secret_key())
+            .map(|key| key.subkey(IDENTITY_PURPOSE))
             .map_err(|error| error.to_string())
-    }))
+    })))
 }
 
 /// Reads the values of `--secret` options.
@@ -44,7 +51,10 @@ pub fn secret_args(specs: &[String]) -> Result<BTreeMap<String, String>, Failure
             Some((name, source)) => (name, Some(source)),
             None => (spec.as_str(), None),
         };
-        let valid_name = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid_name = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_name {
             return Err(usage(format!(
@@ -105,7 +115,10 @@ fn read_interactively(name: &str) -> Result<String, Failure> {
         eprintln!();
         read.map_err(Failure::environment)?;
     } else {
-        stdin.lock().read_line(&mut line).map_err(Failure::environment)?;
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(Failure::environment)?;
     }
     if line.ends_with('\n') {
         line.pop();

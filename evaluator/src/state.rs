@@ -14,8 +14,8 @@ use std::sync::Arc;
 use rhai::{Dynamic, EvalAltResult, NativeCallContext, Position};
 
 use crate::args::BuiltinError;
-use imgbuild_derivation::{Sealed, Value};
 use imgbuild_derivation::{Derivation, DrvId, Graph, Origin};
+use imgbuild_derivation::{Sealed, Value};
 
 /// The recipe-side value standing for one derivation (shown as `Derivation` in Rhai).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -66,8 +66,12 @@ pub fn is_secret_field(key: &str) -> bool {
         "private_key",
         "secret_key",
     ];
-    let lower = key.to_ascii_lowercase();
-    FIELDS.contains(&lower.as_str()) || lower.contains("password")
+    // No allocation: this runs for every map key a recipe hands to a builtin.
+    FIELDS.iter().any(|field| field.eq_ignore_ascii_case(key))
+        || key
+            .as_bytes()
+            .windows(8)
+            .any(|window| window.eq_ignore_ascii_case(b"password"))
 }
 
 /// A source file as origins name it: its shared name and the `import` that loaded it.
@@ -191,7 +195,10 @@ impl EvalState {
     pub fn add_at(&self, origin: Option<Arc<Origin>>, spec: DerivationSpec) -> DerivationHandle {
         let secret = spec.secret
             || spec.args.holds_secret()
-            || spec.inputs.iter().any(|input| self.graph.borrow().node(*input).derivation.secret);
+            || spec
+                .inputs
+                .iter()
+                .any(|input| self.graph.borrow().node(*input).derivation.secret);
         let id = self.graph.borrow_mut().add(Derivation {
             kind: spec.kind.to_owned(),
             kind_version: spec.kind_version,

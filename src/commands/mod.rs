@@ -92,7 +92,7 @@ pub fn load_with(
         secret_key: Some(crate::secrets::key_source(
             store,
             arguments.secret_key_file.as_deref(),
-        )),
+        )?),
         ..EvalOptions::default()
     };
     let lock_path = imgbuild_builtins::lock::path_for(&path);

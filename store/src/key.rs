@@ -180,7 +180,9 @@ mod tests {
         assert_ne!(key.subkey("a"), key.subkey("b"));
 
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
-        let error = SecretKey::read(&path).expect_err("readable by others").to_string();
+        let error = SecretKey::read(&path)
+            .expect_err("readable by others")
+            .to_string();
         assert!(error.contains("chmod 600"), "{error}");
 
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");

@@ -168,7 +168,9 @@ enum LocalEntry {
         /// Other users may not read it: the whole directory is then secret.
         private: bool,
     },
-    Symlink { target: Vec<u8> },
+    Symlink {
+        target: Vec<u8>,
+    },
 }
 
 /// How a scan learns a file's content identity: hashing it (evaluation) or importing

@@ -23,7 +23,8 @@ pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) 
     engine.register_fn(
         "secret",
         move |context: NativeCallContext, value: Dynamic| -> Result<Dynamic, Box<EvalAltResult>> {
-            seal(&state, value, "secret(...)").map_err(|error| crate::core::at_call(&context, error))
+            seal(&state, value, "secret(...)")
+                .map_err(|error| crate::core::at_call(&context, error))
         },
     );
 }

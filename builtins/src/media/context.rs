@@ -306,7 +306,9 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
     if let Some(Value::Map(entries)) = args.get("variables") {
         for (name, value) in entries {
             let text = match value {
-                Value::String(_) | Value::Secret(_) => value.as_str().unwrap_or_default().to_owned(),
+                Value::String(_) | Value::Secret(_) => {
+                    value.as_str().unwrap_or_default().to_owned()
+                }
                 Value::Map(marker) => match (marker.get("hash"), marker.get("base64")) {
                     (Some(Value::Secret(password)), _) => {
                         secrets::sha512_crypt(password, &salt_context)

@@ -46,6 +46,7 @@ pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) 
               -> Result<Array, Box<EvalAltResult>> {
             let resolved = csv_state.local_path(&context, &path);
             read(&path, &resolved, Format::Csv)
+                .and_then(|rows| seal_credentials(&csv_state, rows))
                 .map_err(|error| crate::core::at_call(&context, error))
         },
     );
@@ -57,10 +58,30 @@ pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) 
               -> Result<Array, Box<EvalAltResult>> {
             let resolved = json_state.local_path(&context, &path);
             read(&path, &resolved, Format::Json)
+                .and_then(|rows| seal_credentials(&json_state, rows))
                 .map_err(|error| crate::core::at_call(&context, error))
         },
     );
     engine.register_static_module("inventory", module.into());
+}
+
+/// Seals the values of credential columns (`password`, `root_password`, `token`, ...):
+/// `row.password` is then a secret wherever the recipe puts it.
+fn seal_credentials(
+    state: &imgbuild_evaluator::SharedState,
+    rows: Array,
+) -> Result<Array, BuiltinError> {
+    rows.into_iter()
+        .map(|row| {
+            let mut map = row.cast::<Map>();
+            for (key, value) in map.iter_mut() {
+                if imgbuild_evaluator::is_secret_field(key) && value.is_string() {
+                    *value = Dynamic::from(state.seal(value.to_string())?);
+                }
+            }
+            Ok(Dynamic::from_map(map))
+        })
+        .collect()
 }
 
 #[derive(Clone, Copy)]

@@ -105,7 +105,11 @@ mod tests {
         let first = sha512_crypt(&sealed(1), "vm-1").expect("hash");
         assert_eq!(first, sha512_crypt(&sealed(1), "vm-1").expect("hash"));
         assert_ne!(first, sha512_crypt(&sealed(1), "vm-2").expect("hash"));
-        assert_ne!(first, sha512_crypt(&sealed(2), "vm-1").expect("hash"), "another key");
+        assert_ne!(
+            first,
+            sha512_crypt(&sealed(2), "vm-1").expect("hash"),
+            "another key"
+        );
         assert!(first.starts_with("$6$") && !first.contains("secret"));
         let salt = first
             .trim_start_matches("$6$rounds=5000$")
