@@ -315,3 +315,53 @@ fn credential_columns_of_an_inventory_are_secret() {
     let medium = std::fs::metadata(directory.path().join("out/medium.iso")).expect("medium");
     assert_eq!(medium.mode() & 0o777, 0o600);
 }
+
+/// An output digest is an unkeyed hash of the content: for a secret it would let a
+/// reader of `--json` output or debug logs check guesses. Neither shows it.
+#[test]
+fn secret_outputs_digests_are_not_printed_or_logged() {
+    let directory = scratch();
+    write_files(
+        directory.path(),
+        &[(
+            "recipe.rhai",
+            "#{ open: text(\"open\", \"guessable\"), hidden: text(\"hidden\", secret(\"guessable\")) }",
+        )],
+    );
+    let mut command = imgbuild(directory.path());
+    command
+        .args(["build", "recipe.rhai", "--store", "store", "-o", "out", "--json"])
+        .env("IMGBUILD_LOG", "debug");
+    let built = run(&mut command);
+    built.expect_code(0);
+    let outputs: Vec<serde_json::Value> = built
+        .events()
+        .into_iter()
+        .filter(|event| event["event"] == "output")
+        .collect();
+    let public = outputs
+        .iter()
+        .find(|event| event["name"] == "open")
+        .and_then(|event| event["output"].as_str())
+        .expect("the public output's digest")
+        .to_owned();
+    let hidden = outputs
+        .iter()
+        .find(|event| event["name"] == "hidden")
+        .expect("the hidden output");
+    assert!(hidden["output"].is_null(), "{hidden}");
+    assert_eq!(hidden["secret"], true);
+    // Same content, same digest: it may show up for the public output only.
+    let short = &public[..12];
+    assert!(
+        built.stderr.contains(short),
+        "the debug log shows the public output's digest:\n{}",
+        built.stderr
+    );
+    let everything = format!("{}{}", built.stdout, built.stderr);
+    assert_eq!(
+        everything.matches(short).count(),
+        everything.matches(&public).count() + 1,
+        "the digest appears for the public output only:\n{everything}"
+    );
+}

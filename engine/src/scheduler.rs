@@ -11,20 +11,30 @@
 //! 3. On failure, dependents are skipped; derivations already running finish and no
 //!    other one starts (queued jobs are withdrawn); with `keep_going`, everything that
 //!    does not depend on the failure is still built.
+//!
+//! Damage in the store (a missing or corrupt object, a record that is not authentic) is
+//! handled as described in [`crate::integrity`]: found records that are not authentic
+//! are rebuilt; a step that fails on a missing or corrupt object fails like any other
+//! and is also listed in [`Outcome::damaged`], for the caller to build again with
+//! [`Options::deep_check`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use imgbuild_derivation::{DrvId, Graph, Identity};
 use imgbuild_store::{Digest, OutputIndex, OutputRecord, Store, StoreError};
 
 use crate::config::BuildConfig;
-use crate::context::{BuildContext, InputOutput, Reporter};
-use crate::error::{describe, BuildError};
+use crate::context::InputOutput;
+use crate::error::describe;
 use crate::executor::Executor;
+use crate::integrity::{self, Damage};
+
+mod step;
+use step::{DerivationReporter, Step, StepResult};
 
 /// What the scheduler reports as it goes.
 #[derive(Debug, Clone)]
@@ -92,8 +102,9 @@ pub struct Options {
     pub jobs: usize,
     /// Continue with independent work after a failure.
     pub keep_going: bool,
-    /// Check that cached outputs are complete (every object present), not just their top
-    /// object; used when recovering from a corrupt or missing object.
+    /// Check every output found in the store in full (every object it reaches present
+    /// and re-hashed, [`Store::repair_output`]), not just its top object; damaged ones
+    /// are rebuilt. Used when recovering from a missing or corrupt object.
     pub deep_check: bool,
 }
 
@@ -104,8 +115,13 @@ pub struct Outcome {
     pub outputs: HashMap<DrvId, OutputRecord>,
     /// Derivations that failed, with their errors.
     pub failed: Vec<(DrvId, String, bool)>,
-    /// A corrupt object was met (the caller may retry with `deep_check`).
+    /// A step failed on a missing or corrupt object (the caller may retry with
+    /// `deep_check`).
     pub saw_corruption: bool,
+    /// Damage met and what was done about it: outputs found damaged or whose record was
+    /// rejected (they were rebuilt), and steps that failed on a missing or corrupt
+    /// object (also in `failed`; the caller may retry with `deep_check`).
+    pub damaged: Vec<Damage>,
     /// Derivations whose builder ran.
     pub built: usize,
     /// Some derivation was built or found by cache key (so records were written).
@@ -113,10 +129,6 @@ pub struct Outcome {
     /// Derivations found in the store (by recipe identity or cache key).
     pub cached: usize,
 }
-
-/// A build step's result: the record and whether it was found by cache key, or the
-/// error with the derivation's log.
-type StepResult = Result<(OutputRecord, bool), (BuildError, Vec<u8>)>;
 
 enum State {
     Done,
@@ -179,11 +191,14 @@ pub fn build(
     let mut stop_scheduling = false;
     // Set on a failure without --keep-going: queued jobs are withdrawn, not started.
     let stopped = AtomicBool::new(false);
+    // Damage the workers met while looking outputs up by cache key.
+    let step_damage: Mutex<Vec<Damage>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             let job_receiver = job_receiver.clone();
             let result_sender = result_sender.clone();
             let stopped = &stopped;
+            let step_damage = &step_damage;
             scope.spawn(move || loop {
                 let job = match job_receiver.lock() {
                     Ok(receiver) => receiver.recv(),
@@ -209,6 +224,8 @@ pub fn build(
                     store,
                     executor,
                     config,
+                    deep_check: options.deep_check,
+                    damage: step_damage,
                 };
                 let result = step.run(id, inputs, &reporter);
                 if result.is_err() && !options.keep_going {
@@ -277,8 +294,10 @@ pub fn build(
                     }
                 }
                 Err((error, log)) => {
-                    if matches!(error, BuildError::Store(StoreError::ObjectCorrupt { .. })) {
+                    if let Some(description) = integrity::damage_in(&error) {
+                        // The caller builds again with a deep check.
                         outcome.saw_corruption = true;
+                        outcome.damaged.push(Damage { id, description });
                     }
                     let environment = error.is_environment();
                     let message = describe(&error);
@@ -304,42 +323,12 @@ pub fn build(
         }
         drop(job_sender);
     });
+    outcome.damaged.extend(
+        step_damage
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
     Ok(outcome)
-}
-
-/// Forwards a builder's progress as [`Event::Progress`], at most every 4 MiB (or unit
-/// equivalent) so that a fast builder does not flood the display.
-struct DerivationReporter<'a> {
-    graph: &'a Graph,
-    id: DrvId,
-    sink: &'a dyn EventSink,
-    last: std::sync::atomic::AtomicU64,
-}
-
-impl Reporter for DerivationReporter<'_> {
-    fn progress(&self, done: u64, total: Option<u64>, unit: &str) {
-        use std::sync::atomic::Ordering;
-        let step = if unit == "bytes" { 4 << 20 } else { 64 };
-        let last = self.last.load(Ordering::Relaxed);
-        if done < last + step && Some(done) != total {
-            return;
-        }
-        self.last.store(done, Ordering::Relaxed);
-        let unit = match unit {
-            "bytes" => "bytes",
-            "files" => "files",
-            _ => "items",
-        };
-        self.sink.event(
-            self.graph,
-            &Event::Progress {
-                id: self.id,
-                done,
-                total,
-                unit,
-            },
-        );
-    }
 }
 
 fn plan(
@@ -357,12 +346,15 @@ fn plan(
             continue;
         }
         let identity = store_digest(&graph.node(id).identity);
-        if let Some(record) = store.get_output(OutputIndex::Recipe, &identity)? {
+        let (found, damage) =
+            integrity::lookup(store, OutputIndex::Recipe, &identity, options.deep_check)?;
+        if let Some(description) = damage {
+            outcome.damaged.push(Damage { id, description });
+        }
+        if let Some(record) = found {
             tracing::trace!(name = %graph.node(id).derivation.name, "found by recipe identity");
-            if !options.deep_check || crate::integrity::is_complete(store, &record) {
-                outcome.outputs.insert(id, record);
-                continue;
-            }
+            outcome.outputs.insert(id, record);
+            continue;
         }
         needed.push(id);
         stack.extend(graph.node(id).derivation.inputs.iter().copied());
@@ -395,91 +387,6 @@ fn input_outputs(
 /// Converts an evaluator identity to a store digest.
 pub fn store_digest(identity: &Identity) -> Digest {
     Digest::from_bytes(identity.0)
-}
-
-/// What a worker thread needs to build one derivation.
-struct Step<'a> {
-    graph: &'a Graph,
-    store: &'a Store,
-    executor: &'a dyn Executor,
-    config: &'a BuildConfig,
-}
-
-impl Step<'_> {
-    /// Builds `id` (or finds it by cache key): `Ok((record, found_by_cache_key))`, or the
-    /// error with the derivation's log.
-    fn run(
-        &self,
-        id: DrvId,
-        inputs: Vec<InputOutput>,
-        reporter: &dyn Reporter,
-    ) -> Result<(OutputRecord, bool), (BuildError, Vec<u8>)> {
-        let Step {
-            graph,
-            store,
-            executor,
-            config,
-        } = *self;
-        let node = graph.node(id);
-        let input_digests: Vec<[u8; 32]> = inputs
-            .iter()
-            .map(|input| *input.record.digest().as_bytes())
-            .collect();
-        let cache_key = store_digest(&graph.cache_key(id, &input_digests));
-        let recipe = store_digest(&node.identity);
-        let lookup = |store: &Store| -> Result<Option<OutputRecord>, StoreError> {
-            if let Some(record) = store.get_output(OutputIndex::CacheKey, &cache_key)? {
-                store.put_output(OutputIndex::Recipe, &recipe, &record)?;
-                return Ok(Some(record));
-            }
-            Ok(None)
-        };
-        let fail = |error: StoreError| (BuildError::Store(error), Vec::new());
-        let span = tracing::info_span!(
-            "derivation",
-            name = %node.derivation.name,
-            kind = %node.derivation.kind,
-            identity = %node.identity.short(),
-            cache_key = %cache_key.short(),
-        );
-        let _entered = span.enter();
-        // Lock first, then look: one lookup instead of two (locks are striped and cheap).
-        let _lock = store.lock_build(&cache_key).map_err(fail)?;
-        if let Some(record) = lookup(store).map_err(fail)? {
-            tracing::debug!(output = %record.digest().short(), "found by cache key");
-            return Ok((record, true));
-        }
-        let mut context = BuildContext {
-            store,
-            derivation: &node.derivation,
-            inputs,
-            log: Vec::new(),
-            reporter,
-            config,
-        };
-        let result = executor.execute(&mut context);
-        let mut log = context.log;
-        match result {
-            Ok(record) => {
-                let publish = || -> Result<(), StoreError> {
-                    store.put_output_pair(&cache_key, &recipe, &record)?;
-                    if !log.is_empty() {
-                        store.write_log(&recipe, &log)?;
-                    }
-                    Ok(())
-                };
-                publish().map_err(|error| (BuildError::Store(error), log.clone()))?;
-                tracing::info!(output = %record.digest().short(), "built");
-                Ok((record, false))
-            }
-            Err(error) => {
-                tracing::warn!(error = %describe(&error), "failed");
-                log.extend_from_slice(format!("error: {}\n", describe(&error)).as_bytes());
-                let _ = store.write_log(&recipe, &log);
-                Err((error, log))
-            }
-        }
-    }
 }
 
 fn skip_dependents(

@@ -88,8 +88,11 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
         summary = (outcome.built, outcome.cached);
         // Any derivation that ran (or was found by cache key) published records.
         wrote |= outcome.ran_any;
+        for damage in &outcome.damaged {
+            let name = &graph.node(damage.id).derivation.name;
+            display.line(&format!("warning: {name}: {}", damage.description));
+        }
         if outcome.saw_corruption && attempt < 3 {
-            display.line("note: a corrupt object was found and removed; rebuilding what needs it");
             options.deep_check = true;
             continue;
         }
@@ -124,13 +127,28 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
                 break;
             }
             Err(MaterializeFailure::Corrupt(record)) if attempt < 3 => {
-                display.line("note: a corrupt object was found while writing results; rebuilding what needs it");
-                store.invalidate_object(&record)?;
+                let problems = store.invalidate_object(&record)?;
+                let names: Vec<&str> = graph
+                    .outputs()
+                    .iter()
+                    .filter(|output| outcome.outputs.get(&output.derivation) == Some(&record))
+                    .map(|output| output.name.as_str())
+                    .collect();
+                let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                display.line(&format!(
+                    "warning: {}: its output is damaged in the store ({}); rebuilding it",
+                    names.join(", "),
+                    if problems.is_empty() {
+                        "an object could not be read".to_owned()
+                    } else {
+                        problems.join("; ")
+                    }
+                ));
                 options.deep_check = true;
             }
             Err(MaterializeFailure::Corrupt(_)) => {
                 return Err(Failure::environment(
-                    "objects keep turning out corrupt; run `imgbuild store verify`",
+                    "objects keep turning out missing or corrupt; run `imgbuild store verify`",
                 ));
             }
             Err(MaterializeFailure::Other(failure)) => return Err(failure),
@@ -246,7 +264,7 @@ fn materialize_all(
             }
         };
         display.line(&format!("{} -> {}", output.name, shown.display()));
-        display.json(&json!({ "event": "output", "name": output.name, "path": shown.display().to_string(), "output": record.digest().to_string() }));
+        display.json(&json!({ "event": "output", "name": output.name, "path": shown.display().to_string(), "output": if record.secret { serde_json::Value::Null } else { json!(record.digest().to_string()) }, "secret": record.secret }));
         manifest.insert(
             file_name.clone(),
             ResultEntry {
@@ -302,7 +320,7 @@ fn write_result(
     };
     let result = match store.write_result(record, destination, &options) {
         Ok(result) => result,
-        Err(StoreError::ObjectCorrupt { .. }) => {
+        Err(StoreError::ObjectCorrupt { .. } | StoreError::NotFound { .. }) => {
             return Err(MaterializeFailure::Corrupt(record.clone()))
         }
         Err(error) => return Err(MaterializeFailure::Other(error.into())),

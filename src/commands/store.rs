@@ -26,6 +26,12 @@ pub fn run(store: Option<&std::path::Path>, command: &StoreCommand) -> Result<()
                         .unwrap_or_default()
                 );
             }
+            if report.outdated_records > 0 {
+                println!(
+                    "removed {} output record(s) of an older format (written before records carried a MAC); their outputs are rebuilt when next needed",
+                    report.outdated_records
+                );
+            }
             println!(
                 "verified {} objects ({}), {} problem(s)",
                 report.checked_objects,
@@ -41,6 +47,7 @@ pub fn run(store: Option<&std::path::Path>, command: &StoreCommand) -> Result<()
         }
         StoreCommand::Gc => {
             let report = store.gc()?;
+            print_roots(&report);
             println!(
                 "removed {} blobs, {} chunks, {} trees, {} outputs, {} logs, {} dead roots, {} other files; freed {}",
                 report.removed_blobs,
@@ -56,7 +63,14 @@ pub fn run(store: Option<&std::path::Path>, command: &StoreCommand) -> Result<()
                 "kept {} blobs, {} chunks, {} trees",
                 report.kept_blobs, report.kept_chunks, report.kept_trees
             );
-            Ok(())
+            if report.collected {
+                Ok(())
+            } else {
+                eprintln!(
+                    "error: nothing was collected: what the roots above reach is unknown, and deleting an object one of them needs cannot be undone"
+                );
+                Err(Failure::Verify)
+            }
         }
         StoreCommand::Info => {
             let info = store.info()?;
@@ -87,6 +101,41 @@ pub fn run(store: Option<&std::path::Path>, command: &StoreCommand) -> Result<()
             );
             Ok(())
         }
+    }
+}
+
+/// What `store gc` found among the roots: dead ones it removed (stdout), and roots or
+/// objects it could not read (stderr), each with what to do.
+fn print_roots(report: &imgbuild_store::GcReport) {
+    for root in &report.dead_roots {
+        println!(
+            "removed dead root {} (its result manifest {} is gone)",
+            root.path.display(),
+            root.target.display()
+        );
+    }
+    for root in &report.bad_roots {
+        let target = root
+            .target
+            .as_ref()
+            .map(|target| format!(" (-> {})", target.display()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: cannot read the root {}{target}: {}",
+            root.path.display(),
+            root.problem
+        );
+        eprintln!(
+            "  help: fix it, or if what it keeps is no longer needed, remove it: {}",
+            root.remove_command
+        );
+    }
+    for (kind, digest, path) in &report.undecodable_objects {
+        eprintln!(
+            "error: {kind} {digest} ({}), which a root reaches, is corrupt: what it refers to is unknown",
+            path.display()
+        );
+        eprintln!("  help: run `imgbuild store verify` (it quarantines the object), then `imgbuild store gc` again");
     }
 }
 

@@ -178,6 +178,27 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// The object this error says is missing or corrupt, when it is about a blob, a
+    /// chunk or a directory object: the store is damaged there, and whatever reaches
+    /// that object must be checked ([`crate::Store::repair_output`]) and rebuilt.
+    pub fn damaged_object(&self) -> Option<(ObjectKind, Digest)> {
+        match self {
+            StoreError::NotFound { kind, digest }
+            | StoreError::ObjectCorrupt { kind, digest, .. }
+                if matches!(
+                    kind,
+                    ObjectKind::Blob | ObjectKind::Chunk | ObjectKind::Tree
+                ) =>
+            {
+                Some((*kind, *digest))
+            }
+            StoreError::MissingBlob { blob, .. } => Some((ObjectKind::Blob, *blob)),
+            _ => None,
+        }
+    }
+}
+
 /// Attaches a path and an operation to `io::Error`s.
 pub(crate) trait IoResultExt<T> {
     /// Maps the error to [`StoreError::Io`] naming `path`.

@@ -16,7 +16,8 @@
 //! objects/blobs/x/<63 hex>         blob objects (single or chunk manifest), see [`blob`]
 //! objects/chunks/x/<63 hex>        chunk objects, see [`chunking`]
 //! objects/trees/x/<63 hex>         directory objects, see [`tree_encoding`]
-//! outputs/cache-key/x/<63 hex>     output records by cache key, see [`output`]
+//! outputs/cache-key/x/<63 hex>     output records by cache key (with their keys and a
+//!                                  MAC), see [`output`] and [`record_file`]
 //! outputs/recipe/x/<63 hex>        output records by recipe identity
 //! logs/x/<63 hex>.log              build logs by recipe identity
 //! locks/gc.lock                    store-wide lock: builds shared, GC/verify exclusive
@@ -46,6 +47,10 @@
 //! reads verify hashes ([`Store::read_blob`], [`Store::load_tree`]) so a torn
 //! object is reported as [`StoreError::ObjectCorrupt`], never returned, and
 //! [`Store::invalidate_object`] or [`Store::verify`] removes it so it is rebuilt.
+//! A missing object (deleted by hand) is handled the same way: [`Store::repair_output`]
+//! re-checks everything an output reaches, quarantines what is corrupt and removes the
+//! objects that lead to what is missing, so the output reads as absent and its rebuild
+//! writes every missing object again (see `repair`).
 //!
 //! # Concurrency
 //!
@@ -67,6 +72,8 @@ pub mod lock;
 mod logs;
 pub mod materialize;
 pub mod output;
+pub mod record_file;
+mod repair;
 pub mod result_dir;
 mod roots;
 mod sparse;
@@ -84,13 +91,14 @@ pub use blob::{BlobInfo, SINGLE_BLOB_LIMIT};
 pub use chunking::{hash_file, BlobWriter, CHUNK_AVERAGE, CHUNK_MAX, CHUNK_MIN};
 pub use digest::{Digest, DigestParseError};
 pub use error::{ObjectKind, StoreError};
-pub use gc::{GcOptions, GcReport};
+pub use gc::{BadRoot, DeadRoot, GcOptions, GcReport};
 pub use info::{StoreInfo, Usage};
 pub use key::SecretKey;
 pub use layout::LAYOUT_VERSION;
 pub use lock::{BuildLock, SessionGuard};
 pub use materialize::{MaterializeOptions, Materialized};
-pub use output::{OutputIndex, OutputObject, OutputRecord};
+pub use output::{OutputIndex, OutputLookup, OutputObject, OutputRecord};
+pub use record_file::RECORD_MAC_PURPOSE;
 pub use tree::{Directory, Entry, EntryKind, Metadata, Name, Tree, TreeError, TreePath};
 pub use tree_encoding::tree_digest;
 pub use verify::{VerifyProblem, VerifyReport};
@@ -102,6 +110,8 @@ use layout::Layout;
 #[derive(Debug, Clone)]
 pub struct Store {
     layout: Layout,
+    /// The output records' MAC key, derived from the secret key on first use.
+    record_mac_key: std::sync::Arc<std::sync::OnceLock<record_file::MacKey>>,
 }
 
 impl Store {
@@ -112,6 +122,7 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         Ok(Store {
             layout: Layout::create(root)?,
+            record_mac_key: std::sync::Arc::default(),
         })
     }
 

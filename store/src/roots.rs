@@ -9,7 +9,10 @@
 //!   GC finds the link dangling, removes it, and collects the outputs.
 //!
 //! Manifest format (JSON):
-//! `{"format":"imgbuild-result-manifest","version":1,"entries":[{"name":…,"record":…}]}`.
+//! `{"format":"imgbuild-result-manifest","version":2,"entries":[{"name":…,"record":…,"written":…}]}`,
+//! where `written` (optional) is the result's state on disk when it was written
+//! ([`crate::result_dir::Written`]), which lets a no-op build check it cheaply.
+//! Version 1 (the same without `written`) is still read.
 
 use std::fs;
 use std::io::{self, Write};
@@ -17,12 +20,15 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::error::{IoResultExt, StoreError};
-use crate::layout::{publish_file, remove_file_if_exists, sorted_names, INDEX_MODE};
+use crate::layout::{publish_file, remove_file_if_exists, INDEX_MODE};
 use crate::output::OutputRecord;
+use crate::result_dir::ResultEntry;
 use crate::Store;
 
 const MANIFEST_FORMAT: &str = "imgbuild-result-manifest";
-const MANIFEST_VERSION: u32 = 1;
+const MANIFEST_VERSION: u32 = 2;
+/// The oldest manifest version still read (it lacks the `written` state).
+const OLDEST_MANIFEST_VERSION: u32 = 1;
 const ROOT_VERSION: u32 = 1;
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -30,14 +36,7 @@ const ROOT_VERSION: u32 = 1;
 struct ManifestFile {
     format: String,
     version: u32,
-    entries: Vec<ManifestEntry>,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ManifestEntry {
-    name: String,
-    record: OutputRecord,
+    entries: Vec<ResultEntry>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -105,28 +104,55 @@ impl Store {
         Ok(())
     }
 
-    /// The explicit roots and their records, sorted by name.
-    pub fn explicit_roots(&self) -> Result<Vec<(String, Vec<OutputRecord>)>, StoreError> {
+    /// The explicit roots, sorted by path: each root file with its records, or why it
+    /// cannot be read (a directory, an unreadable or malformed file, a name
+    /// [`Store::add_root`] would not give, a symlink to nothing). Temporary files of a
+    /// root being written (`.publish-*`) are not roots. Only listing the directory can
+    /// fail as a whole.
+    #[allow(clippy::type_complexity)]
+    pub fn explicit_roots(
+        &self,
+    ) -> Result<Vec<(PathBuf, Result<Vec<OutputRecord>, StoreError>)>, StoreError> {
         let directory = self.layout.explicit_roots();
-        let mut roots = Vec::new();
-        for name in sorted_names(&directory)? {
-            if check_root_name(&name).is_err() {
-                continue;
+        let listing = match fs::read_dir(&directory) {
+            Ok(listing) => listing,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(error).at("list directory", &directory),
+        };
+        let mut paths = Vec::new();
+        for entry in listing {
+            let entry = entry.at("list directory", &directory)?;
+            let name = entry.file_name();
+            let temporary = crate::layout::TEMPORARY_PREFIX.as_bytes();
+            if !name.as_encoded_bytes().starts_with(temporary) {
+                paths.push(entry.path());
             }
-            let path = directory.join(&name);
-            let bytes = fs::read(&path).at("read", &path)?;
+        }
+        paths.sort();
+        let read = |path: &Path| -> Result<Vec<OutputRecord>, StoreError> {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            check_root_name(&name)?;
+            let bytes = fs::read(path).at("read", path)?;
+            let invalid = |reason: String| StoreError::InvalidManifest {
+                path: path.to_path_buf(),
+                reason,
+            };
             let file: RootFile =
-                serde_json::from_slice(&bytes).map_err(|error| StoreError::InvalidManifest {
-                    path: path.clone(),
-                    reason: error.to_string(),
-                })?;
+                serde_json::from_slice(&bytes).map_err(|error| invalid(error.to_string()))?;
             if file.version != ROOT_VERSION {
-                return Err(StoreError::InvalidManifest {
-                    path,
-                    reason: format!("unknown root version {}", file.version),
-                });
+                return Err(invalid(format!("unknown root version {}", file.version)));
             }
-            roots.push((name, file.records));
+            Ok(file.records)
+        };
+        let mut roots = Vec::new();
+        for path in paths {
+            let records = read(&path);
+            // Removed since it was listed (`remove_root` running now): not a root.
+            let vanished = matches!(&records, Err(error) if crate::error::is_not_found(error))
+                && fs::symlink_metadata(&path).is_err();
+            if !vanished {
+                roots.push((path, records));
+            }
         }
         Ok(roots)
     }
@@ -137,17 +163,29 @@ impl Store {
         manifest: &Path,
         entries: &[(String, OutputRecord)],
     ) -> Result<(), StoreError> {
+        let entries: Vec<ResultEntry> = entries
+            .iter()
+            .map(|(name, record)| ResultEntry {
+                name: name.clone(),
+                record: record.clone(),
+                written: None,
+            })
+            .collect();
+        self.write_result_entries(manifest, &entries)
+    }
+
+    /// Writes the result manifest at `manifest`, with each result's state on disk, and
+    /// registers it as an automatic root.
+    pub fn write_result_entries(
+        &self,
+        manifest: &Path,
+        entries: &[ResultEntry],
+    ) -> Result<(), StoreError> {
         let manifest = absolute(manifest)?;
         let file = ManifestFile {
             format: MANIFEST_FORMAT.to_owned(),
             version: MANIFEST_VERSION,
-            entries: entries
-                .iter()
-                .map(|(name, record)| ManifestEntry {
-                    name: name.clone(),
-                    record: record.clone(),
-                })
-                .collect(),
+            entries: entries.to_vec(),
         };
         let mut bytes = serde_json::to_vec_pretty(&file)
             .map_err(io::Error::other)
@@ -194,9 +232,22 @@ impl Store {
     ) -> Result<Vec<(String, OutputRecord)>, StoreError> {
         read_manifest(manifest)
     }
+
+    /// Reads a result manifest with each result's state on disk (absent for entries
+    /// of a version 1 manifest).
+    pub fn read_result_entries(&self, manifest: &Path) -> Result<Vec<ResultEntry>, StoreError> {
+        read_manifest_entries(manifest)
+    }
 }
 
 pub(crate) fn read_manifest(manifest: &Path) -> Result<Vec<(String, OutputRecord)>, StoreError> {
+    Ok(read_manifest_entries(manifest)?
+        .into_iter()
+        .map(|entry| (entry.name, entry.record))
+        .collect())
+}
+
+fn read_manifest_entries(manifest: &Path) -> Result<Vec<ResultEntry>, StoreError> {
     let bytes = fs::read(manifest).at("read", manifest)?;
     let invalid = |reason: String| StoreError::InvalidManifest {
         path: manifest.to_path_buf(),
@@ -204,34 +255,55 @@ pub(crate) fn read_manifest(manifest: &Path) -> Result<Vec<(String, OutputRecord
     };
     let file: ManifestFile =
         serde_json::from_slice(&bytes).map_err(|error| invalid(error.to_string()))?;
-    if file.format != MANIFEST_FORMAT || file.version != MANIFEST_VERSION {
+    if file.format != MANIFEST_FORMAT
+        || !(OLDEST_MANIFEST_VERSION..=MANIFEST_VERSION).contains(&file.version)
+    {
         return Err(invalid(format!(
             "unknown format `{}` version {}",
             file.format, file.version
         )));
     }
-    Ok(file
-        .entries
-        .into_iter()
-        .map(|entry| (entry.name, entry.record))
-        .collect())
+    if file.version == OLDEST_MANIFEST_VERSION
+        && file.entries.iter().any(|entry| entry.written.is_some())
+    {
+        return Err(invalid(
+            "a version 1 manifest cannot record `written`".to_owned(),
+        ));
+    }
+    Ok(file.entries)
 }
 
-/// The automatic roots: `(link, manifest target)`.
-pub(crate) fn auto_roots(store: &Store) -> Result<Vec<(PathBuf, PathBuf)>, StoreError> {
+/// The automatic roots: each entry of `roots/auto/` with the manifest its symlink
+/// points to, or why it cannot be read as a symlink (a file or directory put there by
+/// hand). Only listing the directory can fail as a whole.
+#[allow(clippy::type_complexity)]
+pub(crate) fn auto_roots(
+    store: &Store,
+) -> Result<Vec<(PathBuf, Result<PathBuf, StoreError>)>, StoreError> {
     let directory = store.layout.auto_roots();
+    let listing = match fs::read_dir(&directory) {
+        Ok(listing) => listing,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error).at("list directory", &directory),
+    };
     let mut links = Vec::new();
-    for name in sorted_names(&directory)? {
-        let link = directory.join(name);
+    for entry in listing {
+        links.push(entry.at("list directory", &directory)?.path());
+    }
+    links.sort();
+    let mut roots = Vec::new();
+    for link in links {
         match fs::read_link(&link) {
-            Ok(target) => links.push((link, target)),
+            Ok(target) => roots.push((link, Ok(target))),
+            // Removed since it was listed: not a root any more.
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            // Not a symlink: not ours; leave it alone.
-            Err(error) if error.kind() == io::ErrorKind::InvalidInput => {}
-            Err(error) => return Err(error).at("read root link", &link),
+            Err(error) => {
+                let error = Err(error).at("read root link", &link);
+                roots.push((link, error));
+            }
         }
     }
-    Ok(links)
+    Ok(roots)
 }
 
 #[cfg(test)]

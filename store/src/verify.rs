@@ -5,25 +5,30 @@
 //! it is never used again; anything that refers to a quarantined or missing
 //! object is quarantined too (a blob whose chunk is gone, a tree whose blob or
 //! subtree is gone), so its output reads as absent and is rebuilt. Output
-//! records that do not decode or point to a missing object are removed.
+//! records that are not authentic (their MAC or key does not match: edited by hand,
+//! copied over another record, written with another secret key), that do not decode or
+//! that point to a missing object are reported and removed; records of the older
+//! format version 1 are removed and counted ([`VerifyReport::outdated_records`]), not
+//! reported as problems (their outputs are rebuilt once after an upgrade).
 //!
 //! Cost: every chunk is decompressed twice (once on its own, once while
 //! re-hashing the blobs that use it); verify is an explicit maintenance command.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::blob::{decode_blob, decode_chunk, read_object, visit_blob, BlobObject, ManifestEntry};
+use crate::blob::{decode_chunk, read_object, visit_blob};
 use crate::digest::Digest;
 use crate::error::{IoResultExt, ObjectKind, StoreError};
 use crate::layout::{exists, list_fanned_out, remove_file_if_exists, Layout};
-use crate::output::{decode_record, OutputIndex, OutputObject, OutputRecord};
+use crate::output::OutputIndex;
+use crate::record_file::{index_name, Decoded};
 use crate::tree::EntryKind;
 use crate::tree_encoding::{decode_directory, DecodedKind};
-use crate::tree_store::read_directory;
 use crate::Store;
 
 /// What `verify` checked and found.
@@ -35,6 +40,8 @@ pub struct VerifyReport {
     pub checked_bytes: u64,
     /// Everything that was wrong, in the order found.
     pub problems: Vec<VerifyProblem>,
+    /// Output records of an older format (before MACs) that were removed.
+    pub outdated_records: u64,
 }
 
 /// One thing `verify` found wrong.
@@ -48,8 +55,19 @@ pub struct VerifyProblem {
     pub path: PathBuf,
     /// What is wrong.
     pub description: String,
-    /// Where it was moved, or `None` if it was deleted (output records).
+    /// Where it was moved, or `None` if it was deleted (output records) or missing.
     pub quarantined_to: Option<PathBuf>,
+}
+
+impl fmt::Display for VerifyProblem {
+    /// `blob <digest>: <description>`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{} {}: {}",
+            self.kind, self.digest, self.description
+        )
+    }
 }
 
 fn kind_directory_name(kind: ObjectKind) -> &'static str {
@@ -64,7 +82,7 @@ fn kind_directory_name(kind: ObjectKind) -> &'static str {
 }
 
 /// Moves an object into `quarantine/`; returns where it went.
-fn quarantine(
+pub(crate) fn quarantine(
     layout: &Layout,
     kind: ObjectKind,
     digest: &Digest,
@@ -242,14 +260,22 @@ impl Store {
     fn verify_outputs(&self, report: &mut VerifyReport) -> Result<(), StoreError> {
         for index in OutputIndex::ALL {
             for (key, path) in list_fanned_out(&self.layout.outputs(index), "")? {
-                let bytes = fs::read(&path).at("read", &path)?;
-                let description = match decode_record(&bytes) {
-                    None => Some("record does not decode".to_owned()),
-                    Some(record) if !self.has_top_object(&record) => {
+                let description = match self.read_record_file(&path, index, &key)? {
+                    None => None,
+                    Some(Decoded::Outdated) => {
+                        remove_file_if_exists(&path)?;
+                        report.outdated_records += 1;
+                        None
+                    }
+                    Some(Decoded::Rejected(reason)) => Some(format!(
+                        "record for {} {key} is not authentic: {reason}",
+                        index_name(index)
+                    )),
+                    Some(Decoded::Authentic(record)) if !self.has_top_object(&record) => {
                         let (kind, digest) = record.top_object();
                         Some(format!("record points to missing {kind} {digest}"))
                     }
-                    Some(_) => None,
+                    Some(Decoded::Authentic(_)) => None,
                 };
                 if let Some(description) = description {
                     remove_file_if_exists(&path)?;
@@ -265,99 +291,4 @@ impl Store {
         }
         Ok(())
     }
-}
-
-/// Quarantines every corrupt object reachable from `record` (used by `invalidate_object`).
-pub(crate) fn quarantine_corrupt_reachable(
-    layout: &Layout,
-    record: &OutputRecord,
-) -> Result<Vec<VerifyProblem>, StoreError> {
-    let mut problems = Vec::new();
-    match &record.object {
-        OutputObject::File { blob, .. } => quarantine_blob(layout, blob, &mut problems)?,
-        OutputObject::Tree { tree } => {
-            let mut seen = BTreeSet::new();
-            quarantine_tree(layout, tree, &mut seen, &mut problems)?;
-        }
-    }
-    Ok(problems)
-}
-
-fn quarantine_blob(
-    layout: &Layout,
-    digest: &Digest,
-    problems: &mut Vec<VerifyProblem>,
-) -> Result<(), StoreError> {
-    let path = layout.blob(digest);
-    let data = match read_object(&path, ObjectKind::Blob, digest) {
-        Ok(data) => data,
-        Err(StoreError::NotFound { .. }) => return Ok(()),
-        Err(error) => return Err(error),
-    };
-    if let Some(BlobObject::Manifest { entries, .. }) = decode_blob(&data) {
-        for entry in entries {
-            if let ManifestEntry::Chunk { digest: chunk, .. } = entry {
-                let chunk_path = layout.chunk(&chunk);
-                match chunk_problem(&chunk_path, &chunk) {
-                    Ok(Some(problem)) => problems.push(quarantine(
-                        layout,
-                        ObjectKind::Chunk,
-                        &chunk,
-                        &chunk_path,
-                        problem.into(),
-                    )?),
-                    Ok(None) | Err(StoreError::NotFound { .. }) => {}
-                    Err(error) => return Err(error),
-                }
-            }
-        }
-    }
-    if let Some(problem) = blob_problem(layout, digest)? {
-        problems.push(quarantine(
-            layout,
-            ObjectKind::Blob,
-            digest,
-            &path,
-            problem,
-        )?);
-    }
-    Ok(())
-}
-
-fn quarantine_tree(
-    layout: &Layout,
-    digest: &Digest,
-    seen: &mut BTreeSet<Digest>,
-    problems: &mut Vec<VerifyProblem>,
-) -> Result<(), StoreError> {
-    if !seen.insert(*digest) {
-        return Ok(());
-    }
-    let directory = match read_directory(layout, digest) {
-        Ok(directory) => directory,
-        Err(StoreError::NotFound { .. }) => return Ok(()),
-        Err(StoreError::ObjectCorrupt { path, .. }) => {
-            problems.push(quarantine(
-                layout,
-                ObjectKind::Tree,
-                digest,
-                &path,
-                "content does not match its digest".to_owned(),
-            )?);
-            return Ok(());
-        }
-        Err(error) => return Err(error),
-    };
-    for (_, kind, _) in &directory.entries {
-        match kind {
-            DecodedKind::Directory(child) => quarantine_tree(layout, child, seen, problems)?,
-            DecodedKind::Leaf(EntryKind::File { blob, .. }) => {
-                if seen.insert(*blob) {
-                    quarantine_blob(layout, blob, problems)?;
-                }
-            }
-            DecodedKind::Leaf(_) => {}
-        }
-    }
-    Ok(())
 }
