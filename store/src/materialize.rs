@@ -18,6 +18,10 @@
 //!
 //! A secret output is written owner-only: a file gets 0600, a tree's top
 //! directory loses its group and other bits, a tar fallback is 0600.
+//!
+//! A tree written as a directory that holds a setuid or setgid file, a file with
+//! capabilities or a device node goes to `.imgbuild-private/<name>` (a directory only
+//! its owner can enter) with a symlink `<dest>` to it; see [`crate::result_dir`].
 
 use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
@@ -31,6 +35,7 @@ use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags, CWD}
 use crate::digest::Digest;
 use crate::error::{IoResultExt, StoreError};
 use crate::output::{OutputObject, OutputRecord};
+use crate::result_dir::{private_because, remove_private_copy};
 use crate::tree::{Entry, EntryKind, Metadata, Tree, TreePath};
 use crate::tree_store::check_hardlink;
 use crate::Store;
@@ -85,7 +90,7 @@ impl Drop for Cleanup {
 }
 
 /// Removes a file or a whole directory tree, making read-only directories writable first.
-fn remove_any(path: &Path) -> io::Result<()> {
+pub(crate) fn remove_any(path: &Path) -> io::Result<()> {
     let metadata = match fs::symlink_metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -106,7 +111,9 @@ fn remove_any(path: &Path) -> io::Result<()> {
 
 /// Removes temporaries that an interrupted materialization (a killed process) left in
 /// `directory`: hidden `.NAME.imgbuild-*` entries older than `max_age`. Returns how
-/// many were removed. Younger ones may belong to a build running right now.
+/// many were removed. Younger ones may belong to a build running right now, unless the
+/// caller holds the directory's [`crate::result_dir::lock`]. imgbuild's own files there
+/// (`.imgbuild-manifest`, `.imgbuild-private`) do not match.
 pub fn remove_stale_temporaries(
     directory: &Path,
     max_age: std::time::Duration,
@@ -120,7 +127,10 @@ pub fn remove_stale_temporaries(
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if !(name.starts_with('.') && name.contains(".imgbuild-")) {
+        let temporary = name
+            .strip_prefix('.')
+            .is_some_and(|rest| rest.contains(".imgbuild-"));
+        if !temporary {
             continue;
         }
         let old = entry
@@ -144,7 +154,7 @@ fn sibling(destination: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn temporary_prefix(destination: &Path) -> String {
+pub(crate) fn temporary_prefix(destination: &Path) -> String {
     let name = destination
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
@@ -152,7 +162,7 @@ fn temporary_prefix(destination: &Path) -> String {
     format!(".{name}.imgbuild-")
 }
 
-fn parent_of(destination: &Path) -> Result<PathBuf, StoreError> {
+pub(crate) fn parent_of(destination: &Path) -> Result<PathBuf, StoreError> {
     let parent = match destination.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
@@ -162,7 +172,7 @@ fn parent_of(destination: &Path) -> Result<PathBuf, StoreError> {
 }
 
 /// Swaps `temporary` into `destination`, then deletes what was there.
-fn replace_into_place(temporary: &Path, destination: &Path) -> Result<(), StoreError> {
+pub(crate) fn replace_into_place(temporary: &Path, destination: &Path) -> Result<(), StoreError> {
     match fs::symlink_metadata(destination) {
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             return fs::rename(temporary, destination).at("move into place", destination);
@@ -226,6 +236,17 @@ impl Store {
         dest: &Path,
         options: &MaterializeOptions,
     ) -> Result<Materialized, StoreError> {
+        self.materialize_explained(record, dest, options)
+            .map(|(materialized, _)| materialized)
+    }
+
+    /// [`Store::materialize`], also saying why a tree went below `.imgbuild-private`.
+    pub(crate) fn materialize_explained(
+        &self,
+        record: &OutputRecord,
+        dest: &Path,
+        options: &MaterializeOptions,
+    ) -> Result<(Materialized, Option<String>), StoreError> {
         match &record.object {
             OutputObject::File {
                 blob,
@@ -240,7 +261,8 @@ impl Store {
                     0o644
                 };
                 self.materialize_file(blob, *size, mode, dest)?;
-                Ok(Materialized::File(dest.to_path_buf()))
+                remove_private_copy(dest)?;
+                Ok((Materialized::File(dest.to_path_buf()), None))
             }
             OutputObject::Tree { tree } => {
                 let mut loaded = self.load_tree(tree)?;
@@ -260,8 +282,14 @@ impl Store {
                 };
                 match blocker {
                     None => {
-                        self.materialize_directory(&loaded, privileged, dest)?;
-                        Ok(Materialized::Directory(dest.to_path_buf()))
+                        let private = private_because(&loaded);
+                        if private.is_some() {
+                            self.materialize_private(&loaded, privileged, dest)?;
+                        } else {
+                            self.materialize_directory(&loaded, privileged, dest)?;
+                            remove_private_copy(dest)?;
+                        }
+                        Ok((Materialized::Directory(dest.to_path_buf()), private))
                     }
                     Some(reason) if !options.allow_tar_fallback => {
                         Err(StoreError::NeedsPrivileges {
@@ -272,7 +300,8 @@ impl Store {
                     Some(_) => {
                         let tar = sibling(dest, ".tar");
                         self.materialize_tar(&loaded, record.secret, &tar)?;
-                        Ok(Materialized::Tar(tar))
+                        remove_private_copy(dest)?;
+                        Ok((Materialized::Tar(tar), None))
                     }
                 }
             }
@@ -339,7 +368,7 @@ impl Store {
         Ok(())
     }
 
-    fn materialize_directory(
+    pub(crate) fn materialize_directory(
         &self,
         tree: &Tree,
         privileged: bool,
