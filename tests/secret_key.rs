@@ -175,6 +175,11 @@ print(secret("hunter2"));
         0o600,
         "a tar of a tree holding a secret too"
     );
+    assert_eq!(
+        mode(".imgbuild-manifest"),
+        0o600,
+        "the manifest names every result's content digest"
+    );
 }
 
 #[test]

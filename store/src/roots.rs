@@ -27,6 +27,8 @@ use crate::Store;
 
 const MANIFEST_FORMAT: &str = "imgbuild-result-manifest";
 const MANIFEST_VERSION: u32 = 2;
+/// Mode of a result manifest (see [`Store::write_result_entries`]).
+const MANIFEST_MODE: u32 = 0o600;
 /// The oldest manifest version still read (it lacks the `written` state).
 const OLDEST_MANIFEST_VERSION: u32 = 1;
 const ROOT_VERSION: u32 = 1;
@@ -193,7 +195,9 @@ impl Store {
         bytes.push(b'\n');
         let parent = manifest.parent().unwrap_or(Path::new("/")).to_path_buf();
         fs::create_dir_all(&parent).at("create directory", &parent)?;
-        publish_file(&manifest, INDEX_MODE, true, |out| out.write_all(&bytes))?;
+        // Owner-only: it names the content digest of every result, and for a secret
+        // one that digest would let other users check guesses of its content.
+        publish_file(&manifest, MANIFEST_MODE, true, |out| out.write_all(&bytes))?;
         self.register_auto_root(&manifest)
     }
 
