@@ -308,7 +308,14 @@ fn credential_columns_of_an_inventory_are_secret() {
     );
     let graph = imgbuild_run(
         directory.path(),
-        &["graph", "recipe.rhai", "--store", "store", "--format", "json"],
+        &[
+            "graph",
+            "recipe.rhai",
+            "--store",
+            "store",
+            "--format",
+            "json",
+        ],
     );
     graph.expect_code(0);
     assert!(!graph.stdout.contains("hunter2"), "{}", graph.stdout);
@@ -335,7 +342,15 @@ fn secret_outputs_digests_are_not_printed_or_logged() {
     );
     let mut command = imgbuild(directory.path());
     command
-        .args(["build", "recipe.rhai", "--store", "store", "-o", "out", "--json"])
+        .args([
+            "build",
+            "recipe.rhai",
+            "--store",
+            "store",
+            "-o",
+            "out",
+            "--json",
+        ])
         .env("IMGBUILD_LOG", "debug");
     let built = run(&mut command);
     built.expect_code(0);
