@@ -49,6 +49,19 @@ impl From<BuiltinError> for Box<EvalAltResult> {
     }
 }
 
+impl BuiltinError {
+    /// The builtin error inside a Rhai error (as [`crate::EvalState::to_value`] returns
+    /// it), or one with the Rhai error's text.
+    pub fn from_rhai(error: Box<EvalAltResult>) -> BuiltinError {
+        match *error {
+            EvalAltResult::ErrorRuntime(value, _) if value.is::<BuiltinError>() => {
+                value.cast::<BuiltinError>()
+            }
+            other => BuiltinError::new(other.to_string()),
+        }
+    }
+}
+
 /// The closest of `candidates` to `word`, if any is close enough to suggest.
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates

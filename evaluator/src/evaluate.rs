@@ -3,8 +3,8 @@
 //! The engine starts from [`Engine::new_raw`] (no file access, no printing to stdout) and
 //! gets only the standard language packages, which in this build have no clock
 //! (`no_time`), no floats and no randomness. Everything else a recipe can do comes from
-//! the builtins registered by the caller. Limits on operations, call depth and value
-//! sizes turn an endless loop or a runaway recursion into an error.
+//! the builtins registered by the caller. The limits in [`crate::limits`] (operations,
+//! calls, nesting, memory, stack, time) turn a runaway recipe into a recipe error.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,37 +18,7 @@ use crate::resolver::RecipeResolver;
 use crate::state::{DerivationHandle, EvalState, PendingRequest, SharedState};
 use imgbuild_derivation::Graph;
 
-/// Resource limits of one evaluation.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// Maximum Rhai operations (an endless loop stops here).
-    pub max_operations: u64,
-    /// Maximum function call depth (runaway recursion stops here).
-    pub max_call_levels: usize,
-    /// Maximum length of one string, in bytes (0: unlimited). Setting any of Rhai's
-    /// data size limits makes it re-measure every array and map (recursively) after each
-    /// change, which turns building a large graph quadratic; so by default only the
-    /// operations limit bounds growth.
-    pub max_string_size: usize,
-    /// Maximum number of items in one array (0: unlimited). Rhai re-measures a whole
-    /// array after every push when this is set, which makes building a 100,000-element
-    /// array quadratic; the operations limit bounds growth instead.
-    pub max_array_size: usize,
-    /// Maximum number of entries in one map (0: unlimited; same reason).
-    pub max_map_size: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_operations: 100_000_000,
-            max_call_levels: 48,
-            max_string_size: 0,
-            max_array_size: 0,
-            max_map_size: 0,
-        }
-    }
-}
+pub use crate::limits::Limits;
 
 /// How to evaluate a recipe.
 #[derive(Clone, Debug, Default)]
@@ -130,14 +100,18 @@ pub fn evaluate(
         args.insert(key.as_str().into(), Dynamic::from(sealed));
     }
     scope.push_constant("args", args);
-    let mut ast = engine
-        .compile_with_scope(&scope, &text)
-        .map_err(|error| lookup.parse_error(&error, &name))?;
+    let mut ast = engine.compile_with_scope(&scope, &text).map_err(|error| {
+        let mut diagnostic = lookup.parse_error(&error, &name);
+        if let Some(help) = crate::limits::nesting_help(&error, &options.limits) {
+            diagnostic.help = Some(help);
+        }
+        diagnostic
+    })?;
     ast.set_source(name.as_str());
     state.import_stack.borrow_mut().push(file.clone());
     let result = engine
         .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
-        .map_err(|error| lookup.runtime_error(&error))?;
+        .map_err(|error| lookup.runtime_error(&crate::limits::explain(*error)))?;
     drop(engine);
 
     let default_name = recipe
@@ -177,15 +151,8 @@ pub fn evaluate(
 fn build_engine(options: &EvalOptions, state: &SharedState, register: Registrar<'_>) -> Engine {
     let mut engine = Engine::new_raw();
     engine.register_global_module(StandardPackage::new().as_shared_module());
-    let limits = &options.limits;
-    engine
-        .set_max_operations(limits.max_operations)
-        .set_max_call_levels(limits.max_call_levels)
-        .set_max_string_size(limits.max_string_size)
-        .set_max_array_size(limits.max_array_size)
-        .set_max_map_size(limits.max_map_size)
-        .set_max_expr_depths(128, 64)
-        .set_strict_variables(true);
+    crate::limits::install(&mut engine, &options.limits);
+    engine.set_strict_variables(true);
     engine.set_module_resolver(RecipeResolver {
         state: state.clone(),
     });
@@ -248,7 +215,7 @@ fn collect_outputs(
         return Ok(());
     }
     if value.read_lock::<Map>().is_some() {
-        return collect_map(state, value, "");
+        return collect_map(state, value, "", 1);
     }
     Err(Box::new(RecipeDiagnostic::plain(
         format!(
@@ -263,10 +230,15 @@ fn collect_map(
     state: &SharedState,
     value: &Dynamic,
     prefix: &str,
+    depth: usize,
 ) -> Result<(), Box<RecipeDiagnostic>> {
     let Some(map) = value.read_lock::<Map>() else {
         return Ok(());
     };
+    if depth > crate::limits::MAX_VALUE_DEPTH {
+        let error = crate::limits::value_too_deep("the outputs map");
+        return Err(Box::new(RecipeDiagnostic::plain(error.message, error.help)));
+    }
     for (key, item) in map.iter() {
         let name = if prefix.is_empty() {
             key.to_string()
@@ -282,7 +254,7 @@ fn collect_map(
         if let Some(handle) = item.read_lock::<DerivationHandle>() {
             state.add_output(name, handle.id);
         } else if item.read_lock::<Map>().is_some() {
-            collect_map(state, item, &name)?;
+            collect_map(state, item, &name, depth + 1)?;
         } else {
             return Err(Box::new(RecipeDiagnostic::plain(
                 format!(

@@ -10,6 +10,7 @@
 mod args;
 mod diagnostics;
 mod evaluate;
+mod limits;
 mod resolver;
 mod state;
 
@@ -19,6 +20,9 @@ pub use evaluate::{evaluate, EvalOptions, Evaluation, Limits, Registrar};
 pub use imgbuild_derivation::{
     encode_derivation, encode_value, hash_derivation, Derivation, Domain, DrvId, Graph, Identity,
     Node, Origin, Output, Sealed, Value,
+};
+pub use limits::{
+    count_allocations_with, on_large_stack, AllocationCount, MAX_VALUE_DEPTH, STACK_SIZE,
 };
 pub use rhai;
 pub use state::{

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use rhai::{Dynamic, EvalAltResult, NativeCallContext, Position};
 
 use crate::args::BuiltinError;
+use crate::limits::{value_too_deep, MAX_VALUE_DEPTH};
 use imgbuild_derivation::{Derivation, DrvId, Graph, Origin};
 use imgbuild_derivation::{Sealed, Value};
 
@@ -290,6 +291,18 @@ impl EvalState {
         inputs: &mut Inputs,
         what: &str,
     ) -> Result<Value, Box<EvalAltResult>> {
+        self.to_value_at(value, inputs, what, 0)
+    }
+
+    /// [`Self::to_value`] of a value inside `depth` maps and arrays; refuses to go deeper
+    /// than [`MAX_VALUE_DEPTH`], so no later step recurses further.
+    fn to_value_at(
+        &self,
+        value: &Dynamic,
+        inputs: &mut Inputs,
+        what: &str,
+        depth: usize,
+    ) -> Result<Value, Box<EvalAltResult>> {
         if value.is_unit() {
             return Ok(Value::Null);
         }
@@ -309,16 +322,24 @@ impl EvalState {
             return Ok(inputs.reference(handle.id));
         }
         if let Some(array) = value.read_lock::<rhai::Array>() {
+            if depth >= MAX_VALUE_DEPTH {
+                return Err(value_too_deep(what).into());
+            }
             let mut items = Vec::with_capacity(array.len());
             for (index, item) in array.iter().enumerate() {
-                items.push(self.to_value(item, inputs, &format!("{what}[{index}]"))?);
+                let path = format!("{what}[{index}]");
+                items.push(self.to_value_at(item, inputs, &path, depth + 1)?);
             }
             return Ok(Value::List(items));
         }
         if let Some(map) = value.read_lock::<rhai::Map>() {
+            if depth >= MAX_VALUE_DEPTH {
+                return Err(value_too_deep(what).into());
+            }
             let mut entries = BTreeMap::new();
             for (key, item) in map.iter() {
-                let mut item = self.to_value(item, inputs, &format!("{what}.{key}"))?;
+                let path = format!("{what}.{key}");
+                let mut item = self.to_value_at(item, inputs, &path, depth + 1)?;
                 if is_secret_field(key) {
                     item = self.seal_strings(item)?;
                 }

@@ -92,7 +92,7 @@ pub(crate) fn value_of(
         None => Ok(Value::Null),
         Some(value) => state
             .to_value(value, inputs, &format!("{}: `{key}`", arguments.function()))
-            .map_err(|error| BuiltinError::new(error.to_string())),
+            .map_err(BuiltinError::from_rhai),
     }
 }
 

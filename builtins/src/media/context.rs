@@ -261,7 +261,7 @@ fn spec(state: &SharedState, options: Map) -> Result<DerivationSpec, BuiltinErro
                 .map_err(|reason| argument_error(&arguments, "variables", reason))?;
             let value = state
                 .to_value(&value, &mut inputs, "variables")
-                .map_err(|error| BuiltinError::new(error.to_string()))?;
+                .map_err(BuiltinError::from_rhai)?;
             let text = variable_text(value).ok_or_else(|| {
                 argument_error(
                     &arguments,

@@ -3,6 +3,10 @@
 //! A derivation's `args` are a [`Value`]: a small, float-free data model whose maps are
 //! always sorted, so the same arguments always encode to the same bytes. References to
 //! other derivations appear as [`Value::Input`], an index into the derivation's input list.
+//!
+//! Encoding, hashing, JSON rendering and dropping a value recurse once per level. The
+//! evaluator refuses recipe values nested more than 128 maps and lists deep
+//! (`imgbuild_evaluator::MAX_VALUE_DEPTH`), so that recursion stays shallow.
 
 use std::collections::BTreeMap;
 
@@ -35,8 +39,13 @@ pub enum Value {
 /// (or the team's) secret key over the text. Only the seal is encoded into identities,
 /// so a printed identity cannot be used to test candidate passwords offline; `Debug`
 /// and [`Value::to_display_json`] never show the text.
+///
+/// Boxed, so that [`Value`] stays three words wide: a graph holds millions of values.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Sealed {
+pub struct Sealed(Box<SealedText>);
+
+#[derive(Clone, PartialEq, Eq)]
+struct SealedText {
     seal: [u8; 32],
     text: String,
 }
@@ -47,20 +56,20 @@ impl Sealed {
         let mut hasher = blake3::Hasher::new_keyed(key);
         hasher.update(&(text.len() as u64).to_le_bytes());
         hasher.update(text.as_bytes());
-        Sealed {
+        Sealed(Box::new(SealedText {
             seal: *hasher.finalize().as_bytes(),
             text,
-        }
+        }))
     }
 
     /// The keyed seal (a secret itself: never print it).
     pub fn seal(&self) -> &[u8; 32] {
-        &self.seal
+        &self.0.seal
     }
 
     /// The secret text.
     pub fn text(&self) -> &str {
-        &self.text
+        &self.0.text
     }
 }
 
@@ -184,5 +193,13 @@ impl From<i64> for Value {
 impl From<bool> for Value {
     fn from(flag: bool) -> Self {
         Value::Bool(flag)
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn a_value_is_four_words_at_most() {
+        assert!(std::mem::size_of::<super::Value>() <= 32);
     }
 }
