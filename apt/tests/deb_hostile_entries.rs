@@ -4,7 +4,7 @@
 mod common_deb;
 
 use common_deb::*;
-use imgbuild_apt::deb::{EntryKind, EntryProblem, Limits};
+use imgbuild_apt::deb::{DebErrorKind, EntryKind, EntryProblem, Limits};
 
 #[test]
 fn a_well_formed_hand_made_package_reads() {
@@ -294,4 +294,29 @@ fn unsupported_entry_types_and_slashes() {
     check_entry_rejected(TarBytes::new().file("./", b""), ".", |problem| {
         *problem == EntryProblem::RootNotDirectory
     });
+}
+
+/// Each path may name up to 2048 parent directories the package never lists, each a
+/// node in memory: a small, well-compressed package of such paths used to need
+/// gigabytes. The reader stops at `2 × max_entries + 4096` paths instead.
+#[test]
+fn unlisted_parent_directories_are_bounded() {
+    let limits = Limits {
+        max_entries: 16,
+        ..Limits::default()
+    };
+    let mut tar = TarBytes::new();
+    for i in 0..3 {
+        let path = format!("./{i}/{}file", "d/".repeat(2000));
+        tar.gnu_long_name(path.as_bytes()).file("./short", b"x");
+    }
+    check_rejected(
+        &deb_with_data_tar(&tar),
+        &limits,
+        |kind| {
+            matches!(kind, DebErrorKind::Entry { problem, .. }
+                if *problem == EntryProblem::TooManyPaths { limit: 4128 })
+        },
+        &["data.tar", "more than 4128 files and directories"],
+    );
 }

@@ -52,6 +52,7 @@ impl From<BuiltinError> for Box<EvalAltResult> {
 impl BuiltinError {
     /// The builtin error inside a Rhai error (as [`crate::EvalState::to_value`] returns
     /// it), or one with the Rhai error's text.
+    #[allow(clippy::boxed_local)] // the type `map_err` hands over: Rhai boxes its errors
     pub fn from_rhai(error: Box<EvalAltResult>) -> BuiltinError {
         match *error {
             EvalAltResult::ErrorRuntime(value, _) if value.is::<BuiltinError>() => {

@@ -29,7 +29,7 @@ pub(crate) fn walk_data<V: DebVisitor>(
     visitor: &mut V,
 ) -> Result<DataCounts, DebErrorKind<V::Error>> {
     let mut counts = DataCounts::default();
-    let mut tree = Tree::new();
+    let mut tree = Tree::new(limits.max_entries);
     let mut entries = tar
         .entries()
         .map_err(|error| state.error(member, None, error))?;

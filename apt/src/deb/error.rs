@@ -267,6 +267,26 @@ pub enum EntryProblem {
         /// The target as found.
         target: String,
     },
+    /// Checking where the package's symlinks lead took more than `limit` steps in all
+    /// (many symlinks into chains of long ones).
+    #[error(
+        "checking where the package's symlinks lead takes more than {limit} steps \
+         (many symlinks through chains of long ones)"
+    )]
+    SymlinkResolutionTooLong {
+        /// The limit on resolution steps for one package.
+        limit: u64,
+    },
+    /// The package's paths name more files and directories than the tree may hold
+    /// (`2 × max_entries + 4096`, parent directories it does not list included).
+    #[error(
+        "the package's paths name more than {limit} files and directories \
+         (counting parent directories it does not list)"
+    )]
+    TooManyPaths {
+        /// The most paths one package may name.
+        limit: u64,
+    },
     /// A hardlink whose target is not an earlier regular file of the package.
     #[error("the hardlink target `{target}` {reason}")]
     InvalidHardlinkTarget {

@@ -67,7 +67,11 @@
 //!   `max_entries` entries in one tar member, more than `max_total_size` uncompressed
 //!   bytes of `data.tar` (headers included: decompression bombs stop here) or more than
 //!   `max_control_size` of `control.tar` are errors. Long names and PAX records before
-//!   one entry are capped at 1 MiB, since the tar reader buffers them.
+//!   one entry are capped at 1 MiB, since the tar reader buffers them. The paths of one
+//!   package may name at most `2 × max_entries + 4096` files and directories, parents
+//!   it does not list included (each path could otherwise add 2048 of them), and
+//!   checking where its symlinks lead may take 2^25 steps (path components) in all, so
+//!   that many symlinks into chains of long ones cannot keep the reader busy for hours.
 //! - **Integrity.** A member whose declared size exceeds the bytes present, a tar stream
 //!   without an end-of-archive marker, non-zero bytes after that marker, a corrupt
 //!   compressed stream, bytes after the last member that are not an `_` member, a

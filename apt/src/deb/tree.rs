@@ -4,13 +4,26 @@
 //! A tree rather than a map of full paths keeps memory linear in the input (a map would
 //! hold every ancestor of every path) and makes each step of a symlink resolution one
 //! hash lookup of one component.
+//!
+//! Two budgets keep a hostile package from exhausting the machine while each entry
+//! stays within the per-entry limits. Nodes: every path may create up to 2048 parent
+//! directories that the package never lists, each a node of a few hundred bytes, so the
+//! tree holds at most `2 × max_entries + 4096` nodes (what the allowed number of
+//! entries needs anyway). Steps: all symlink resolutions of one package together may
+//! take at most [`MAX_RESOLUTION_STEPS`]; one resolution is bounded (40 symlinks of at
+//! most 4095 bytes), but a package of many symlinks into a chain of long ones would
+//! otherwise keep the reader busy for hours.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use super::error::EntryProblem;
 
 /// How many symlinks one resolution may follow (the kernel's `MAXSYMLINKS`).
 const MAX_SYMLINK_HOPS: usize = 40;
+/// How many path components all symlink resolutions of one package may step through
+/// (2^25, well under a second); real packages need a few per symlink.
+pub(crate) const MAX_RESOLUTION_STEPS: u64 = 1 << 25;
 const ROOT: usize = 0;
 
 /// What is at a node.
@@ -40,12 +53,28 @@ struct Node {
 #[derive(Debug)]
 pub(crate) struct Tree {
     nodes: Vec<Node>,
+    /// The most nodes the tree may hold, the root included.
+    max_nodes: u64,
     /// Symlink nodes, in archive order.
     symlinks: Vec<usize>,
+    /// The most resolution steps allowed in all (see [`MAX_RESOLUTION_STEPS`]).
+    max_resolution_steps: u64,
+    /// Resolution steps still allowed.
+    resolution_budget: Cell<u64>,
 }
 
 impl Tree {
-    pub fn new() -> Self {
+    /// A tree for a package of at most `max_entries` entries.
+    pub fn new(max_entries: u64) -> Self {
+        Tree::with_budgets(
+            max_entries.saturating_mul(2).saturating_add(4096),
+            MAX_RESOLUTION_STEPS,
+        )
+    }
+
+    /// A tree of at most `max_nodes` nodes whose symlink resolutions may take `steps`
+    /// steps in all.
+    fn with_budgets(max_nodes: u64, steps: u64) -> Self {
         let root = Node {
             name: "".into(),
             parent: ROOT,
@@ -54,7 +83,10 @@ impl Tree {
         };
         Tree {
             nodes: vec![root],
+            max_nodes,
             symlinks: Vec::new(),
+            max_resolution_steps: steps,
+            resolution_budget: Cell::new(steps),
         }
     }
 
@@ -73,7 +105,7 @@ impl Tree {
             let ancestor = &path[..consumed];
             consumed += 1;
             node = match self.child(node, component) {
-                None => self.add(node, component, Shipped::ImplicitDirectory),
+                None => self.add(node, component, Shipped::ImplicitDirectory)?,
                 Some(child) => match &self.nodes[child].shipped {
                     Shipped::ImplicitDirectory | Shipped::Directory => child,
                     Shipped::Symlink(_) => {
@@ -99,7 +131,7 @@ impl Tree {
         shipped: Shipped,
     ) -> Result<usize, EntryProblem> {
         let node = match self.child(parent, name) {
-            None => self.add(parent, name, shipped),
+            None => self.add(parent, name, shipped)?,
             Some(existing) => {
                 match (&self.nodes[existing].shipped, &shipped) {
                     (Shipped::ImplicitDirectory, Shipped::Directory) => {}
@@ -118,8 +150,13 @@ impl Tree {
         Ok(node)
     }
 
-    fn add(&mut self, parent: usize, name: &str, shipped: Shipped) -> usize {
+    fn add(&mut self, parent: usize, name: &str, shipped: Shipped) -> Result<usize, EntryProblem> {
         let node = self.nodes.len();
+        if node as u64 >= self.max_nodes {
+            return Err(EntryProblem::TooManyPaths {
+                limit: self.max_nodes,
+            });
+        }
         self.nodes.push(Node {
             name: name.into(),
             parent,
@@ -127,7 +164,7 @@ impl Tree {
             children: HashMap::new(),
         });
         self.nodes[parent].children.insert(name.into(), node);
-        node
+        Ok(node)
     }
 
     fn child(&self, node: usize, name: &str) -> Option<usize> {
@@ -181,6 +218,13 @@ impl Tree {
         enter(target, &mut node, &mut beyond, &mut pending);
         let mut hops = 0;
         while let Some(component) = pending.pop() {
+            let budget = self.resolution_budget.get();
+            if budget == 0 {
+                return Err(EntryProblem::SymlinkResolutionTooLong {
+                    limit: self.max_resolution_steps,
+                });
+            }
+            self.resolution_budget.set(budget - 1);
             match component {
                 "" | "." => {}
                 ".." if beyond > 0 => beyond -= 1,
@@ -236,7 +280,7 @@ mod tests {
     /// Ships `earlier` symlinks, then `link -> target`; checks the link at once and
     /// after a full recheck.
     fn check(earlier: &[(&str, &str)], link: &str, target: &str, escapes: bool) {
-        let mut tree = Tree::new();
+        let mut tree = Tree::new(100);
         for (path, target) in earlier {
             tree.place(path, Shipped::Symlink((*target).to_owned()))
                 .expect("placed");
@@ -270,9 +314,68 @@ mod tests {
         check(&[], "self", "self/x", true);
     }
 
+    /// A package of many short symlinks into a chain of long ones: each resolution is
+    /// bounded, but all of them together ran for hours before the budget existed.
+    #[test]
+    fn symlink_resolution_has_a_budget() {
+        let chain = |tree: &mut Tree| {
+            let detour = "x/../".repeat(100);
+            for k in 0..39 {
+                let target = format!("{detour}L{}", k + 1);
+                tree.place(&format!("d/L{k}"), Shipped::Symlink(target))
+                    .expect("placed");
+            }
+            tree.place("d/L39", Shipped::Symlink("end".into()))
+                .expect("placed");
+        };
+        let links = |tree: &mut Tree, count: usize| -> Result<(), EntryProblem> {
+            for i in 0..count {
+                let node = tree
+                    .place(&format!("s/{i}"), Shipped::Symlink("../d/L0".into()))
+                    .expect("placed");
+                tree.check_symlink(node)?;
+            }
+            tree.recheck_symlinks().map_err(|(_, problem)| problem)
+        };
+        // One resolution through the whole chain takes about 39 × 200 steps; checking
+        // the chain's own links again at the end about 20 times that.
+        let mut tree = Tree::with_budgets(1000, 400_000);
+        chain(&mut tree);
+        assert_eq!(links(&mut tree, 2), Ok(()));
+        let mut tree = Tree::with_budgets(1000, 400_000);
+        chain(&mut tree);
+        assert_eq!(
+            links(&mut tree, 60),
+            Err(EntryProblem::SymlinkResolutionTooLong { limit: 400_000 })
+        );
+    }
+
+    /// Paths whose parents the package never lists: each may add thousands of nodes,
+    /// so the tree stops at its node budget.
+    #[test]
+    fn implicit_directories_have_a_budget() {
+        let deep = |i: usize| format!("{i}/{}", "d/".repeat(2000)) + "file";
+        // 2 × 8 + 4096 nodes: room for two such paths of 2002 nodes, not three.
+        let mut tree = Tree::new(8);
+        for i in 0..2 {
+            tree.place(&deep(i), Shipped::File)
+                .expect("within the budget");
+        }
+        assert_eq!(
+            tree.place(&deep(2), Shipped::File),
+            Err(EntryProblem::TooManyPaths { limit: 4112 })
+        );
+        // Listed directories cost one node each, as the entries themselves do.
+        let mut tree = Tree::new(8);
+        for i in 0..8 {
+            tree.place(&format!("usr/share/{i}"), Shipped::File)
+                .expect("within the budget");
+        }
+    }
+
     #[test]
     fn placement() {
-        let mut tree = Tree::new();
+        let mut tree = Tree::new(100);
         tree.place("usr/bin/a", Shipped::File).expect("file");
         tree.place("usr", Shipped::Directory)
             .expect("listed after its child");
