@@ -7,7 +7,7 @@ mod common;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use common::{imgbuild, imgbuild_run, run, scratch, write_files};
+use common::{build_here, imgbuild, imgbuild_run, run, scratch, write_files};
 
 const SEED: &str = r#"#{ seed: cloud_init::seed(#{
     hostname: "web-1",
@@ -22,6 +22,23 @@ fn identity(directory: &Path, store: &str, extra: &[&str]) -> String {
     );
     eval.expect_code(0);
     eval.stdout.lines().next().unwrap_or_default().to_owned()
+}
+
+/// `imgbuild graph recipe.rhai --store store --format json`, which must succeed.
+fn graph_json(directory: &Path) -> common::Run {
+    let graph = imgbuild_run(
+        directory,
+        &[
+            "graph",
+            "recipe.rhai",
+            "--store",
+            "store",
+            "--format",
+            "json",
+        ],
+    );
+    graph.expect_code(0);
+    graph
 }
 
 /// The salt of the first SHA-512 crypt hash in `bytes`.
@@ -123,18 +140,7 @@ print(secret("hunter2"));
 "#,
         )],
     );
-    let graph = imgbuild_run(
-        directory.path(),
-        &[
-            "graph",
-            "recipe.rhai",
-            "--store",
-            "store",
-            "--format",
-            "json",
-        ],
-    );
-    graph.expect_code(0);
+    let graph = graph_json(directory.path());
     for text in [&graph.stdout, &graph.stderr] {
         assert!(
             !text.contains("hunter2") && !text.contains("s3cr3t"),
@@ -148,11 +154,7 @@ print(secret("hunter2"));
         graph.stderr
     );
 
-    let built = imgbuild_run(
-        directory.path(),
-        &["build", "recipe.rhai", "--store", "store", "-o", "out"],
-    );
-    built.expect_code(0);
+    build_here(directory.path(), &[]).expect_code(0);
     let mode = |name: &str| {
         std::fs::metadata(directory.path().join("out").join(name))
             .expect(name)
@@ -306,24 +308,9 @@ fn credential_columns_of_an_inventory_are_secret() {
             ),
         ],
     );
-    let graph = imgbuild_run(
-        directory.path(),
-        &[
-            "graph",
-            "recipe.rhai",
-            "--store",
-            "store",
-            "--format",
-            "json",
-        ],
-    );
-    graph.expect_code(0);
+    let graph = graph_json(directory.path());
     assert!(!graph.stdout.contains("hunter2"), "{}", graph.stdout);
-    let built = imgbuild_run(
-        directory.path(),
-        &["build", "recipe.rhai", "--store", "store", "-o", "out"],
-    );
-    built.expect_code(0);
+    build_here(directory.path(), &[]).expect_code(0);
     let medium = std::fs::metadata(directory.path().join("out/medium.iso")).expect("medium");
     assert_eq!(medium.mode() & 0o777, 0o600);
 }
