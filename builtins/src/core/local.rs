@@ -72,30 +72,39 @@ fn file_derivation(
         hash_file(&resolved).map_err(|error| cannot_read("file", path, &resolved, error))?;
     let name = local_name(&resolved, "file");
     let mut args = BTreeMap::new();
-    let digest = if private {
-        // The content digest of a private file would let anyone who sees the identity
-        // test guesses of its content offline: only its keyed seal is hashed.
-        Value::Secret(state.seal(info.digest.to_hex())?)
-    } else {
-        Value::String(info.digest.to_hex())
-    };
-    args.insert("blake3".to_owned(), digest);
     args.insert("size".to_owned(), Value::Int(info.size as i64));
     args.insert(
         "executable".to_owned(),
         Value::Bool(executable.unwrap_or(mode_executable)),
     );
-    let mut spec = DerivationSpec::fixed(
-        FILE_KIND,
-        VERSION,
-        name,
-        args,
-        Value::String(resolved.display().to_string()),
-    );
-    // A file other users may not read (a key, a shadow file) stays owner-only in the
-    // store and in result/.
-    spec.secret = private;
+    let content = ("blake3", info.digest.to_hex());
+    let spec = local_spec(state, FILE_KIND, name, args, content, private, &resolved)?;
     Ok(state.add(context, spec))
+}
+
+/// The fixed-output derivation of a local source whose content identity is `content`
+/// (argument name, hex digest). A source other users may not read (a key, a shadow
+/// file) is secret: owner-only in the store and in result/, and its digest — which
+/// would let anyone who sees the identity test guesses of its content — is sealed.
+fn local_spec(
+    state: &SharedState,
+    kind: &'static str,
+    name: String,
+    mut args: BTreeMap<String, Value>,
+    (key, digest): (&str, String),
+    private: bool,
+    resolved: &Path,
+) -> Result<DerivationSpec, BuiltinError> {
+    let digest = if private {
+        Value::Secret(state.seal(digest)?)
+    } else {
+        Value::String(digest)
+    };
+    args.insert(key.to_owned(), digest);
+    let location = Value::String(resolved.display().to_string());
+    let mut spec = DerivationSpec::fixed(kind, VERSION, name, args, location);
+    spec.secret = private;
+    Ok(spec)
 }
 
 /// The derivation name of a local source: its file name.
@@ -290,24 +299,11 @@ fn dir_derivation(
     let private = entries
         .values()
         .any(|entry| matches!(entry, LocalEntry::File { private: true, .. }));
-    let listing = listing_hash(&entries);
     let mut args = BTreeMap::new();
-    let listing = if private {
-        Value::Secret(state.seal(listing)?)
-    } else {
-        Value::String(listing)
-    };
-    args.insert("listing".to_owned(), listing);
     args.insert("entries".to_owned(), Value::Int(entries.len() as i64));
-    let mut spec = DerivationSpec::fixed(
-        DIR_KIND,
-        VERSION,
-        name,
-        args,
-        Value::String(resolved.display().to_string()),
-    );
     // A directory holding a file other users may not read is secret as a whole.
-    spec.secret = private;
+    let content = ("listing", listing_hash(&entries));
+    let spec = local_spec(state, DIR_KIND, name, args, content, private, &resolved)?;
     Ok(state.add(context, spec))
 }
 
