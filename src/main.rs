@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod errors;
 mod progress;
+mod sandbox_settings;
 mod secrets;
 mod settings;
 
@@ -93,6 +94,18 @@ unsafe impl GlobalAlloc for CountingAllocator {
 /// Runs the command on a thread with a large stack, whose use evaluation limits: Rhai
 /// walks recipe values recursively. A panic (already reported by the hook) is exit 101.
 fn main() -> ExitCode {
+    // The sandbox's helper and init are this binary too; the helper must start before
+    // any thread does (a multi-threaded process cannot enter a new user namespace).
+    let mut arguments = std::env::args_os().skip(1);
+    match arguments.next() {
+        Some(first) if first == imgbuild_builtins::sandbox::helper::ARGUMENT => {
+            std::process::exit(imgbuild_builtins::sandbox::helper::main())
+        }
+        Some(first) if first == imgbuild_builtins::sandbox::init::ARGUMENT => {
+            std::process::exit(imgbuild_builtins::sandbox::init::main(arguments.collect()))
+        }
+        _ => {}
+    }
     imgbuild_evaluator::count_allocations_with(allocation_count);
     imgbuild_evaluator::on_large_stack(run).unwrap_or(ExitCode::from(101))
 }

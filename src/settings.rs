@@ -17,6 +17,7 @@ pub fn build_config(offline: bool, mirror: Option<&str>) -> BuildConfig {
     BuildConfig {
         offline,
         mirrors: mirrors(mirror),
+        sandbox: crate::sandbox_settings::sandbox_config(),
     }
 }
 

@@ -27,6 +27,8 @@ pub mod core;
 pub mod debian;
 pub mod lock;
 pub mod media;
+pub mod rootfs;
+pub mod sandbox;
 
 use std::rc::Rc;
 
@@ -114,6 +116,11 @@ pub static BUILTINS: &[Builtin] = &[
         functions: &["tar"],
         kinds: &[kind(core::tar::KIND, core::tar::build, Some("tar"))],
         register: core::tar::register,
+    },
+    Builtin {
+        functions: &["run"],
+        kinds: &[kind(core::run::KIND, core::run::build, None)],
+        register: core::run::register,
     },
     Builtin {
         functions: &["secret"],

@@ -14,6 +14,53 @@ pub struct BuildConfig {
     pub offline: bool,
     /// Where package archives are fetched from.
     pub mirrors: Mirrors,
+    /// How build steps that run programs are sandboxed on this machine.
+    pub sandbox: SandboxConfig,
+}
+
+/// What the sandbox needs from the machine: the helper program, the ids the user
+/// namespace maps, and where checkouts go. Resolved by the CLI (or a worker).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SandboxConfig {
+    /// The program run as the sandbox helper (`imgbuild` itself, with `__sandbox`).
+    pub helper: Option<std::path::PathBuf>,
+    /// How ids are mapped into the user namespace.
+    pub ids: IdMapping,
+    /// Where checkouts are written (default: the store's scratch directory).
+    pub scratch: Option<std::path::PathBuf>,
+}
+
+/// How the sandbox maps user and group ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum IdMapping {
+    /// Not resolved (library use, tests): a sandboxed step fails saying so.
+    #[default]
+    Unresolved,
+    /// Running as root: ids 0–65535 map to themselves, written directly.
+    Root,
+    /// An ordinary user: namespace id 0 is the user, 1–65535 a subordinate range,
+    /// mapped with `newuidmap`/`newgidmap`.
+    Subordinate {
+        /// The user's uid and gid.
+        uid: u32,
+        /// The user's gid.
+        gid: u32,
+        /// First subordinate uid (at least 65535 of them).
+        sub_uid: u32,
+        /// First subordinate gid (at least 65535 of them).
+        sub_gid: u32,
+        /// The `newuidmap` program.
+        newuidmap: std::path::PathBuf,
+        /// The `newgidmap` program.
+        newgidmap: std::path::PathBuf,
+    },
+    /// The machine cannot give this user a namespace with many ids.
+    Unavailable {
+        /// What is missing.
+        reason: String,
+        /// The exact fix.
+        help: String,
+    },
 }
 
 /// Package archive locations: explicit overrides, then what the host is configured with.

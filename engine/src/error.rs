@@ -48,6 +48,10 @@ pub enum BuildError {
     /// retries): the machine's fault, not the recipe's. The text never holds credentials.
     #[error("{0}")]
     Network(String),
+    /// The machine lacks something a step needs (user namespaces, a subordinate id
+    /// range, a tool); the text says what to change.
+    #[error("{0}")]
+    Environment(String),
     /// Something else the builder reports.
     #[error("{0}")]
     Failed(String),
@@ -62,7 +66,10 @@ impl BuildError {
             BuildError::Store(StoreError::InvalidHardlink { .. } | StoreError::InvalidTree(_)) => {
                 false
             }
-            BuildError::Store(_) | BuildError::Read { .. } | BuildError::Network(_) => true,
+            BuildError::Store(_)
+            | BuildError::Read { .. }
+            | BuildError::Network(_)
+            | BuildError::Environment(_) => true,
             _ => false,
         }
     }

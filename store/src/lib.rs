@@ -61,6 +61,7 @@
 //! build runs.
 
 pub mod blob;
+pub mod checkout;
 pub mod chunking;
 pub mod digest;
 pub mod error;
@@ -88,6 +89,7 @@ use std::fs::File;
 use std::path::Path;
 
 pub use blob::{BlobInfo, SINGLE_BLOB_LIMIT};
+pub use checkout::{Checkout, DeviceNodes, ImportOptions, Imported};
 pub use chunking::{hash_file, BlobWriter, CHUNK_AVERAGE, CHUNK_MAX, CHUNK_MIN};
 pub use digest::{Digest, DigestParseError};
 pub use error::{ObjectKind, StoreError};
@@ -129,6 +131,14 @@ impl Store {
     /// The store's root directory (absolute, resolved).
     pub fn root(&self) -> &Path {
         self.layout.root()
+    }
+
+    /// The store's scratch directory (`tmp/`, created when missing): on the store's file
+    /// system, owned by the store's owner, for checkouts and other temporary work.
+    pub fn scratch_directory(&self) -> Result<std::path::PathBuf, StoreError> {
+        let path = self.layout.tmp();
+        std::fs::create_dir_all(&path).at("create", &path)?;
+        Ok(path)
     }
 
     /// Flushes the store's whole filesystem to disk (`syncfs`): the durability point.

@@ -23,21 +23,19 @@
 //! capabilities or a device node goes to `.imgbuild-private/<name>` (a directory only
 //! its owner can enter) with a symlink `<dest>` to it; see [`crate::result_dir`].
 
-use std::ffi::OsStr;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, BufWriter};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags, CWD};
+use rustix::fs::{AtFlags, Mode, Timespec, Timestamps, XattrFlags, CWD};
 
+use crate::checkout::DeviceNodes;
 use crate::digest::Digest;
 use crate::error::{IoResultExt, StoreError};
 use crate::output::{OutputObject, OutputRecord};
 use crate::result_dir::{private_because, remove_private_copy};
-use crate::tree::{Entry, EntryKind, Metadata, Tree, TreePath};
-use crate::tree_store::check_hardlink;
+use crate::tree::{EntryKind, Metadata, Tree};
 use crate::Store;
 
 /// How to materialize.
@@ -195,10 +193,6 @@ pub(crate) fn replace_into_place(temporary: &Path, destination: &Path) -> Result
     fs::rename(destination, &old).at("move aside", destination)?;
     fs::rename(temporary, destination).at("move into place", destination)?;
     remove_any(&old).at("remove the previous", &old)
-}
-
-fn host_path(root: &Path, path: &TreePath) -> PathBuf {
-    root.join(OsStr::from_bytes(&path.to_bytes()))
 }
 
 /// Why an unprivileged process cannot write `tree` faithfully, if it cannot.
@@ -383,91 +377,7 @@ impl Store {
         let mut cleanup = Cleanup(Some(root.clone()));
         fs::set_permissions(&root, fs::Permissions::from_mode(0o700))
             .at("set permissions of", &root)?;
-        let entries: Vec<(TreePath, &Entry)> = tree.walk().collect();
-        for (path, entry) in &entries {
-            let host = host_path(&root, path);
-            match &entry.kind {
-                EntryKind::Directory(_) => {
-                    fs::create_dir(&host).at("create directory", &host)?;
-                    fs::set_permissions(&host, fs::Permissions::from_mode(0o700))
-                        .at("set permissions of", &host)?;
-                }
-                // Regular files are written below, in parallel, once every directory
-                // exists.
-                EntryKind::File { .. } => {}
-                EntryKind::Symlink { target } => {
-                    std::os::unix::fs::symlink(OsStr::from_bytes(target), &host)
-                        .at("create symlink", &host)?;
-                    finish_entry(&host, &entry.meta, privileged, false)?;
-                }
-                EntryKind::Hardlink { target } => check_hardlink(tree, path, target)?,
-                EntryKind::CharDevice { major, minor }
-                | EntryKind::BlockDevice { major, minor } => {
-                    let file_type = if matches!(entry.kind, EntryKind::CharDevice { .. }) {
-                        FileType::CharacterDevice
-                    } else {
-                        FileType::BlockDevice
-                    };
-                    rustix::fs::mknodat(
-                        CWD,
-                        &host,
-                        file_type,
-                        Mode::from_raw_mode(0o600),
-                        rustix::fs::makedev(*major, *minor),
-                    )
-                    .at("create device node", &host)?;
-                    finish_entry(&host, &entry.meta, privileged, true)?;
-                }
-                EntryKind::Fifo => {
-                    rustix::fs::mknodat(CWD, &host, FileType::Fifo, Mode::from_raw_mode(0o600), 0)
-                        .at("create fifo", &host)?;
-                    finish_entry(&host, &entry.meta, privileged, true)?;
-                }
-            }
-        }
-        // File contents: decompressing and writing dominate (a root filesystem holds
-        // thousands of files), and files are independent of each other.
-        {
-            use rayon::prelude::*;
-            entries
-                .par_iter()
-                .try_for_each(|(path, entry)| -> Result<(), StoreError> {
-                    let EntryKind::File { blob, size } = &entry.kind else {
-                        return Ok(());
-                    };
-                    let host = host_path(&root, path);
-                    let mut file = OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o600)
-                        .open(&host)
-                        .at("create", &host)?;
-                    let written = self.copy_blob_to_file(blob, &mut file)?;
-                    if written != *size {
-                        return Err(StoreError::SizeMismatch {
-                            blob: *blob,
-                            context: path.to_string(),
-                            expected: *size,
-                            actual: written,
-                        });
-                    }
-                    drop(file);
-                    finish_entry(&host, &entry.meta, privileged, true)
-                })?;
-        }
-        for (path, entry) in &entries {
-            if let EntryKind::Hardlink { target } = &entry.kind {
-                let host = host_path(&root, path);
-                let target_host = host_path(&root, target);
-                fs::hard_link(&target_host, &host).at("create hardlink", &host)?;
-            }
-        }
-        for (path, entry) in entries.iter().rev() {
-            if let EntryKind::Directory(_) = entry.kind {
-                finish_entry(&host_path(&root, path), &entry.meta, privileged, true)?;
-            }
-        }
-        finish_entry(&root, tree.root_meta(), privileged, true)?;
+        self.write_tree_into(tree, &root, privileged, DeviceNodes::Create)?;
         replace_into_place(&root, dest)?;
         cleanup.disarm();
         Ok(())
@@ -475,7 +385,7 @@ impl Store {
 }
 
 /// Ownership (if privileged), mode, xattrs and mtime, in that order.
-fn finish_entry(
+pub(crate) fn finish_entry(
     path: &Path,
     meta: &Metadata,
     privileged: bool,
@@ -511,6 +421,7 @@ fn finish_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tree::{Entry, TreePath};
 
     #[test]
     fn remove_any_handles_read_only_directories() {

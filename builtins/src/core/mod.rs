@@ -1,4 +1,5 @@
-//! The core builtins: `text`, `file`, `dir`, `tree`, `merge`, `tar`, `fetch`, `secret`, the one
+//! The core builtins: `text`, `file`, `dir`, `tree`, `merge`, `tar`, `fetch`, `secret`, `run` (a
+//! program in the sandbox), the one
 //! HTTP download path they and the Debian builtins share, and checks on names and
 //! in-tree paths.
 
@@ -7,6 +8,7 @@ pub mod http;
 pub mod local;
 pub mod merge;
 pub mod paths;
+pub mod run;
 pub mod secret;
 pub mod tar;
 pub mod text;

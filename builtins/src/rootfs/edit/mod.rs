@@ -1,0 +1,1 @@
+//! Declarative edits of a root tree (being written).
