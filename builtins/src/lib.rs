@@ -19,7 +19,9 @@
 //! - [`media`]: contextualization media — `iso::image`, `cloud_init::`, `context::`,
 //!   `config_drive::`, `inventory::`, and what they share (network rendering, YAML,
 //!   validation, password hashing);
-//! - [`debian`]: `debian::packages`, resolution against repositories, fetch and unpack.
+//! - [`debian`]: `debian::packages`, resolution against repositories, fetch and unpack;
+//! - [`rootfs`]: `debian::rootfs`, configuring a package set in the [`sandbox`] and
+//!   applying declarative options.
 //!
 //! [`lock`] is the lock file, with one section per kind of pinned request.
 
@@ -181,8 +183,12 @@ pub static BUILTINS: &[Builtin] = &[
         register: media::inventory::register,
     },
     Builtin {
-        functions: &["debian::packages"],
-        kinds: &[kind(debian::KIND, debian::build::build, None)],
+        functions: &["debian::packages", "debian::rootfs"],
+        kinds: &[
+            kind(debian::KIND, debian::build::build, None),
+            kind(rootfs::configure::KIND, rootfs::configure::build, None),
+            kind(rootfs::KIND, rootfs::build, None),
+        ],
         register: debian::register,
     },
 ];

@@ -91,6 +91,7 @@ pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) 
             Ok(packages_state.add(&context, spec))
         },
     );
+    crate::rootfs::register_into(&mut module, registration);
     engine.register_static_module("debian", module.into());
 }
 

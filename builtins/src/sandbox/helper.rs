@@ -151,6 +151,7 @@ fn run(request: &Request, input: &mut impl BufRead) -> Result<Outcome, Outcome> 
     let scratch = Scratch(directory);
     let root = scratch.0.join("root");
     std::fs::create_dir(&root).map_err(|error| environment("cannot create the checkout", error))?;
+    let started = Instant::now();
     let checkout = store
         .checkout(&tree, &root, DeviceNodes::SkipRefused)
         .map_err(|error| store_failure("cannot check out the input tree", error))?;
@@ -158,9 +159,18 @@ fn run(request: &Request, input: &mut impl BufRead) -> Result<Outcome, Outcome> 
         .fence(&scratch.0)
         .map_err(|error| store_failure("cannot check out the input tree", error))?;
 
+    eprintln!(
+        "sandbox: checked out in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     let mut prepared = mounts::prepare(&root)
         .map_err(|error| environment("cannot prepare the sandbox's mounts", error))?;
+    let started = Instant::now();
     let status = run_init(request, &root)?;
+    eprintln!(
+        "sandbox: the step ran for {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     mounts::release(&mut prepared)
         .map_err(|error| environment("cannot undo the sandbox's mounts", error))?;
     let program = request.argv.first().map(String::as_str).unwrap_or("");
@@ -182,6 +192,7 @@ fn run(request: &Request, input: &mut impl BufRead) -> Result<Outcome, Outcome> 
         }
         Ended::Exited(_) => {}
     }
+    let started = Instant::now();
     let imported = store
         .import_directory(
             &root,
@@ -197,7 +208,8 @@ fn run(request: &Request, input: &mut impl BufRead) -> Result<Outcome, Outcome> 
         .map_err(|error| store_failure("cannot store the result", error))?;
     let _ = mounts::release_root(&mut prepared);
     eprintln!(
-        "sandbox: {} regular files, {} read back (new or changed){}",
+        "sandbox: read back in {:.2} s: {} regular files, {} of them new or changed{}",
+        started.elapsed().as_secs_f64(),
         imported.files,
         imported.files_read,
         if imported.sockets > 0 {
@@ -225,9 +237,13 @@ fn run_init(request: &Request, root: &Path) -> Result<Ended, Outcome> {
         .as_fd()
         .try_clone_to_owned()
         .map_err(|error| environment("cannot pass the log on", error))?;
+    // The init finds the checkout as its working directory (inherited from here): a
+    // path on its command line would show the host's store location in the step's
+    // /proc/1/cmdline.
+    rustix::process::chdir(root)
+        .map_err(|error| environment("cannot enter the checkout", error))?;
     let mut child = Command::new("/proc/self/exe")
         .arg(super::init::ARGUMENT)
-        .arg(root)
         .arg("--")
         .args(&request.argv)
         .env_clear()

@@ -1,5 +1,5 @@
-//! The sandbox's init: `imgbuild __sandbox-init ROOT -- PROGRAM ARGS...`, pid 1 of the
-//! step's pid namespace.
+//! The sandbox's init: `imgbuild __sandbox-init -- PROGRAM ARGS...`, started in the
+//! checkout (its working directory), pid 1 of the step's pid namespace.
 //!
 //! Enters the checkout (its own mount namespace, `/proc`, `pivot_root`), sets the umask
 //! to 022 (files a step creates must not depend on the caller's umask), runs the
@@ -22,13 +22,11 @@ pub const SETUP_FAILED: &str = "imgbuild sandbox set-up failed";
 pub fn main(arguments: Vec<OsString>) -> i32 {
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     let mut arguments = arguments.into_iter();
-    let (Some(root), Some(_separator), Some(program)) =
-        (arguments.next(), arguments.next(), arguments.next())
-    else {
-        eprintln!("{SETUP_FAILED}: usage: {ARGUMENT} ROOT -- PROGRAM [ARGS...]");
+    let (Some(_separator), Some(program)) = (arguments.next(), arguments.next()) else {
+        eprintln!("{SETUP_FAILED}: usage: {ARGUMENT} -- PROGRAM [ARGS...]");
         return 125;
     };
-    let root = PathBuf::from(root);
+    let root = PathBuf::from(".");
     if let Err(error) = super::mounts::enter_root(&root) {
         eprintln!("{SETUP_FAILED}: {error}");
         return 125;
