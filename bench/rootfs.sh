@@ -47,8 +47,9 @@
 # KEEP_DIR (/dev/shm), DIR_VARIANT (1), EXTRACT (1), SPLIT (1), IMGBUILD, IMGBUILD_RECIPE,
 # IMGBUILD_SEED_RECIPE. The mirror: IMGBUILD_DEBIAN_MIRROR / IMGBUILD_DEBIAN_SECURITY_MIRROR,
 # else the host's apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/*.list and
-# *.sources). SOURCE_DATE_EPOCH is passed through if set (it only changes mtimes).
+# *.sources). SOURCE_DATE_EPOCH defaults to 1700000000 (it only changes mtimes).
 set -euo pipefail
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}   # mmdebstrap: only mtimes change; bench/rootfs-web.rhai uses the same
 
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -196,32 +197,106 @@ fi
 
 # --- imgbuild ------------------------------------------------------------------------
 # ==== run_imgbuild: the imgbuild side ====================================================
-# Times `$IMGBUILD build RECIPE --store STORE -o OUT` RUNS times (label "imgbuild"). Every
-# run gets a fresh copy of a seed store (untimed) that already holds the .debs: the seed is
-# one untimed `$IMGBUILD build SEED` into it, SEED = IMGBUILD_SEED_RECIPE (default: the
-# web package set, examples/debian-web.rhai). The seed must fetch the packages without
-# building RECIPE's root filesystem, or the timed builds are cache hits (the function
-# warns when the median is under a second). Skipped when IMGBUILD is unset.
+# The recipe is bench/rootfs-web.rhai (the same packages; source_date_epoch 1700000000),
+# copied to a scratch directory with its overlay. Untimed first: `imgbuild lock` pins the
+# packages, and a local file:// mirror is made from the lock, filled from mmdebstrap's
+# cache by SHA-256 (anything missing is downloaded from the real mirror once) — imgbuild's
+# counterpart of mmdebstrap's warm cache. Timed, RUNS times each:
+#   imgbuild            the whole root filesystem into a fresh store: the .debs copied from
+#                       the local mirror, unpacked, configured, options, written to result/
+#   imgbuild-configure  the same with the package set already unpacked in the store (a copy
+#                       of a seed store): the configure step and the result
+#   imgbuild-overlay    after a full build, one overlay file changed: a new root filesystem
+#                       without configuring again
+# Then two cold builds print their tree identities, and the tree is compared with
+# mmdebstrap's (bench/rootfs-vs-mmdebstrap.allow lists the intended differences).
+# IMGBUILD defaults to target/release/imgbuild (built if missing); IMGBUILD=skip skips.
 run_imgbuild() {
-    local recipe=$1 seed=$2 store=$3
-    if [[ -z ${IMGBUILD:-} ]]; then
-        echo "imgbuild: skipped (set IMGBUILD=path/to/imgbuild and IMGBUILD_RECIPE=recipe)" >&2
+    local imgbuild=${IMGBUILD:-$REPO/target/release/imgbuild}
+    if [[ $imgbuild == skip ]]; then
+        echo "imgbuild: skipped (IMGBUILD=skip)" >&2
         return 0
     fi
-    step "imgbuild: seeding $store with $seed (untimed)"
-    "$IMGBUILD" build "$seed" --store "$store" -o "$WORK/seed-out" >"$WORK/imgbuild-seed.log" 2>&1 ||
-        { tail -20 "$WORK/imgbuild-seed.log" >&2; return 1; }
-    step "imgbuild build $recipe, .debs in the store ($RUNS runs)"
+    if [[ ! -x $imgbuild ]]; then
+        step "cargo build --release"
+        cargo build --release --locked >&2
+    fi
+    local recipe=$WORK/recipe local_mirror=$WORK/local-mirror
+    mkdir -p "$recipe"
+    cp bench/rootfs-web.rhai "$recipe/web.rhai"
+    cp -r bench/rootfs-site "$recipe/"
+    step "imgbuild lock (untimed)"
+    "$imgbuild" lock "$recipe/web.rhai" >&2
+    step "local mirror from the lock and $CACHE/archives (untimed)"
+    python3 - "$recipe/web.lock" "$CACHE/archives" "$local_mirror" "$MIRROR" "$SECURITY" <<'PY'
+import hashlib, json, os, shutil, sys, urllib.request
+lock, cache, mirror, main_uri, security_uri = sys.argv[1:]
+by_sha = {}
+for name in os.listdir(cache):
+    if name.endswith(".deb"):
+        path = os.path.join(cache, name)
+        by_sha[hashlib.sha256(open(path, "rb").read()).hexdigest()] = path
+data = json.load(open(lock))
+copied = fetched = 0
+for package_set in data["debian"]["sets"]:
+    repositories = package_set["repositories"]
+    for package in package_set["packages"]:
+        target = os.path.join(mirror, package["filename"])
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if package["sha256"] in by_sha:
+            shutil.copyfile(by_sha[package["sha256"]], target)
+            copied += 1
+        else:
+            suite = repositories[package["repository"]]["suite"]
+            base = security_uri if suite.endswith("-security") else main_uri
+            urllib.request.urlretrieve(base.rstrip("/") + "/" + package["filename"], target)
+            fetched += 1
+print(f"local mirror: {copied} .debs from the cache, {fetched} downloaded", file=sys.stderr)
+PY
+    local run_env=(env "IMGBUILD_DEBIAN_MIRROR=file://$local_mirror" "IMGBUILD_DEBIAN_SECURITY_MIRROR=file://$local_mirror")
+    step "imgbuild: the whole root filesystem, .debs on the local mirror, fresh store ($RUNS runs)"
     "${MEASURE[@]}" run --label imgbuild --out "$RESULTS" --runs "$RUNS" \
-        --prepare "rm -rf $store-run && cp -a $store $store-run && sync" \
+        --prepare "rm -rf $WORK/store-run $WORK/out-run && sync" \
         --log "$WORK/imgbuild.log" \
-        -- "$IMGBUILD" build "$recipe" --store "$store-run" -o "$WORK/imgbuild-out-{run}"
-    python3 -c 'import json,sys,statistics
-r=[json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["label"]=="imgbuild"][-1]
-sys.exit(statistics.median(r["times"]) < 1)' "$RESULTS" ||
-        echo "warning: imgbuild median under 1 s: was the root filesystem already in the seed store?" >&2
+        -- "${run_env[@]}" "$imgbuild" build "$recipe/web.rhai" --store "$WORK/store-run" -o "$WORK/out-run"
+    step "imgbuild: seed store with the package set unpacked (untimed)"
+    rm -rf "$WORK/seed" && "${run_env[@]}" "$imgbuild" build "$recipe/web.rhai#web-root" --store "$WORK/seed" -o "$WORK/seed-out" >/dev/null 2>&1
+    # The seed holds the configured tree too: keep only what the package set needs by
+    # building a second copy of the recipe whose rootfs differs (another epoch).
+    sed 's/source_date_epoch: 1700000000/source_date_epoch: 1700000001/' "$recipe/web.rhai" >"$recipe/other.rhai"
+    cp "$recipe/web.lock" "$recipe/other.lock"
+    step "imgbuild-configure: configure + options + result, packages unpacked in the store ($RUNS runs)"
+    "${MEASURE[@]}" run --label imgbuild-configure --out "$RESULTS" --runs "$RUNS" \
+        --prepare "rm -rf $WORK/store-run $WORK/out-run && cp -a $WORK/seed $WORK/store-run && sync" \
+        --log "$WORK/imgbuild-configure.log" \
+        -- "${run_env[@]}" "$imgbuild" build "$recipe/other.rhai" --store "$WORK/store-run" -o "$WORK/out-run"
+    step "imgbuild-overlay: one overlay file changed after a full build ($RUNS runs)"
+    "${MEASURE[@]}" run --label imgbuild-overlay --out "$RESULTS" --runs "$RUNS" \
+        --prepare "echo \"<p>edit {run} \$(date +%N)</p>\" >> $recipe/rootfs-site/index.html && sync" \
+        --log "$WORK/imgbuild-overlay.log" \
+        -- "${run_env[@]}" "$imgbuild" build "$recipe/web.rhai" --store "$WORK/seed" -o "$WORK/seed-out"
+    cp bench/rootfs-site/index.html "$recipe/rootfs-site/index.html"
+    step "two cold builds: tree identities"
+    for n in 1 2; do
+        rm -rf "$WORK/cold-$n"
+        "${run_env[@]}" "$imgbuild" build "$recipe/web.rhai" --store "$WORK/cold-$n" -o "$WORK/cold-out-$n" --json |
+            python3 -c 'import json,sys
+for line in sys.stdin:
+    event = json.loads(line)
+    if event.get("event") == "output":
+        print(f"cold build '"$n"': {event[\"name\"]} tree identity {event[\"output\"]}")'
+    done
+    local tree=$WORK/cold-out-1/web-root
+    [[ -L $tree ]] && tree=$WORK/cold-out-1/$(readlink "$tree")
+    local mm=$KEEP_DIR/mmdebstrap-web-sde.tar
+    if [[ -f $WORK/mmdebstrap-web-0.tar ]]; then mm=$WORK/mmdebstrap-web-0.tar; fi
+    if [[ -f $mm ]]; then
+        step "imgbuild's tree against mmdebstrap's ($mm)"
+        python3 bench/compare-rootfs.py "$tree" "$mm" --allow bench/rootfs-vs-mmdebstrap.allow || true
+    fi
+    rm -rf "$WORK"/cold-* "$WORK/seed" "$WORK/seed-out" "$WORK/store-run" "$WORK/out-run"
 }
-run_imgbuild "${IMGBUILD_RECIPE:-}" "${IMGBUILD_SEED_RECIPE:-examples/debian-web.rhai}" "$WORK/imgbuild-store"
+run_imgbuild
 # ==== end of run_imgbuild =================================================================
 
 # --- where mmdebstrap spends its time -------------------------------------------------------
@@ -270,9 +345,10 @@ PY
 echo
 "${MEASURE[@]}" table --other mmdebstrap --results "$RESULTS" \
     --title "web root filesystem, warm package cache: imgbuild vs mmdebstrap $(dpkg-query -W -f='${Version}' mmdebstrap) --mode=unshare, $(nproc) cores, median of $RUNS runs, BENCH_DIR=$BENCH_DIR" \
-    "root filesystem, tarball|imgbuild|mmdebstrap-tar|time||" \
-    "root filesystem, directory|imgbuild|mmdebstrap-dir|time||" \
-    "unpack only (variant=extract)|imgbuild|extract|time||"
+    "whole root filesystem vs tarball|imgbuild|mmdebstrap-tar|time||" \
+    "whole root filesystem vs directory|imgbuild|mmdebstrap-dir|time||" \
+    "configure step alone vs whole directory run|imgbuild-configure|mmdebstrap-dir|time||" \
+    "overlay changed vs whole directory run|imgbuild-overlay|mmdebstrap-dir|time||"
 
 # --- keep two tarballs and compare them --------------------------------------------------
 mv "$WORK/mmdebstrap-web-0.tar" "$KEEP_DIR/mmdebstrap-web.tar"

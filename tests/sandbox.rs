@@ -20,12 +20,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{imgbuild, scratch, unwrapped, write_files};
+use common::{binary_for, give_to, imgbuild, require_user, scratch, unwrapped, write_files};
 use imgbuild_test_support::{find_tool, is_root, require, require_root, require_tool, Missing};
 
 /// The host programs the fixture root holds: the program and the directory of the root
@@ -323,54 +323,6 @@ fn require_result_tree() -> Option<()> {
     require_root(
         "only root writes a tree with the step's owners into result/ (an ordinary user gets a tar)",
     )
-}
-
-/// `runuser`, and `user` existing; `None` after reporting.
-fn require_user(user: &str, why: &str) -> Option<PathBuf> {
-    require_root(why)?;
-    let runuser = require_tool("runuser")?;
-    let exists = Command::new("id")
-        .args(["-u", user])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    require(if exists {
-        Ok(runuser)
-    } else {
-        Err(Missing::new(format!(
-            "there is no user `{user}` (scripts/setup.sh as root creates it)"
-        )))
-    })
-}
-
-/// `chown -R user: path`.
-fn give_to(user: &str, path: &Path) {
-    let status = Command::new("chown")
-        .args(["-R", &format!("{user}:")])
-        .arg(path)
-        .status()
-        .expect("run chown");
-    assert!(status.success(), "chown -R {user}: {}", path.display());
-}
-
-/// The binary as `user` can run it: the build's own when `user` can execute it there,
-/// else a copy in a directory anyone may enter (kept alive by the returned guard).
-fn binary_for(runuser: &Path, user: &str) -> (PathBuf, Option<tempfile::TempDir>) {
-    let reachable = Command::new(runuser)
-        .args(["-u", user, "--", "test", "-x", common::BINARY])
-        .status()
-        .is_ok_and(|status| status.success());
-    if reachable {
-        return (PathBuf::from(common::BINARY), None);
-    }
-    let directory = scratch();
-    std::fs::set_permissions(directory.path(), std::fs::Permissions::from_mode(0o755))
-        .expect("chmod");
-    let copy = directory.path().join("imgbuild");
-    std::fs::copy(common::BINARY, &copy).expect("copy the binary");
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    (copy, Some(directory))
 }
 
 /// Builds a one-output recipe whose step must fail: exit 1, and the report (unwrapped)

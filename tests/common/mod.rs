@@ -508,3 +508,51 @@ pub fn http_server(answer: impl Fn(&SeenRequest, usize) -> Reply + Send + 'stati
         requests,
     }
 }
+
+/// `runuser`, and `user` existing; `None` after reporting.
+pub fn require_user(user: &str, why: &str) -> Option<PathBuf> {
+    imgbuild_test_support::require_root(why)?;
+    let runuser = imgbuild_test_support::require_tool("runuser")?;
+    let exists = Command::new("id")
+        .args(["-u", user])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    imgbuild_test_support::require(if exists {
+        Ok(runuser)
+    } else {
+        Err(imgbuild_test_support::Missing::new(format!(
+            "there is no user `{user}` (scripts/setup.sh as root creates it)"
+        )))
+    })
+}
+
+/// `chown -R user: path`.
+pub fn give_to(user: &str, path: &Path) {
+    let status = Command::new("chown")
+        .args(["-R", &format!("{user}:")])
+        .arg(path)
+        .status()
+        .expect("run chown");
+    assert!(status.success(), "chown -R {user}: {}", path.display());
+}
+
+/// The binary as `user` can run it: the build's own when `user` can execute it there,
+/// else a copy in a directory anyone may enter (kept alive by the returned guard).
+pub fn binary_for(runuser: &Path, user: &str) -> (PathBuf, Option<tempfile::TempDir>) {
+    let reachable = Command::new(runuser)
+        .args(["-u", user, "--", "test", "-x", BINARY])
+        .status()
+        .is_ok_and(|status| status.success());
+    if reachable {
+        return (PathBuf::from(BINARY), None);
+    }
+    let directory = scratch();
+    std::fs::set_permissions(directory.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    let copy = directory.path().join("imgbuild");
+    std::fs::copy(BINARY, &copy).expect("copy the binary");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (copy, Some(directory))
+}

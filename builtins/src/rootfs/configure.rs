@@ -78,6 +78,7 @@ fn script(
          \x20 say \"preinst install of $1\"\n\
          \x20 if ! env DPKG_MAINTSCRIPT_PACKAGE=\"$1\" DPKG_MAINTSCRIPT_ARCH=\"$2\" \
          DPKG_MAINTSCRIPT_NAME=preinst DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 \
+         DEBCONF_PACKAGE=\"$1\" PERL_DL_NONLAZY=1 \
          DPKG_ADMINDIR=/var/lib/dpkg DPKG_ROOT= DPKG_RUNNING_VERSION=\"$4\" \"$3\" install; then\n\
          \x20   echo \"imgbuild: the preinst script of package $1 failed\" >&2; exit 1\n\
          \x20 fi\n\
@@ -124,6 +125,7 @@ fn script(
          if [ -e \"$uif.REAL\" ]; then mv \"$uif.REAL\" \"$uif\"; for k in /boot/vmlinuz-*; do [ -e \"$k\" ] || continue; v=${k#/boot/vmlinuz-}; \
          say \"initramfs for $v\"; update-initramfs -c -k \"$v\"; done; lap; fi\n\
          rm -f /usr/sbin/policy-rc.d /etc/dpkg/dpkg.cfg.d/imgbuild-unsafe-io\n\
+         [ -e /etc/fstab ] || echo '# UNCONFIGURED FSTAB FOR BASE SYSTEM' > /etc/fstab\n\
          if [ -e \"$ssd.REAL\" ]; then mv \"$ssd.REAL\" \"$ssd\"; fi\n\
          audit=$(dpkg --audit 2>&1 || true)\n\
          if [ -n \"$audit\" ]; then echo \"$audit\" >&2; echo 'imgbuild: dpkg --audit found problems' >&2; exit 1; fi\n\

@@ -5,16 +5,19 @@
 //! - `/etc/ssh/ssh_host_*_key` and `*_key.pub` are removed: host keys made during the
 //!   build would be shared by every machine booted from the image. They must be made at
 //!   first boot (cloud-init does; otherwise the image needs `ssh-keygen -A` before sshd).
-//! - `/etc/machine-id`, when present, becomes an empty file (0444 root:root): systemd
+//! - `/etc/machine-id`, when present, becomes an empty file (0644 root:root, as Debian's
+//!   systemd leaves it and mmdebstrap's trees have it): systemd
 //!   then makes a fresh id at boot (machine-id(5)) instead of every machine sharing the
 //!   build's. A missing one is left missing (systemd treats that as a first boot too).
 //! - `/var/lib/dbus/machine-id` is removed when it is a file (D-Bus falls back to
 //!   `/etc/machine-id`); a symlink to `/etc/machine-id` is kept.
 //! - `/var/lib/systemd/random-seed` and `/var/lib/systemd/credential.secret` are removed:
 //!   a seed or credential key shared by every machine is no secret.
-//! - Under `/var/log` every non-directory is removed and the directories are kept
-//!   (their owners and modes matter to the daemons that write there, e.g.
-//!   `/var/log/journal`): build logs hold build times and host details.
+//! - Under `/var/log` every regular file with content is removed: build logs hold build
+//!   times and host details. Directories, empty files (`btmp`, `lastlog`, nginx's
+//!   `access.log`: their owners and modes matter to the programs that write there) and
+//!   symlinks (systemd's `README`, which dpkg lists as installed) are kept, as in
+//!   mmdebstrap's trees.
 //! - `/var/cache/ldconfig/aux-cache` (inode numbers and times of the build machine),
 //!   `/var/cache/debconf/*-old` and `/var/lib/dpkg/*-old` (backups of an earlier state),
 //!   `/var/cache/apt/*.bin` (caches apt rebuilds), everything in `/var/lib/apt/lists`
@@ -90,10 +93,10 @@ impl Sweep<'_> {
                 && name.starts_with("ssh_host_")
                 && (name.ends_with("_key") || name.ends_with("_key.pub"))
         });
-        // Anything but an empty 0444 root:root file (a symlink too) is replaced.
-        self.empty_file("etc/machine-id", 0o444, &|entry| {
+        // Anything but an empty 0644 root:root file (a symlink too) is replaced.
+        self.empty_file("etc/machine-id", 0o644, &|entry| {
             !matches!(entry.kind, EntryKind::File { size: 0, .. })
-                || (entry.meta.mode, entry.meta.uid, entry.meta.gid) != (0o444, 0, 0)
+                || (entry.meta.mode, entry.meta.uid, entry.meta.gid) != (0o644, 0, 0)
         });
         self.remove_one("var/lib/dbus/machine-id", true);
         self.remove_one("var/lib/systemd/random-seed", false);
@@ -188,7 +191,7 @@ impl Sweep<'_> {
         }
     }
 
-    /// Removes every non-directory below `at`, at any depth.
+    /// Removes every regular file with content below `at`, at any depth.
     fn remove_files_below(&mut self, at: &str) {
         let mut doomed = Vec::new();
         if let Some(parent) = path(at) {
@@ -201,7 +204,7 @@ impl Sweep<'_> {
         }
         if !doomed.is_empty() {
             self.log.push(format!(
-                "removed {} file(s) under /{at} (directories kept)",
+                "removed {} file(s) under /{at} (directories, empty files and symlinks kept)",
                 doomed.len()
             ));
         }
@@ -241,7 +244,8 @@ fn collect_files(directory: &Directory, at: &TreePath, found: &mut Vec<TreePath>
     for (name, entry) in &directory.entries {
         match &entry.kind {
             EntryKind::Directory(inner) => collect_files(inner, &at.join(name), found),
-            _ => found.push(at.join(name)),
+            EntryKind::File { size, .. } if *size > 0 => found.push(at.join(name)),
+            _ => {}
         }
     }
 }

@@ -29,6 +29,7 @@ fn built() -> Fixture {
         .file("var/lib/systemd/credential.secret", "key")
         .file("var/log/dpkg.log", "log")
         .file("var/log/apt/history.log", "log")
+        .file("var/log/btmp", "")
         .directory("var/log/journal", 0o2755)
         .file("var/cache/ldconfig/aux-cache", "cache")
         .file("var/cache/debconf/config.dat", "keep")
@@ -116,6 +117,7 @@ fn identities_logs_and_caches_go_and_the_rest_stays() {
             "var/lib/systemd",
             "var/log",
             "var/log/apt",
+            "var/log/btmp",
             "var/log/journal",
             "var/tmp",
         ]
@@ -127,7 +129,7 @@ fn identities_logs_and_caches_go_and_the_rest_stays() {
         fixture.meta("etc/machine-id"),
         Metadata {
             mtime: EPOCH,
-            ..Metadata::with_mode(0o444)
+            ..Metadata::with_mode(0o644)
         }
     );
     assert_eq!(fixture.meta("tmp").mode, 0o1777);
@@ -141,7 +143,7 @@ fn identities_logs_and_caches_go_and_the_rest_stays() {
         "{log:?}"
     );
     assert!(
-        log.contains(&"removed 2 file(s) under /var/log (directories kept)".to_owned()),
+        log.contains(&"removed 2 file(s) under /var/log (directories, empty files and symlinks kept)".to_owned()),
         "{log:?}"
     );
 }
