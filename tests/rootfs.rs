@@ -174,8 +174,26 @@ fn the_web_rootfs_is_configured_reproducible_and_the_same_for_an_ordinary_user()
     assert_eq!(read(&root, "etc/hostname"), "web\n");
     assert_eq!(read(&root, "etc/built-by"), "built\n");
     assert_eq!(read(&root, "var/www/html/index.html"), "<h1>hello</h1>\n");
-    assert!(read(&root, "etc/passwd").contains("admin:x:1000:1000::/home/admin:/bin/bash\n"));
-    assert!(read(&root, "etc/group").contains("deploy:x:1001:admin\n"));
+    let passwd = read(&root, "etc/passwd");
+    let admin: Vec<&str> = passwd
+        .lines()
+        .find(|line| line.starts_with("admin:"))
+        .unwrap_or_else(|| panic!("no admin in /etc/passwd:\n{passwd}"))
+        .split(':')
+        .collect();
+    assert_eq!(admin[5..], ["/home/admin", "/bin/bash"], "{admin:?}");
+    let group = read(&root, "etc/group");
+    let deploy = group
+        .lines()
+        .find(|line| line.starts_with("deploy:"))
+        .unwrap_or_else(|| panic!("no deploy in /etc/group:\n{group}"));
+    assert!(deploy.ends_with(":admin"), "{deploy}");
+    let home = std::fs::metadata(root.join("home/admin")).expect("home");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&home).to_string(),
+        admin[2],
+        "the home directory belongs to admin"
+    );
     assert!(read(&root, "home/admin/.ssh/authorized_keys").contains("admin@laptop"));
     let wanted = root.join("etc/systemd/system/multi-user.target.wants/nginx.service");
     assert_eq!(

@@ -9,7 +9,10 @@
 //! once and processed (`dpkg --triggers-only -a`): an unpack by dpkg would have
 //! activated them, ours did not. `update-initramfs` is a stub while dpkg runs (the
 //! kernel's postinst hook and initramfs-tools' trigger would each build the initramfs,
-//! five seconds apiece here) and runs once at the end for each installed kernel. Then the stubs go, and
+//! five seconds apiece here); the real one runs once per kernel, in the background as
+//! soon as the packages an initramfs is made from are configured ([`INITRAMFS_SOURCES`]
+//! by the dpkg file lists, the kernels, initramfs-tools and their dependencies), while
+//! dpkg configures the rest. Then the stubs go, and
 //! `dpkg --audit` must have nothing to say. A failing maintainer script is named with
 //! its package in the error.
 
@@ -110,6 +113,13 @@ fn script(
                         .join(" ")
                 );
             }
+            Action::StartInitramfs => {
+                text.push_str(
+                    "if [ -e \"$uif.REAL\" ]; then say 'building the initramfs in the background'; \
+                     ( for k in /boot/vmlinuz-*; do [ -e \"$k\" ] || continue; \"$uif.REAL\" -c -k \"${k#/boot/vmlinuz-}\" || exit 1; done ) \
+                     > /run/imgbuild-initramfs.log 2>&1 & initramfs=$!; fi\n",
+                );
+            }
             Action::ConfigureAll => {
                 text.push_str("say configuring the rest\ndpkg --configure -a\nlap\n");
             }
@@ -122,8 +132,11 @@ fn script(
          for t in /var/lib/dpkg/triggers/*; do n=${t##*/}; case $n in File|Unincorp|Lock) ;; *) dpkg-trigger --no-await \"$n\";; esac; done\n\
          dpkg --triggers-only -a\n\
          lap\n\
-         if [ -e \"$uif.REAL\" ]; then mv \"$uif.REAL\" \"$uif\"; for k in /boot/vmlinuz-*; do [ -e \"$k\" ] || continue; v=${k#/boot/vmlinuz-}; \
-         say \"initramfs for $v\"; update-initramfs -c -k \"$v\"; done; lap; fi\n\
+         if [ -n \"${initramfs:-}\" ]; then if wait \"$initramfs\"; then cat /run/imgbuild-initramfs.log; \
+         else cat /run/imgbuild-initramfs.log; echo 'imgbuild: update-initramfs failed' >&2; exit 1; fi; lap; \
+         elif [ -e \"$uif.REAL\" ]; then for k in /boot/vmlinuz-*; do [ -e \"$k\" ] || continue; \
+         say \"initramfs for ${k#/boot/vmlinuz-}\"; \"$uif.REAL\" -c -k \"${k#/boot/vmlinuz-}\"; done; lap; fi\n\
+         if [ -e \"$uif.REAL\" ]; then mv \"$uif.REAL\" \"$uif\"; fi\n\
          rm -f /usr/sbin/policy-rc.d /etc/dpkg/dpkg.cfg.d/imgbuild-unsafe-io\n\
          [ -e /etc/fstab ] || echo '# UNCONFIGURED FSTAB FOR BASE SYSTEM' > /etc/fstab\n\
          if [ -e \"$ssd.REAL\" ]; then mv \"$ssd.REAL\" \"$ssd\"; fi\n\
@@ -132,6 +145,59 @@ fn script(
          say configured\n",
     );
     text
+}
+
+/// Where an initramfs is made from: hooks, scripts and configuration of
+/// initramfs-tools, modules, firmware, modprobe and udev configuration.
+const INITRAMFS_SOURCES: &[&str] = &[
+    "/usr/share/initramfs-tools/",
+    "/etc/initramfs-tools/",
+    "/lib/modules/",
+    "/lib/firmware/",
+    "/lib/modprobe.d/",
+    "/etc/modprobe.d/",
+    "/lib/udev/",
+    "/etc/udev/",
+];
+
+/// The packages to configure before the initramfs is built (none when the image has
+/// no kernel or no initramfs-tools): the kernels, initramfs-tools and every package
+/// with files where an initramfs is made from (by the dpkg file lists).
+fn initramfs_packages(
+    store: &Store,
+    tree: &Tree,
+    packages: &std::collections::BTreeMap<String, order::Package>,
+) -> Result<Vec<String>, BuildError> {
+    let has = |path: &str| TreePath::parse(path).is_ok_and(|path| tree.get(&path).is_some());
+    let kernels = packages.keys().any(|name| name.starts_with("linux-image-"));
+    if !kernels || !has("usr/sbin/update-initramfs") {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for (name, package) in packages {
+        let list = match read_file(store, tree, &format!("var/lib/dpkg/info/{name}.list"))? {
+            Some(list) => Some(list),
+            None => read_file(
+                store,
+                tree,
+                &format!("var/lib/dpkg/info/{name}:{}.list", package.architecture),
+            )?,
+        };
+        let text = list
+            .map(|list| String::from_utf8_lossy(&list).into_owned())
+            .unwrap_or_default();
+        let source = text.lines().any(|line| {
+            let line = line.strip_prefix("/usr").unwrap_or(line);
+            INITRAMFS_SOURCES.iter().any(|prefix| {
+                let prefix = prefix.strip_prefix("/usr").unwrap_or(prefix);
+                line.starts_with(prefix)
+            })
+        });
+        if source || name.starts_with("linux-image-") || name.starts_with("initramfs-tools") {
+            found.push(name.clone());
+        }
+    }
+    Ok(found)
 }
 
 /// The package a dpkg or preinst failure in `log` names, and which script.
@@ -194,7 +260,8 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
         })
         .map(|path| format!("/{path}"))
     };
-    let plan = order::plan(&packages, |name| preinst_path(name).is_some());
+    let initramfs = initramfs_packages(context.store, &tree, &packages)?;
+    let plan = order::plan(&packages, |name| preinst_path(name).is_some(), &initramfs);
     let text = script(&plan, &packages, preinst_path);
     context.log_line(format!(
         "configuring {} packages ({} steps)",

@@ -13,7 +13,9 @@
 //!    every `Essential: yes` package and what it depends on;
 //! 3. for every other package in dependency order: its `Pre-Depends` configured
 //!    first (what `Pre-Depends` promises a `preinst`), then its `preinst`;
-//! 4. everything else configured (`dpkg --configure -a`), triggers included.
+//! 4. when the image has kernels and initramfs-tools: the packages an initramfs is made
+//!    from configured, and the initramfs built in the background from here on;
+//! 5. everything else configured (`dpkg --configure -a`), triggers included.
 //!
 //! Dependency order is a topological order over `Pre-Depends` and `Depends` with
 //! cycles (Debian has several: `libc6` and `libgcc-s1`) broken by name, so the same
@@ -48,6 +50,8 @@ pub enum Action {
     Preinst(String),
     /// Configure these packages (dependencies not enforced).
     Configure(Vec<String>),
+    /// Start building the initramfs of every installed kernel in the background.
+    StartInitramfs,
     /// Configure everything left, process triggers.
     ConfigureAll,
 }
@@ -195,10 +199,14 @@ fn closure(
 }
 
 /// The plan (see the module documentation). `has_preinst` says which packages have a
-/// `preinst` script.
+/// `preinst` script. When `initramfs` names packages (the kernels, initramfs-tools and
+/// every package with files where an initramfs is made from), they and what they
+/// depend on are configured before the rest, and the initramfs is built in the
+/// background while the rest is configured.
 pub fn plan(
     packages: &BTreeMap<String, Package>,
     has_preinst: impl Fn(&str) -> bool,
+    initramfs: &[String],
 ) -> Vec<Action> {
     let order = dependency_order(packages);
     let essential = closure(
@@ -241,6 +249,16 @@ pub fn plan(
             actions.push(Action::Configure(needed));
         }
         actions.push(Action::Preinst(name.clone()));
+    }
+    if !initramfs.is_empty() {
+        let needed: Vec<String> = closure(packages, initramfs.iter().cloned(), &order)
+            .into_iter()
+            .filter(|dependency| !configured.contains(dependency))
+            .collect();
+        if !needed.is_empty() {
+            actions.push(Action::Configure(needed));
+        }
+        actions.push(Action::StartInitramfs);
     }
     actions.push(Action::ConfigureAll);
     actions
@@ -299,6 +317,36 @@ mod tests {
                 ]),
                 Action::Configure(vec!["passwd".into(), "adduser".into()]),
                 Action::Preinst("nginx".into()),
+                Action::ConfigureAll,
+            ]
+        );
+    }
+
+    #[test]
+    fn the_initramfs_packages_are_configured_before_the_background_build() {
+        let text = status(&[
+            ("libc6", ""),
+            ("kmod", "Depends: libc6\n"),
+            ("initramfs-tools", "Depends: kmod\n"),
+            ("linux-image-6", "Depends: kmod\n"),
+            ("nginx", "Depends: libc6\n"),
+        ]);
+        let packages = installed(&text).expect("status");
+        let plan = plan(
+            &packages,
+            |_| false,
+            &["initramfs-tools".to_owned(), "linux-image-6".to_owned()],
+        );
+        assert_eq!(
+            plan,
+            vec![
+                Action::Configure(vec![
+                    "libc6".into(),
+                    "kmod".into(),
+                    "initramfs-tools".into(),
+                    "linux-image-6".into()
+                ]),
+                Action::StartInitramfs,
                 Action::ConfigureAll,
             ]
         );

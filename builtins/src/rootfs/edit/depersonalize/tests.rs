@@ -143,7 +143,10 @@ fn identities_logs_and_caches_go_and_the_rest_stays() {
         "{log:?}"
     );
     assert!(
-        log.contains(&"removed 2 file(s) under /var/log (directories, empty files and symlinks kept)".to_owned()),
+        log.contains(
+            &"removed 2 file(s) under /var/log (directories, empty files and symlinks kept)"
+                .to_owned()
+        ),
         "{log:?}"
     );
 }
