@@ -297,9 +297,11 @@ mod tests {
         let packages = installed(&text).expect("status");
         assert_eq!(packages["nginx"].depends, vec!["helper"]);
         assert_eq!(packages["adduser"].depends, vec!["passwd"]);
-        let plan = plan(&packages, |name| {
-            ["bash", "base-passwd", "nginx", "libc6"].contains(&name)
-        });
+        let plan = plan(
+            &packages,
+            |name| ["bash", "base-passwd", "nginx", "libc6"].contains(&name),
+            &[],
+        );
         assert_eq!(
             plan,
             vec![
