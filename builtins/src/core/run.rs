@@ -208,6 +208,7 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
             .and_then(Value::as_int)
             .unwrap_or(DEFAULT_TIMEOUT) as u64,
         secret: context.derivation.secret,
+        progress: None,
     };
     let digest = sandbox::input_tree(context, index)?;
     let secret = context.derivation.secret || context.input(index)?.record.secret;

@@ -278,6 +278,11 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
         clamp_mtime: epoch,
         timeout_seconds: TIMEOUT,
         secret: context.derivation.secret,
+        progress: Some(sandbox::Progress {
+            prefix: "Setting up ".to_owned(),
+            total: packages.len() as u64,
+            unit: "packages",
+        }),
     };
     let output = match sandbox::run_step(context, &digest, &step) {
         Ok(output) => output,

@@ -277,6 +277,7 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
             clamp_mtime: epoch,
             timeout_seconds: SCRIPTS_TIMEOUT,
             secret,
+            progress: None,
         };
         let output = sandbox::run_step(context, &digest, &step).map_err(|error| match error {
             BuildError::Failed(message) => {

@@ -53,6 +53,20 @@ pub struct Step {
     pub timeout_seconds: u64,
     /// Store the result owner-only.
     pub secret: bool,
+    /// Progress to report from the step's output, if it shows any.
+    pub progress: Option<Progress>,
+}
+
+/// How a step's output shows progress: each line starting with `prefix` is one `unit`
+/// of `total` (dpkg's `Setting up` lines for the configure step).
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// The start of a line that marks one unit done.
+    pub prefix: String,
+    /// How many there will be.
+    pub total: u64,
+    /// What a unit is (`packages`).
+    pub unit: &'static str,
 }
 
 /// What a successful step produced.
@@ -121,16 +135,33 @@ pub fn run_step(
             "sandbox helper without pipes".to_owned(),
         ));
     };
-    let log_reader = std::thread::spawn(move || {
-        let mut log = Vec::new();
-        let mut reader = BufReader::new(stderr);
-        let _ = std::io::copy(&mut reader, &mut log);
-        log
+    let reporter = context.reporter;
+    let progress = step.progress.clone();
+    let (outcome, status, log) = std::thread::scope(|scope| {
+        let log_reader = scope.spawn(move || {
+            let mut log = Vec::new();
+            let mut reader = BufReader::new(stderr);
+            let mut line = Vec::new();
+            let mut done = 0;
+            while reader
+                .read_until(b'\n', &mut line)
+                .is_ok_and(|read| read > 0)
+            {
+                if let Some(progress) = &progress {
+                    if line.starts_with(progress.prefix.as_bytes()) {
+                        done += 1;
+                        reporter.progress(done, Some(progress.total), progress.unit);
+                    }
+                }
+                log.append(&mut line);
+            }
+            log
+        });
+        let outcome = converse(&sandbox.ids, child.id(), &request, &mut stdin, stdout);
+        drop(stdin);
+        let status = child.wait();
+        (outcome, status, log_reader.join().unwrap_or_default())
     });
-    let outcome = converse(&sandbox.ids, child.id(), &request, &mut stdin, stdout);
-    drop(stdin);
-    let status = child.wait();
-    let log = log_reader.join().unwrap_or_default();
     context.log.extend_from_slice(&log);
     let outcome = outcome?;
     match (outcome, status) {
