@@ -284,7 +284,7 @@ PY
 for line in sys.stdin:
     event = json.loads(line)
     if event.get("event") == "output":
-        print(f"cold build '"$n"': {event[\"name\"]} tree identity {event[\"output\"]}")'
+        print("cold build %s: %s tree identity %s" % (sys.argv[1], event["name"], event["output"]))' "$n"
     done
     local tree=$WORK/cold-out-1/web-root
     [[ -L $tree ]] && tree=$WORK/cold-out-1/$(readlink "$tree")

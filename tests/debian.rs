@@ -728,51 +728,6 @@ fn a_packages_index_that_does_not_match_the_release_is_refused() {
     assert!(!work.path().join("base.lock").exists());
 }
 
-/// Slow (IMGBUILD_SLOW_TESTS=1, root, network): the web set from the real archive, as
-/// `examples/debian-web.rhai` builds it, configures inside the tree. dpkg's `--unpack`
-/// runs each `preinst install` before unpacking, which imgbuild does not; base-passwd's
-/// (creating /etc/passwd and /etc/group) is run first here, as the configure step will.
-#[test]
-fn the_real_web_set_configures_with_dpkg_inside_the_tree() {
-    imgbuild_test_support::require!(imgbuild_test_support::require_slow_tests());
-    imgbuild_test_support::require!(imgbuild_test_support::require_root("chroot"));
-    imgbuild_test_support::require!(imgbuild_test_support::require_network());
-    let work = tempfile::tempdir().expect("work");
-    std::fs::copy(
-        common::workspace().join("examples/debian-web.rhai"),
-        work.path().join("web.rhai"),
-    )
-    .expect("recipe");
-    run(build(work.path(), "web.rhai", work.path().join("store")));
-    let root = work.path().join("result/web-root");
-    let chroot = |arguments: &[&str]| {
-        let mut command = Command::new("chroot");
-        command
-            .arg(&root)
-            .args([
-                "/usr/bin/env",
-                "-i",
-                "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-                "DEBIAN_FRONTEND=noninteractive",
-            ])
-            .args(arguments);
-        command
-    };
-    run(&mut chroot(&["dpkg", "-l", "bash"]));
-    run(&mut chroot(&[
-        "/var/lib/dpkg/info/base-passwd.preinst",
-        "install",
-    ]));
-    run(&mut chroot(&["dpkg", "--configure", "-a"]));
-    let status = run(&mut chroot(&["dpkg-query", "-W", "-f=${Status}\\n"]));
-    let status = String::from_utf8_lossy(&status.stdout);
-    assert!(status.lines().count() > 100, "{status}");
-    assert!(
-        status.lines().all(|line| line == "install ok installed"),
-        "{status}"
-    );
-}
-
 #[test]
 fn a_hostile_deb_is_refused_naming_the_package_and_path() {
     if !repository_tools_installed() {

@@ -276,13 +276,24 @@ impl Store {
             Some(limit) if mtime > limit => limit,
             _ => mtime,
         };
+        // The first path of each hard-link group, in walk order, holds the content;
+        // the others become links to it.
+        let mut primary: HashMap<(u64, u64), usize> = HashMap::new();
+        for (index, (_, metadata)) in found.iter().enumerate() {
+            if metadata.file_type().is_file() && metadata.nlink() > 1 {
+                primary
+                    .entry((metadata.dev(), metadata.ino()))
+                    .or_insert(index);
+            }
+        }
         // Regular files to read: the ones the baseline does not vouch for.
         let to_read: Vec<usize> = found
             .iter()
             .enumerate()
-            .filter(|(_, (path, metadata))| {
+            .filter(|(index, (path, metadata))| {
                 metadata.file_type().is_file()
-                    && metadata.nlink() >= 1
+                    && (metadata.nlink() <= 1
+                        || primary.get(&(metadata.dev(), metadata.ino())) == Some(index))
                     && !options.baseline.is_some_and(|baseline| {
                         baseline.files.get(&path.to_bytes()).is_some_and(|written| {
                             written.inode == metadata.ino()
