@@ -147,17 +147,18 @@ fn script(
     text
 }
 
-/// Where an initramfs is made from: hooks, scripts and configuration of
-/// initramfs-tools, modules, firmware, modprobe and udev configuration.
+/// Where an initramfs is made from, inside the image (relative to its root): hooks,
+/// scripts and configuration of initramfs-tools, modules, firmware, modprobe and udev
+/// configuration.
 const INITRAMFS_SOURCES: &[&str] = &[
-    "/usr/share/initramfs-tools/",
-    "/etc/initramfs-tools/",
-    "/lib/modules/",
-    "/lib/firmware/",
-    "/lib/modprobe.d/",
-    "/etc/modprobe.d/",
-    "/lib/udev/",
-    "/etc/udev/",
+    "usr/share/initramfs-tools/",
+    "etc/initramfs-tools/",
+    "lib/modules/",
+    "lib/firmware/",
+    "lib/modprobe.d/",
+    "etc/modprobe.d/",
+    "lib/udev/",
+    "etc/udev/",
 ];
 
 /// The packages to configure before the initramfs is built (none when the image has
@@ -186,10 +187,13 @@ fn initramfs_packages(
         let text = list
             .map(|list| String::from_utf8_lossy(&list).into_owned())
             .unwrap_or_default();
+        // dpkg lists a package's own paths (`/lib/...` or `/usr/lib/...`); with merged
+        // /usr both are the same place.
         let source = text.lines().any(|line| {
-            let line = line.strip_prefix("/usr").unwrap_or(line);
+            let line = line.trim_start_matches('/');
+            let line = line.strip_prefix("usr/").unwrap_or(line);
             INITRAMFS_SOURCES.iter().any(|prefix| {
-                let prefix = prefix.strip_prefix("/usr").unwrap_or(prefix);
+                let prefix = prefix.strip_prefix("usr/").unwrap_or(prefix);
                 line.starts_with(prefix)
             })
         });
