@@ -156,7 +156,7 @@ golden! {
 const COVERED_ELSEWHERE: &[(&str, &str)] = &[
     (
         "run",
-        "tests/sandbox.rs: the_run_kind_has_a_golden_output_digest",
+        "tests/sandbox/trees.rs: the_run_kind_has_a_golden_output_digest",
     ),
     (
         "debian_configure",
