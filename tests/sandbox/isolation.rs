@@ -342,3 +342,66 @@ fn a_step_sees_its_own_proc_hostname_dev_and_tmp_and_leaves_no_mounts() {
         "the tree's own /tmp"
     );
 }
+
+/// The `sandbox-*` checkouts in `store/tmp`.
+fn checkouts(store: &Path) -> Vec<String> {
+    std::fs::read_dir(store.join("tmp"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.contains("sandbox-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_killed_builds_checkout_is_removed_by_the_next_step() {
+    require!(require_sandbox());
+    let directory = require!(project(&one_step(
+        "slow",
+        "script: \"touch /started; exec sleep 1000\""
+    )));
+    let store = directory.path().join("store");
+    let mut child = imgbuild(directory.path())
+        .args(["build", "recipe.rhai", "--store", "store", "-o", "result"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start imgbuild");
+    let started = Instant::now();
+    let started_file = |name: &String| store.join("tmp").join(name).join("root/started");
+    while !checkouts(&store)
+        .iter()
+        .any(|name| started_file(name).exists())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the step did not start: {:?}",
+            checkouts(&store)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("kill imgbuild");
+    child.wait().expect("wait");
+    // SIGKILL runs no cleanup: the checkout stays until the next step's helper, in a
+    // namespace with the same mapping, finds its lock free.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(checkouts(&store).len(), 1, "{:?}", checkouts(&store));
+    write_files(
+        directory.path(),
+        &[(
+            "recipe.rhai",
+            &one_step("quick", "script: \"echo quick > /quick\""),
+        )],
+    );
+    let built = build(directory.path(), &Who::Us, "store", "result", false);
+    built.expect_code(0);
+    assert_eq!(checkouts(&store), Vec::<String>::new());
+    assert!(
+        built.stderr.is_empty() || !built.stderr.contains("error"),
+        "{}",
+        built.stderr
+    );
+}

@@ -82,6 +82,35 @@ impl Drop for Scratch {
     }
 }
 
+/// Removes the checkouts in `scratch` that no live helper holds (see [`run`]).
+fn remove_dead_checkouts(scratch: &Path, own: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if path == own || !name.to_string_lossy().starts_with("sandbox-") {
+            continue;
+        }
+        let Ok(directory) = std::fs::File::open(&path) else {
+            continue;
+        };
+        let free = rustix::fs::flock(
+            &directory,
+            rustix::fs::FlockOperation::NonBlockingLockExclusive,
+        )
+        .is_ok();
+        if free {
+            eprintln!(
+                "sandbox: removing a dead build's checkout {}",
+                path.display()
+            );
+            drop(Scratch(path));
+        }
+    }
+}
+
 fn make_writable(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let metadata = std::fs::symlink_metadata(path)?;
@@ -138,8 +167,13 @@ fn run(request: &Request, input: &mut impl BufRead) -> Result<Outcome, Outcome> 
     let tree = store
         .load_tree(&digest)
         .map_err(|error| store_failure("cannot load the input tree", error))?;
-    let directory = tempfile::Builder::new()
-        .prefix("sandbox-")
+    // Created under a name the sweep below ignores, locked, then named `sandbox-*`: the
+    // lock is held while this checkout lives, so a `sandbox-*` checkout whose lock can
+    // be taken belongs to a helper that is gone (killed with SIGKILL, where no cleanup
+    // runs) — and only inside a namespace with the same mapping can its
+    // subordinate-owned files be removed, so the next helper does it.
+    let created = tempfile::Builder::new()
+        .prefix(".new-sandbox-")
         .tempdir_in(&request.scratch)
         .map_err(|error| {
             environment(
@@ -148,7 +182,21 @@ fn run(request: &Request, input: &mut impl BufRead) -> Result<Outcome, Outcome> 
             )
         })?
         .keep();
+    let held = std::fs::File::open(&created)
+        .map_err(|error| environment("cannot open the checkout", error))?;
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|error| environment("cannot lock the checkout", error))?;
+    let name = created
+        .file_name()
+        .map(|name| name.to_string_lossy().replace(".new-", ""))
+        .unwrap_or_default();
+    let directory = request.scratch.join(name);
+    if let Err(error) = std::fs::rename(&created, &directory) {
+        let _ = std::fs::remove_dir(&created);
+        return Err(environment("cannot name the checkout", error));
+    }
     let scratch = Scratch(directory);
+    remove_dead_checkouts(&request.scratch, &scratch.0);
     let root = scratch.0.join("root");
     std::fs::create_dir(&root).map_err(|error| environment("cannot create the checkout", error))?;
     let started = Instant::now();
