@@ -264,7 +264,7 @@ mod tests {
     fn a_list_becomes_one_deb822_file() {
         let value = Value::List(vec![
             source(&[
-                ("uris", string("http://deb.debian.org/debian")),
+                ("uris", string("http://mirror.example.org/debian")),
                 ("suites", strings(&["bookworm", "bookworm-updates"])),
                 ("components", strings(&["main", "contrib"])),
                 (
@@ -276,7 +276,7 @@ mod tests {
                 ("types", strings(&["deb", "deb-src"])),
                 (
                     "uris",
-                    strings(&["https://security.debian.org/debian-security"]),
+                    strings(&["https://security.example.org/debian-security"]),
                 ),
                 ("suites", strings(&["bookworm-security"])),
                 ("components", strings(&["main"])),
@@ -291,10 +291,10 @@ mod tests {
         fixture.edit(|edit| apply(edit, &sources)).expect("apply");
         assert_eq!(
             fixture.text("etc/apt/sources.list.d/debian.sources"),
-            "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n\
+            "Types: deb\nURIs: http://mirror.example.org/debian\nSuites: bookworm bookworm-updates\n\
              Components: main contrib\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\
              \n\
-             Types: deb deb-src\nURIs: https://security.debian.org/debian-security\n\
+             Types: deb deb-src\nURIs: https://security.example.org/debian-security\n\
              Suites: bookworm-security\nComponents: main\n\
              \n\
              Types: deb\nURIs: file:///srv/repo\nSuites: ./\n"

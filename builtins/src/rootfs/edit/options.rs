@@ -10,7 +10,7 @@
 //!                   comment: "Operations" }],
 //!     services: #{ enable: ["nginx", "getty@ttyS0"], disable: ["ssh.socket"] },
 //!     hostname: "web1", locale: "en_US.UTF-8", timezone: "Europe/Paris",
-//!     apt_sources: "none" /* or [#{ uris: "http://deb.debian.org/debian",
+//!     apt_sources: "none" /* or [#{ uris: "http://mirror.example.org/debian",
 //!                   suites: ["bookworm"], components: ["main"], signed_by: "…" }] */,
 //! }
 //! ```

@@ -40,7 +40,7 @@ fn built() -> Fixture {
         .file("var/cache/apt/pkgcache.bin", "bin")
         .file("var/cache/apt/archives/lock", "")
         .file(
-            "var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease",
+            "var/lib/apt/lists/mirror.example.org_debian_dists_bookworm_InRelease",
             "index",
         )
         .file("var/lib/apt/lists/lock", "")
