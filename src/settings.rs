@@ -18,6 +18,29 @@ pub fn build_config(offline: bool, mirror: Option<&str>) -> BuildConfig {
         offline,
         mirrors: mirrors(mirror),
         sandbox: crate::sandbox_settings::sandbox_config(),
+        tools: tools(),
+    }
+}
+
+/// Host programs builders may run, found on `PATH` here (builders never search it).
+const TOOLS: &[&str] = &["mke2fs", "qemu-img"];
+
+fn tools() -> imgbuild_engine::Tools {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let directories: Vec<std::path::PathBuf> = std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into(), "/usr/bin".into()])
+        .collect();
+    imgbuild_engine::Tools {
+        programs: TOOLS
+            .iter()
+            .filter_map(|name| {
+                directories
+                    .iter()
+                    .map(|directory| directory.join(name))
+                    .find(|candidate| candidate.is_file())
+                    .map(|found| ((*name).to_owned(), found))
+            })
+            .collect(),
     }
 }
 

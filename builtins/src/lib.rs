@@ -27,6 +27,7 @@
 
 pub mod core;
 pub mod debian;
+pub mod disk;
 pub mod lock;
 pub mod media;
 pub mod rootfs;
@@ -181,6 +182,14 @@ pub static BUILTINS: &[Builtin] = &[
         functions: &["inventory::csv", "inventory::json"],
         kinds: &[],
         register: media::inventory::register,
+    },
+    Builtin {
+        functions: &["disk::image"],
+        kinds: &[
+            kind(disk::RAW_KIND, disk::build_raw, Some("raw")),
+            kind(disk::QCOW2_KIND, disk::build_qcow2, Some("qcow2")),
+        ],
+        register: disk::register,
     },
     Builtin {
         functions: &["debian::packages", "debian::rootfs"],

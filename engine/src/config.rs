@@ -16,6 +16,22 @@ pub struct BuildConfig {
     pub mirrors: Mirrors,
     /// How build steps that run programs are sandboxed on this machine.
     pub sandbox: SandboxConfig,
+    /// The host programs builders may run (`mke2fs`, `qemu-img`), found by the edge.
+    pub tools: Tools,
+}
+
+/// Host programs by name, as the edge found them on `PATH`; builders never search.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tools {
+    /// Program name → its path.
+    pub programs: std::collections::BTreeMap<String, std::path::PathBuf>,
+}
+
+impl Tools {
+    /// The path of `name`, if the edge found it.
+    pub fn get(&self, name: &str) -> Option<&std::path::Path> {
+        self.programs.get(name).map(std::path::PathBuf::as_path)
+    }
 }
 
 /// What the sandbox needs from the machine: the helper program, the ids the user

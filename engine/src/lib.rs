@@ -24,7 +24,7 @@ pub mod executor;
 pub mod integrity;
 pub mod scheduler;
 
-pub use config::{BuildConfig, HostRepository, IdMapping, Mirrors, SandboxConfig};
+pub use config::{BuildConfig, HostRepository, IdMapping, Mirrors, SandboxConfig, Tools};
 pub use context::{file_output, tree_output, BuildContext, InputOutput, NoReporter, Reporter};
 pub use error::{describe, BuildError};
 pub use executor::{BuildFn, Builders, Executor, LocalExecutor};
