@@ -11,13 +11,13 @@ use std::process::Command;
 use common::{imgbuild, scratch, unwrapped, write_files};
 use imgbuild_test_support::{require, require_tool, Missing};
 
-const TREE: &str = r#"let root = tree("root", #{
+const TREE: &str = r##"let root = tree("root", #{
     "/etc/motd": text("motd", "hello from a disk image\n"),
     "/etc/shadow": #{ text: "root:*:19000:0:99999:7:::\n", mode: 0o640, gid: 42 },
     "/usr/bin/tool": #{ text: "#!/bin/sh\necho tool\n", mode: 0o4755 },
     "/bin": #{ symlink: "usr/bin" },
 });
-"#;
+"##;
 
 /// mke2fs that reads a tar stream (e2fsprogs 1.47.1 or later).
 fn require_mke2fs() -> Option<()> {
@@ -149,4 +149,41 @@ fn sizes_and_formats_that_cannot_work_are_named() {
     check("format: \"qcow\"", 2, &["unknown format `qcow`", "did you mean `qcow2`"]);
     check("size: \"2X\"", 2, &["unknown unit"]);
     check("boot: \"systemd-boot\"", 2, &["not available yet"]);
+}
+
+/// The golden output digests of `disk_raw` and `disk_qcow2` (listed in
+/// `builtins/tests/golden.rs` as covered here): with e2fsprogs 1.47.2 and qemu-img 10.0
+/// (what scripts/setup.sh installs). A change in what the builders write changes them:
+/// bump the kind's version in builtins/src/disk/mod.rs and record the new digests.
+#[test]
+fn the_disk_kinds_have_golden_output_digests() {
+    require!(require_mke2fs());
+    require!(require_tool("qemu-img"));
+    let work = scratch();
+    let directory = work.path();
+    write_files(
+        directory,
+        &[(
+            "recipe.rhai",
+            &format!(
+                "{TREE}#{{ raw: disk::image(#{{ root: root, name: \"golden\", size: \"64M\", source_date_epoch: 1700000000 }}),
+                   qcow2: disk::image(#{{ root: root, name: \"golden\", size: \"64M\", format: \"qcow2\", source_date_epoch: 1700000000 }}) }}\n"
+            ),
+        )],
+    );
+    let output = imgbuild(directory)
+        .args(["build", "recipe.rhai", "--store", "store", "--json"])
+        .output()
+        .expect("imgbuild");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let events = common::json_lines(&String::from_utf8_lossy(&output.stdout));
+    let digest = |name: &str| {
+        events
+            .iter()
+            .find(|event| event["event"] == "output" && event["name"] == name)
+            .and_then(|event| event["output"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    assert_eq!(digest("raw"), "0bac82d134c5f48867b03faa76c5ec079390095d8ab41764ab9b4aad1092a218", "disk_raw's output changed");
+    assert_eq!(digest("qcow2"), "f56bffc0bc35630c116f4157d6fb45340e78b6f7b6996c9bc28eba20bc327fd2", "disk_qcow2's output changed");
 }

@@ -64,7 +64,7 @@ pub fn version(mke2fs: &Path) -> Result<(u32, u32, u32), BuildError> {
         .stdin(Stdio::null())
         .output()
         .map_err(|error| BuildError::Environment(format!("cannot run {}: {error}", mke2fs.display())))?;
-    let text = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stderr), String::from_utf8_lossy(&output.stdout));
     let found = text
         .split_whitespace()
         .skip_while(|word| *word != "mke2fs")
