@@ -23,7 +23,7 @@ pub fn build_config(offline: bool, mirror: Option<&str>) -> BuildConfig {
 }
 
 /// Host programs builders may run, found on `PATH` here (builders never search it).
-const TOOLS: &[&str] = &["mke2fs", "qemu-img"];
+const TOOLS: &[&str] = &["mke2fs", "qemu-img", "mkfs.vfat", "mcopy"];
 
 fn tools() -> imgbuild_engine::Tools {
     let path = std::env::var_os("PATH").unwrap_or_default();

@@ -80,8 +80,8 @@ fn a_raw_and_a_qcow2_image_pass_the_real_tools_and_are_reproducible() {
         &[(
             "recipe.rhai",
             &format!(
-                "{TREE}#{{ raw: disk::image(#{{ root: root, name: \"raw\", source_date_epoch: 1700000000 }}),
-                   qcow2: disk::image(#{{ root: root, name: \"qcow2\", format: \"qcow2\", source_date_epoch: 1700000000 }}) }}\n"
+                "{TREE}#{{ raw: disk::image(#{{ root: root, name: \"raw\", boot: \"none\", source_date_epoch: 1700000000 }}),
+                   qcow2: disk::image(#{{ root: root, name: \"qcow2\", boot: \"none\", format: \"qcow2\", source_date_epoch: 1700000000 }}) }}\n"
             ),
         )],
     );
@@ -91,12 +91,25 @@ fn a_raw_and_a_qcow2_image_pass_the_real_tools_and_are_reproducible() {
     assert_eq!(code, 0, "{stderr}");
     let raw = directory.join("result-a/raw.raw");
     let qcow2 = directory.join("result-a/qcow2.qcow2");
-    assert_eq!(sha256(&raw), sha256(&directory.join("result-b/raw.raw")), "raw, two cold builds");
-    assert_eq!(sha256(&qcow2), sha256(&directory.join("result-b/qcow2.qcow2")), "qcow2, two cold builds");
+    assert_eq!(
+        sha256(&raw),
+        sha256(&directory.join("result-b/raw.raw")),
+        "raw, two cold builds"
+    );
+    assert_eq!(
+        sha256(&qcow2),
+        sha256(&directory.join("result-b/qcow2.qcow2")),
+        "qcow2, two cold builds"
+    );
 
-    let verified = Command::new("sfdisk").arg("--verify").arg(&raw).output().expect("sfdisk");
+    let verified = Command::new("sfdisk")
+        .arg("--verify")
+        .arg(&raw)
+        .output()
+        .expect("sfdisk");
     assert!(verified.status.success(), "{verified:?}");
-    let table: serde_json::Value = serde_json::from_str(&run(Command::new("sfdisk").arg("--json").arg(&raw))).expect("json");
+    let table: serde_json::Value =
+        serde_json::from_str(&run(Command::new("sfdisk").arg("--json").arg(&raw))).expect("json");
     let partition = &table["partitiontable"]["partitions"][0];
     assert_eq!(table["partitiontable"]["label"], "gpt");
     assert_eq!(partition["start"], 2048);
@@ -111,21 +124,36 @@ fn a_raw_and_a_qcow2_image_pass_the_real_tools_and_are_reproducible() {
         .arg(format!("skip={}", start >> 20))
         .arg(format!("count={}", size >> 20)));
     run(Command::new("e2fsck").arg("-fn").arg(&part));
-    let stat = |path: &str| run(Command::new("debugfs").args(["-R", &format!("stat {path}")]).arg(&part));
+    let stat = |path: &str| {
+        run(Command::new("debugfs")
+            .args(["-R", &format!("stat {path}")])
+            .arg(&part))
+    };
     let shadow = stat("/etc/shadow");
-    assert!(shadow.contains("Mode:  0640") && shadow.contains("Group:    42"), "{shadow}");
+    assert!(
+        shadow.contains("Mode:  0640") && shadow.contains("Group:    42"),
+        "{shadow}"
+    );
     let tool = stat("/usr/bin/tool");
     assert!(tool.contains("Mode:  04755"), "{tool}");
-    let cat = run(Command::new("debugfs").args(["-R", "cat /etc/motd"]).arg(&part));
+    let cat = run(Command::new("debugfs")
+        .args(["-R", "cat /etc/motd"])
+        .arg(&part));
     assert_eq!(cat, "hello from a disk image\n");
 
     run(Command::new("qemu-img").args(["check", "-q"]).arg(&qcow2));
     // The qcow2 is the raw image of the other output's recipe; the same tree under another
     // name gets other ids, so compare the qcow2 with its own raw contents.
     let converted = directory.join("back.raw");
-    run(Command::new("qemu-img").args(["convert", "-O", "raw"]).arg(&qcow2).arg(&converted));
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(&qcow2)
+        .arg(&converted));
     run(Command::new("sfdisk").arg("--verify").arg(&converted));
-    run(Command::new("qemu-img").args(["compare", "-q"]).arg(&qcow2).arg(&converted));
+    run(Command::new("qemu-img")
+        .args(["compare", "-q"])
+        .arg(&qcow2)
+        .arg(&converted));
 }
 
 #[test]
@@ -136,7 +164,10 @@ fn sizes_and_formats_that_cannot_work_are_named() {
     let check = |options: &str, code: i32, mentions: &[&str]| {
         write_files(
             directory,
-            &[("recipe.rhai", &format!("{TREE}#{{ out: disk::image(#{{ root: root, {options} }}) }}\n"))],
+            &[(
+                "recipe.rhai",
+                &format!("{TREE}#{{ out: disk::image(#{{ root: root, {options} }}) }}\n"),
+            )],
         );
         let (actual, stderr) = build(directory, "store", "result");
         let text = unwrapped(&stderr);
@@ -146,9 +177,32 @@ fn sizes_and_formats_that_cannot_work_are_named() {
         }
         assert!(!directory.join("result/out.raw").exists());
     };
-    check("format: \"qcow\"", 2, &["unknown format `qcow`", "did you mean `qcow2`"]);
-    check("size: \"2X\"", 2, &["unknown unit"]);
-    check("boot: \"systemd-boot\"", 2, &["not available yet"]);
+    check(
+        "boot: \"none\", format: \"qcow\"",
+        2,
+        &["unknown format `qcow`", "did you mean `qcow2`"],
+    );
+    check("boot: \"none\", size: \"2X\"", 2, &["unknown unit"]);
+    check("boot: \"grub\"", 2, &["unknown boot `grub`"]);
+    check("", 1, &["systemd-boot-efi"]);
+    // A 16 MiB file in an 8 MiB disk.
+    write_files(
+        directory,
+        &[(
+            "recipe.rhai",
+            "let s = \"0123456789abcdef\"; for i in 0..20 { s += s; }\n\
+             let root = tree(\"big\", #{ \"/big\": text(\"big\", s) });\n\
+             #{ out: disk::image(#{ root: root, boot: \"none\", size: \"8M\" }) }\n",
+        )],
+    );
+    let (code, stderr) = build(directory, "store", "result");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        unwrapped(&stderr).contains("does not fit") || unwrapped(&stderr).contains("MiB"),
+        "{stderr}"
+    );
+    assert!(unwrapped(&stderr).contains("\"auto\""), "{stderr}");
+    assert!(!directory.join("result/out.raw").exists());
 }
 
 /// The golden output digests of `disk_raw` and `disk_qcow2` (listed in
@@ -166,8 +220,8 @@ fn the_disk_kinds_have_golden_output_digests() {
         &[(
             "recipe.rhai",
             &format!(
-                "{TREE}#{{ raw: disk::image(#{{ root: root, name: \"golden\", size: \"64M\", source_date_epoch: 1700000000 }}),
-                   qcow2: disk::image(#{{ root: root, name: \"golden\", size: \"64M\", format: \"qcow2\", source_date_epoch: 1700000000 }}) }}\n"
+                "{TREE}#{{ raw: disk::image(#{{ root: root, name: \"golden\", boot: \"none\", size: \"64M\", source_date_epoch: 1700000000 }}),
+                   qcow2: disk::image(#{{ root: root, name: \"golden\", boot: \"none\", size: \"64M\", format: \"qcow2\", source_date_epoch: 1700000000 }}) }}\n"
             ),
         )],
     );
@@ -175,7 +229,11 @@ fn the_disk_kinds_have_golden_output_digests() {
         .args(["build", "recipe.rhai", "--store", "store", "--json"])
         .output()
         .expect("imgbuild");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let events = common::json_lines(&String::from_utf8_lossy(&output.stdout));
     let digest = |name: &str| {
         events
@@ -184,6 +242,14 @@ fn the_disk_kinds_have_golden_output_digests() {
             .and_then(|event| event["output"].as_str().map(str::to_owned))
             .unwrap_or_default()
     };
-    assert_eq!(digest("raw"), "0bac82d134c5f48867b03faa76c5ec079390095d8ab41764ab9b4aad1092a218", "disk_raw's output changed");
-    assert_eq!(digest("qcow2"), "f56bffc0bc35630c116f4157d6fb45340e78b6f7b6996c9bc28eba20bc327fd2", "disk_qcow2's output changed");
+    assert_eq!(
+        digest("raw"),
+        "0bac82d134c5f48867b03faa76c5ec079390095d8ab41764ab9b4aad1092a218",
+        "disk_raw's output changed"
+    );
+    assert_eq!(
+        digest("qcow2"),
+        "f56bffc0bc35630c116f4157d6fb45340e78b6f7b6996c9bc28eba20bc327fd2",
+        "disk_qcow2's output changed"
+    );
 }

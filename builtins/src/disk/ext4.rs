@@ -63,17 +63,32 @@ pub fn version(mke2fs: &Path) -> Result<(u32, u32, u32), BuildError> {
         .arg("-V")
         .stdin(Stdio::null())
         .output()
-        .map_err(|error| BuildError::Environment(format!("cannot run {}: {error}", mke2fs.display())))?;
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stderr), String::from_utf8_lossy(&output.stdout));
+        .map_err(|error| {
+            BuildError::Environment(format!("cannot run {}: {error}", mke2fs.display()))
+        })?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
     let found = text
         .split_whitespace()
         .skip_while(|word| *word != "mke2fs")
         .nth(1)
         .and_then(|version| {
             let mut parts = version.split('.').map(|part| part.parse::<u32>().ok());
-            Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+            Some((
+                parts.next()??,
+                parts.next()??,
+                parts.next().flatten().unwrap_or(0),
+            ))
         });
-    found.ok_or_else(|| BuildError::Environment(format!("cannot read the version of {}: {text}", mke2fs.display())))
+    found.ok_or_else(|| {
+        BuildError::Environment(format!(
+            "cannot read the version of {}: {text}",
+            mke2fs.display()
+        ))
+    })
 }
 
 /// Writes the file system into `image` (which exists and is large enough). `scratch`
@@ -101,15 +116,20 @@ pub fn write(
         .prefix("mke2fs-")
         .suffix(".conf")
         .tempfile_in(scratch)
-        .map_err(|error| BuildError::Environment(format!("cannot write in {}: {error}", scratch.display())))?;
-    std::fs::write(config.path(), MKE2FS_CONFIG)
-        .map_err(|error| BuildError::Environment(format!("cannot write {}: {error}", config.path().display())))?;
+        .map_err(|error| {
+            BuildError::Environment(format!("cannot write in {}: {error}", scratch.display()))
+        })?;
+    std::fs::write(config.path(), MKE2FS_CONFIG).map_err(|error| {
+        BuildError::Environment(format!("cannot write {}: {error}", config.path().display()))
+    })?;
     let mut child = Command::new(mke2fs)
         .env_clear()
         .env("MKE2FS_CONFIG", config.path())
         .env("SOURCE_DATE_EPOCH", ext4.source_date_epoch.to_string())
         .env("E2FSPROGS_FAKE_TIME", ext4.source_date_epoch.to_string())
-        .args(["-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", "-m", "0", "-L"])
+        .args([
+            "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", "-m", "0", "-L",
+        ])
         .arg(&ext4.label)
         .arg("-U")
         .arg(&ext4.uuid)
@@ -125,7 +145,9 @@ pub fn write(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|error| BuildError::Environment(format!("cannot run {}: {error}", mke2fs.display())))?;
+        .map_err(|error| {
+            BuildError::Environment(format!("cannot run {}: {error}", mke2fs.display()))
+        })?;
     let Some(stdin) = child.stdin.take() else {
         return Err(BuildError::Environment("mke2fs without stdin".to_owned()));
     };
@@ -136,7 +158,9 @@ pub fn write(
             // mke2fs stops reading when it fails (a full file system): its own error
             // says why, so a broken pipe here is not the story.
             match result {
-                Ok(()) => stdin.flush().map_err(|error| BuildError::Failed(format!("mke2fs: {error}"))),
+                Ok(()) => stdin
+                    .flush()
+                    .map_err(|error| BuildError::Failed(format!("mke2fs: {error}"))),
                 Err(error) => Err(BuildError::from(error)),
             }
         });
@@ -164,6 +188,8 @@ pub fn write(
     }
     match written {
         Ok(result) => result,
-        Err(_) => Err(BuildError::Failed("streaming the tree to mke2fs panicked".to_owned())),
+        Err(_) => Err(BuildError::Failed(
+            "streaming the tree to mke2fs panicked".to_owned(),
+        )),
     }
 }

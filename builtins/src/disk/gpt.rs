@@ -98,24 +98,50 @@ pub enum GptError {
     DiskSizeNotSectors { disk_size: u64, sector_size: u64 },
     #[error("a {disk_size}-byte disk cannot hold the two partition tables ({minimum} bytes)")]
     DiskTooSmallForTables { disk_size: u64, minimum: u64 },
-    #[error("the alignment {alignment} is not a non-zero multiple of the sector size {sector_size}")]
+    #[error(
+        "the alignment {alignment} is not a non-zero multiple of the sector size {sector_size}"
+    )]
     Alignment { alignment: u64, sector_size: u64 },
     #[error("partition `{partition}`: size {size} is not a non-zero multiple of the sector size {sector_size}")]
-    PartitionSize { partition: String, size: u64, sector_size: u64 },
+    PartitionSize {
+        partition: String,
+        size: u64,
+        sector_size: u64,
+    },
     #[error("partition `{partition}` takes the rest of the disk but is followed by `{next}`; only the last partition may")]
     RestNotLast { partition: String, next: String },
     #[error("partition `{partition}` does not fit: the disk is {missing} bytes too small (it needs {needed} bytes, it has {disk_size})")]
-    DoesNotFit { partition: String, missing: u64, needed: u64, disk_size: u64 },
+    DoesNotFit {
+        partition: String,
+        missing: u64,
+        needed: u64,
+        disk_size: u64,
+    },
     #[error("partition `{partition}`: its name is {units} UTF-16 code units long, at most {NAME_UNITS} fit")]
     NameTooLong { partition: String, units: usize },
     #[error("{count} partitions, but a partition table holds at most {ENTRY_COUNT}")]
     TooManyPartitions { count: usize },
     #[error("partition `{partition}`: sectors {first_lba}..={last_lba} are not within the usable sectors {first_usable}..={last_usable}")]
-    OutsideUsable { partition: String, first_lba: u64, last_lba: u64, first_usable: u64, last_usable: u64 },
+    OutsideUsable {
+        partition: String,
+        first_lba: u64,
+        last_lba: u64,
+        first_usable: u64,
+        last_usable: u64,
+    },
     #[error("partitions `{first}` (sectors {first_range:?}) and `{second}` (sectors {second_range:?}) overlap")]
-    Overlap { first: String, first_range: (u64, u64), second: String, second_range: (u64, u64) },
+    Overlap {
+        first: String,
+        first_range: (u64, u64),
+        second: String,
+        second_range: (u64, u64),
+    },
     #[error("partitions `{first}` and `{second}` have the same unique GUID {guid}")]
-    DuplicateGuid { first: String, second: String, guid: String },
+    DuplicateGuid {
+        first: String,
+        second: String,
+        guid: String,
+    },
     #[error("partition `{partition}`: the type GUID is all zeros, which marks an unused entry")]
     UnusedType { partition: String },
     #[error("the image file is {actual} bytes long, the layout says {expected}")]
@@ -123,7 +149,10 @@ pub enum GptError {
     #[error("`{text}` is not a GUID (expected 8-4-4-4-12 hexadecimal digits)")]
     GuidText { text: String },
     #[error("{operation} the disk image")]
-    Io { operation: &'static str, source: std::io::Error },
+    Io {
+        operation: &'static str,
+        source: std::io::Error,
+    },
     #[error("writing the partition table")]
     Table { source: gptman::Error },
 }
@@ -146,7 +175,9 @@ const fn text_order_to_disk(bytes: [u8; 16]) -> [u8; 16] {
 
 /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (either case) into the bytes GPT stores.
 pub fn guid_from_text(text: &str) -> Result<[u8; 16], GptError> {
-    let invalid = || GptError::GuidText { text: text.to_owned() };
+    let invalid = || GptError::GuidText {
+        text: text.to_owned(),
+    };
     let groups: Vec<&str> = text.split('-').collect();
     let lengths: Vec<usize> = groups.iter().map(|group| group.len()).collect();
     if lengths != [8, 4, 4, 4, 12] {
@@ -198,7 +229,10 @@ fn usable_sectors(disk_size: u64, sector_size: u64) -> Result<(u64, u64), GptErr
         return Err(GptError::SectorSize { sector_size });
     }
     if disk_size % sector_size != 0 {
-        return Err(GptError::DiskSizeNotSectors { disk_size, sector_size });
+        return Err(GptError::DiskSizeNotSectors {
+            disk_size,
+            sector_size,
+        });
     }
     let table = entry_sectors(sector_size);
     // MBR, header and entries in front; entries and header behind; one usable sector.
@@ -213,7 +247,10 @@ fn usable_sectors(disk_size: u64, sector_size: u64) -> Result<(u64, u64), GptErr
 fn check_name(name: &str) -> Result<(), GptError> {
     let units = name.encode_utf16().count();
     if units > NAME_UNITS {
-        return Err(GptError::NameTooLong { partition: name.to_owned(), units });
+        return Err(GptError::NameTooLong {
+            partition: name.to_owned(),
+            units,
+        });
     }
     Ok(())
 }
@@ -229,10 +266,15 @@ pub fn plan(
 ) -> Result<Vec<(u64, u64)>, GptError> {
     let (first_usable, last_usable) = usable_sectors(disk_size, SECTOR_SIZE)?;
     if alignment == 0 || alignment % SECTOR_SIZE != 0 {
-        return Err(GptError::Alignment { alignment, sector_size: SECTOR_SIZE });
+        return Err(GptError::Alignment {
+            alignment,
+            sector_size: SECTOR_SIZE,
+        });
     }
     if requests.len() as u64 > ENTRY_COUNT {
-        return Err(GptError::TooManyPartitions { count: requests.len() });
+        return Err(GptError::TooManyPartitions {
+            count: requests.len(),
+        });
     }
     let alignment_sectors = alignment / SECTOR_SIZE;
     // Computed in u128 so that absurd sizes report a shortfall rather than overflow.
@@ -275,8 +317,8 @@ pub fn plan(
     }
     if let Some((partition, end)) = overflow {
         // The backup table and header follow the last usable sector.
-        let needed = (end + 1 + u128::from(entry_sectors(SECTOR_SIZE)) + 1)
-            * u128::from(SECTOR_SIZE);
+        let needed =
+            (end + 1 + u128::from(entry_sectors(SECTOR_SIZE)) + 1) * u128::from(SECTOR_SIZE);
         let to_bytes = |value: u128| u64::try_from(value).unwrap_or(u64::MAX);
         return Err(GptError::DoesNotFit {
             partition: partition.to_owned(),
@@ -296,12 +338,16 @@ pub fn plan(
 fn check_layout(layout: &Layout) -> Result<(u64, u64), GptError> {
     let (first_usable, last_usable) = usable_sectors(layout.disk_size, layout.sector_size)?;
     if layout.partitions.len() as u64 > ENTRY_COUNT {
-        return Err(GptError::TooManyPartitions { count: layout.partitions.len() });
+        return Err(GptError::TooManyPartitions {
+            count: layout.partitions.len(),
+        });
     }
     for partition in &layout.partitions {
         check_name(&partition.name)?;
         if partition.type_guid == [0; 16] {
-            return Err(GptError::UnusedType { partition: partition.name.clone() });
+            return Err(GptError::UnusedType {
+                partition: partition.name.clone(),
+            });
         }
         if partition.first_lba < first_usable
             || partition.last_lba > last_usable
@@ -346,15 +392,20 @@ pub fn write_table(file: &mut File, layout: &Layout) -> Result<(), GptError> {
     let io = |operation| move |source| GptError::Io { operation, source };
     let actual = file.metadata().map_err(io("reading the size of"))?.len();
     if actual != layout.disk_size {
-        return Err(GptError::FileSize { expected: layout.disk_size, actual });
+        return Err(GptError::FileSize {
+            expected: layout.disk_size,
+            actual,
+        });
     }
     let sector_size = layout.sector_size;
     let front = vec![0u8; usize::try_from(first_usable * sector_size).unwrap_or(0)];
     let back_start = (last_usable + 1) * sector_size;
     let back = vec![0u8; usize::try_from(layout.disk_size - back_start).unwrap_or(0)];
     for (offset, zeros) in [(0, &front), (back_start, &back)] {
-        file.seek(SeekFrom::Start(offset)).map_err(io("seeking in"))?;
-        file.write_all(zeros).map_err(io("clearing the table sectors of"))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(io("seeking in"))?;
+        file.write_all(zeros)
+            .map_err(io("clearing the table sectors of"))?;
     }
 
     let table = |source| GptError::Table { source };
