@@ -27,6 +27,7 @@
 
 pub mod core;
 pub mod debian;
+pub mod disk;
 pub mod lock;
 pub mod media;
 pub mod rootfs;

@@ -1,0 +1,3 @@
+//! Disk images (being written).
+
+pub mod gpt;
