@@ -6,7 +6,8 @@
 # test repositories of the Debian tests; xz-utils and lz4 (de)compress indices; uidmap
 # (newuidmap/newgidmap) maps a subordinate id range into a user namespace for rootless
 # root-filesystem builds; mmdebstrap is the peer the root-filesystem comparison test and
-# bench/rootfs.sh measure against.
+# bench/rootfs.sh measure against; fdisk (sfdisk) checks the partition tables the disk
+# tests write.
 #
 # As root it also makes sure the unprivileged test user `imgbuild-test` exists and that
 # it and root have a subordinate uid/gid range of 65536 ids in /etc/subuid and
@@ -14,7 +15,7 @@
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
 
-packages=(tar util-linux genisoimage xorriso cloud-init gpg gpgv xz-utils lz4 uidmap mmdebstrap libcap2-bin)
+packages=(tar util-linux fdisk genisoimage xorriso cloud-init gpg gpgv xz-utils lz4 uidmap mmdebstrap libcap2-bin)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
