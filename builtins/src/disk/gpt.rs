@@ -22,28 +22,23 @@
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 
+mod error;
+mod guid;
+
+pub use error::GptError;
+pub use guid::{
+    derive_guid, guid_from_text, guid_to_text, ESP, LINUX_FILESYSTEM, LINUX_ROOT_X86_64, LINUX_SWAP,
+};
+
 /// The sector size [`plan`] assumes, in bytes.
 pub const SECTOR_SIZE: u64 = 512;
 
 /// Number of entries in the partition entry array (the usual, and minimum, size).
-const ENTRY_COUNT: u64 = 128;
+pub(crate) const ENTRY_COUNT: u64 = 128;
 /// Size of one partition entry, in bytes.
 const ENTRY_SIZE: u64 = 128;
 /// Longest partition name, in UTF-16 code units.
-const NAME_UNITS: usize = 36;
-
-/// EFI system partition, `c12a7328-f81f-11d2-ba4b-00a0c93ec93b`.
-pub const ESP: [u8; 16] = guid_from_u128(0xc12a7328_f81f_11d2_ba4b_00a0c93ec93b);
-/// Linux root file system on x86-64 (Discoverable Partitions Specification),
-/// `4f68bce3-e8cd-4db1-96e7-fbcaf984b709`.
-pub const LINUX_ROOT_X86_64: [u8; 16] = guid_from_u128(0x4f68bce3_e8cd_4db1_96e7_fbcaf984b709);
-/// Linux file system data, `0fc63daf-8483-4772-8e79-3d69d8477de4`.
-pub const LINUX_FILESYSTEM: [u8; 16] = guid_from_u128(0x0fc63daf_8483_4772_8e79_3d69d8477de4);
-/// Linux swap, `0657fd6d-a4ab-43c4-84e5-0933c84b4f4f`.
-pub const LINUX_SWAP: [u8; 16] = guid_from_u128(0x0657fd6d_a4ab_43c4_84e5_0933c84b4f4f);
-
-/// The BLAKE3 key-derivation context of [`derive_guid`]; changing it changes every GUID.
-const GUID_CONTEXT: &str = "imgbuild gpt guid v1";
+pub(crate) const NAME_UNITS: usize = 36;
 
 /// One partition of a [`Layout`], with its place on the disk in sectors (both ends
 /// inclusive).
@@ -89,135 +84,6 @@ pub struct PartitionRequest {
     pub size: Option<u64>,
 }
 
-/// Why a partition table cannot be planned or written.
-#[derive(Debug, thiserror::Error)]
-pub enum GptError {
-    #[error("the sector size {sector_size} is not supported (512 or 4096)")]
-    SectorSize { sector_size: u64 },
-    #[error("the disk size {disk_size} is not a multiple of the sector size {sector_size}")]
-    DiskSizeNotSectors { disk_size: u64, sector_size: u64 },
-    #[error("a {disk_size}-byte disk cannot hold the two partition tables ({minimum} bytes)")]
-    DiskTooSmallForTables { disk_size: u64, minimum: u64 },
-    #[error(
-        "the alignment {alignment} is not a non-zero multiple of the sector size {sector_size}"
-    )]
-    Alignment { alignment: u64, sector_size: u64 },
-    #[error("partition `{partition}`: size {size} is not a non-zero multiple of the sector size {sector_size}")]
-    PartitionSize {
-        partition: String,
-        size: u64,
-        sector_size: u64,
-    },
-    #[error("partition `{partition}` takes the rest of the disk but is followed by `{next}`; only the last partition may")]
-    RestNotLast { partition: String, next: String },
-    #[error("partition `{partition}` does not fit: the disk is {missing} bytes too small (it needs {needed} bytes, it has {disk_size})")]
-    DoesNotFit {
-        partition: String,
-        missing: u64,
-        needed: u64,
-        disk_size: u64,
-    },
-    #[error("partition `{partition}`: its name is {units} UTF-16 code units long, at most {NAME_UNITS} fit")]
-    NameTooLong { partition: String, units: usize },
-    #[error("{count} partitions, but a partition table holds at most {ENTRY_COUNT}")]
-    TooManyPartitions { count: usize },
-    #[error("partition `{partition}`: sectors {first_lba}..={last_lba} are not within the usable sectors {first_usable}..={last_usable}")]
-    OutsideUsable {
-        partition: String,
-        first_lba: u64,
-        last_lba: u64,
-        first_usable: u64,
-        last_usable: u64,
-    },
-    #[error("partitions `{first}` (sectors {first_range:?}) and `{second}` (sectors {second_range:?}) overlap")]
-    Overlap {
-        first: String,
-        first_range: (u64, u64),
-        second: String,
-        second_range: (u64, u64),
-    },
-    #[error("partitions `{first}` and `{second}` have the same unique GUID {guid}")]
-    DuplicateGuid {
-        first: String,
-        second: String,
-        guid: String,
-    },
-    #[error("partition `{partition}`: the type GUID is all zeros, which marks an unused entry")]
-    UnusedType { partition: String },
-    #[error("the image file is {actual} bytes long, the layout says {expected}")]
-    FileSize { expected: u64, actual: u64 },
-    #[error("`{text}` is not a GUID (expected 8-4-4-4-12 hexadecimal digits)")]
-    GuidText { text: String },
-    #[error("{operation} the disk image")]
-    Io {
-        operation: &'static str,
-        source: std::io::Error,
-    },
-    #[error("writing the partition table")]
-    Table { source: gptman::Error },
-}
-
-/// The on-disk bytes of the GUID whose text form, read as one hexadecimal number, is
-/// `value` (for constants).
-const fn guid_from_u128(value: u128) -> [u8; 16] {
-    text_order_to_disk(value.to_be_bytes())
-}
-
-/// Swaps the first three fields between text order (big-endian) and disk order; the
-/// swap is its own inverse.
-const fn text_order_to_disk(bytes: [u8; 16]) -> [u8; 16] {
-    let b = bytes;
-    [
-        b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
-        b[14], b[15],
-    ]
-}
-
-/// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (either case) into the bytes GPT stores.
-pub fn guid_from_text(text: &str) -> Result<[u8; 16], GptError> {
-    let invalid = || GptError::GuidText {
-        text: text.to_owned(),
-    };
-    let groups: Vec<&str> = text.split('-').collect();
-    let lengths: Vec<usize> = groups.iter().map(|group| group.len()).collect();
-    if lengths != [8, 4, 4, 4, 12] {
-        return Err(invalid());
-    }
-    let mut bytes = [0u8; 16];
-    hex::decode_to_slice(groups.concat(), &mut bytes).map_err(|_| invalid())?;
-    Ok(text_order_to_disk(bytes))
-}
-
-/// The lowercase text form of a GUID held as the bytes GPT stores.
-pub fn guid_to_text(guid: &[u8; 16]) -> String {
-    let text = hex::encode(text_order_to_disk(*guid));
-    format!(
-        "{}-{}-{}-{}-{}",
-        &text[0..8],
-        &text[8..12],
-        &text[12..16],
-        &text[16..20],
-        &text[20..32]
-    )
-}
-
-/// A GUID (bytes as GPT stores them) derived from `seed` (a derivation identity) and
-/// `purpose` (`"disk"`, `"partition esp"`): BLAKE3 in key-derivation mode, shaped as an
-/// RFC 4122 version 4 GUID so tools accept it. Different purposes give unrelated GUIDs.
-pub fn derive_guid(seed: &[u8], purpose: &str) -> [u8; 16] {
-    let mut hasher = blake3::Hasher::new_derive_key(GUID_CONTEXT);
-    // Length prefixes keep (seed, purpose) pairs from running into each other.
-    hasher.update(&(seed.len() as u64).to_le_bytes());
-    hasher.update(seed);
-    hasher.update(&(purpose.len() as u64).to_le_bytes());
-    hasher.update(purpose.as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
-    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
-    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
-    text_order_to_disk(bytes)
-}
-
 /// Sectors taken by one copy of the entry array.
 fn entry_sectors(sector_size: u64) -> u64 {
     (ENTRY_COUNT * ENTRY_SIZE).div_ceil(sector_size)
@@ -228,7 +94,7 @@ fn usable_sectors(disk_size: u64, sector_size: u64) -> Result<(u64, u64), GptErr
     if sector_size != 512 && sector_size != 4096 {
         return Err(GptError::SectorSize { sector_size });
     }
-    if disk_size % sector_size != 0 {
+    if !disk_size.is_multiple_of(sector_size) {
         return Err(GptError::DiskSizeNotSectors {
             disk_size,
             sector_size,
@@ -265,7 +131,7 @@ pub fn plan(
     alignment: u64,
 ) -> Result<Vec<(u64, u64)>, GptError> {
     let (first_usable, last_usable) = usable_sectors(disk_size, SECTOR_SIZE)?;
-    if alignment == 0 || alignment % SECTOR_SIZE != 0 {
+    if alignment == 0 || !alignment.is_multiple_of(SECTOR_SIZE) {
         return Err(GptError::Alignment {
             alignment,
             sector_size: SECTOR_SIZE,
@@ -286,7 +152,7 @@ pub fn plan(
         let first = next.div_ceil(u128::from(alignment_sectors)) * u128::from(alignment_sectors);
         let last = match request.size {
             Some(size) => {
-                if size == 0 || size % SECTOR_SIZE != 0 {
+                if size == 0 || !size.is_multiple_of(SECTOR_SIZE) {
                     return Err(GptError::PartitionSize {
                         partition: request.name.clone(),
                         size,
@@ -390,7 +256,7 @@ fn check_layout(layout: &Layout) -> Result<(u64, u64), GptError> {
 pub fn write_table(file: &mut File, layout: &Layout) -> Result<(), GptError> {
     let (first_usable, last_usable) = check_layout(layout)?;
     let io = |operation| move |source| GptError::Io { operation, source };
-    let actual = file.metadata().map_err(io("reading the size of"))?.len();
+    let actual = file.metadata().map_err(io("read the size of"))?.len();
     if actual != layout.disk_size {
         return Err(GptError::FileSize {
             expected: layout.disk_size,
@@ -402,10 +268,9 @@ pub fn write_table(file: &mut File, layout: &Layout) -> Result<(), GptError> {
     let back_start = (last_usable + 1) * sector_size;
     let back = vec![0u8; usize::try_from(layout.disk_size - back_start).unwrap_or(0)];
     for (offset, zeros) in [(0, &front), (back_start, &back)] {
-        file.seek(SeekFrom::Start(offset))
-            .map_err(io("seeking in"))?;
+        file.seek(SeekFrom::Start(offset)).map_err(io("seek in"))?;
         file.write_all(zeros)
-            .map_err(io("clearing the table sectors of"))?;
+            .map_err(io("clear the table sectors of"))?;
     }
 
     let table = |source| GptError::Table { source };
@@ -422,5 +287,5 @@ pub fn write_table(file: &mut File, layout: &Layout) -> Result<(), GptError> {
     }
     gpt.write_into(file).map_err(table)?;
     gptman::GPT::write_protective_mbr_into(file, sector_size).map_err(table)?;
-    file.flush().map_err(io("writing"))
+    file.flush().map_err(io("write"))
 }
