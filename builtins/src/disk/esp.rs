@@ -1,6 +1,6 @@
 //! The EFI system partition for `boot: "systemd-boot"`: FAT32 made by `mkfs.vfat
-//! --invariant` at its offset in the disk image and filled by `mcopy` (dosfstools and
-//! mtools), with the image's own systemd-boot as the removable-media loader
+//! --invariant` in a file of its own, filled by `mcopy` (dosfstools and mtools) and
+//! copied to its offset in the disk image, with the image's own systemd-boot as the removable-media loader
 //! (`EFI/BOOT/BOOTX64.EFI`: no NVRAM entry, no installer), `loader/loader.conf`, one
 //! Boot Loader Specification entry, and the image's newest kernel and its initramfs.
 //!
@@ -211,13 +211,18 @@ pub fn write(
         )
         .map_err(|error| BuildError::Environment(format!("{}: {error}", path.display())))?;
     }
+    // The FAT is made in a file of its own and copied to its offset: `mkfs.vfat
+    // --offset` with `mcopy -i IMAGE@@OFFSET` gave a file system mtools could not
+    // write ("No directory slots") with dosfstools 4.2 and mtools 4.0.32.
+    let fat = directory.path().join("esp.fat");
+    let file = std::fs::File::create(&fat).map_err(|error| BuildError::Environment(format!("{}: {error}", fat.display())))?;
+    file.set_len(esp.size).map_err(|error| BuildError::Environment(format!("{}: {error}", fat.display())))?;
+    drop(file);
     run(
         Command::new(mkfs)
             .env_clear()
-            .arg(format!("--offset={}", esp.first_lba))
             .args(["-F", "32", "--invariant", "-i", &esp.volume_id, "-n", "ESP"])
-            .arg(esp.image)
-            .arg((esp.size / 1024).to_string()),
+            .arg(&fat),
         "mkfs.vfat",
         log,
     )?;
@@ -226,7 +231,7 @@ pub fn write(
             .env_clear()
             .env("MTOOLS_SKIP_CHECK", "1")
             .args(["-s", "-m", "-i"])
-            .arg(format!("{}@@{}", esp.image.display(), esp.first_lba * 512))
+            .arg(&fat)
             .arg(root.join("EFI"))
             .arg(root.join("loader"))
             .arg(root.join("vmlinuz"))
@@ -234,5 +239,27 @@ pub fn write(
             .arg("::/"),
         "mcopy",
         log,
-    )
+    )?;
+    copy_at(&fat, esp.image, esp.first_lba * 512)
+}
+
+/// Copies `from` into `to` at `offset`, skipping runs of zeros (the image stays sparse).
+fn copy_at(from: &Path, to: &Path, offset: u64) -> Result<(), BuildError> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let failed = |path: &Path, error: std::io::Error| BuildError::Environment(format!("{}: {error}", path.display()));
+    let mut source = std::fs::File::open(from).map_err(|error| failed(from, error))?;
+    let mut target = std::fs::OpenOptions::new().write(true).open(to).map_err(|error| failed(to, error))?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut position = offset;
+    loop {
+        let read = source.read(&mut buffer).map_err(|error| failed(from, error))?;
+        if read == 0 {
+            return Ok(());
+        }
+        if buffer[..read].iter().any(|byte| *byte != 0) {
+            target.seek(SeekFrom::Start(position)).map_err(|error| failed(to, error))?;
+            target.write_all(&buffer[..read]).map_err(|error| failed(to, error))?;
+        }
+        position += read as u64;
+    }
 }
