@@ -253,3 +253,139 @@ fn the_disk_kinds_have_golden_output_digests() {
         "disk_qcow2's output changed"
     );
 }
+
+/// `GET /` on 127.0.0.1:`port`, the whole answer (empty when nothing answers).
+fn http_get(port: u16) -> String {
+    use std::io::{Read, Write};
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) =
+        std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(5))
+    else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    if stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_err()
+    {
+        return String::new();
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+const BOOTABLE: &str = r#"let pkgs = debian::packages(#{
+    name: "boot",
+    suite: "bookworm",
+    variant: "minbase",
+    include: ["systemd-sysv", "linux-image-cloud-amd64", "nginx", "systemd-boot-efi"],
+});
+let net = tree("net", #{
+    "/etc/systemd/network/20-dhcp.network": text("dhcp", "[Match]\nName=en*\n\n[Network]\nDHCP=yes\n"),
+});
+let root = debian::rootfs(pkgs, #{
+    name: "boot-root", hostname: "imgbuild-boot", overlays: [net],
+    services: #{ enable: ["nginx", "systemd-networkd"] },
+    source_date_epoch: 1700000000,
+});
+#{ image: disk::image(#{ root: root, name: "boot", format: "qcow2", source_date_epoch: 1700000000 }) }
+"#;
+
+/// Slow (IMGBUILD_SLOW_TESTS=1, network, qemu): the image boots under OVMF with qemu's
+/// TCG (KVM is unusable on these machines) to a login prompt on the serial console, and
+/// nginx in it answers through a forwarded port.
+#[test]
+fn the_image_boots_with_systemd_boot_and_serves_http() {
+    require!(imgbuild_test_support::require_slow_tests());
+    require!(imgbuild_test_support::require_network());
+    require!(require_mke2fs());
+    let qemu = require!(require_tool("qemu-system-x86_64"));
+    let code = [
+        "/usr/share/OVMF/OVMF_CODE_4M.fd",
+        "/usr/share/OVMF/OVMF_VARS_4M.fd",
+    ];
+    require!(imgbuild_test_support::require(
+        if code.iter().all(|path| Path::new(path).exists()) {
+            Ok(())
+        } else {
+            Err(Missing::new(
+                "OVMF (Debian package ovmf) is not installed".to_owned(),
+            ))
+        }
+    ));
+    let work = scratch();
+    let directory = work.path();
+    write_files(directory, &[("recipe.rhai", BOOTABLE)]);
+    let (status, stderr) = build(directory, "store", "result");
+    assert_eq!(status, 0, "{stderr}");
+    let vars = directory.join("vars.fd");
+    std::fs::copy(code[1], &vars).expect("OVMF variables");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let serial = directory.join("serial.log");
+    let mut machine = Command::new(qemu)
+        .args([
+            "-machine",
+            "q35,accel=tcg",
+            "-smp",
+            "2",
+            "-m",
+            "1024",
+            "-display",
+            "none",
+            "-no-reboot",
+        ])
+        .args([
+            "-drive",
+            &format!("if=pflash,format=raw,readonly=on,file={}", code[0]),
+        ])
+        .args([
+            "-drive",
+            &format!("if=pflash,format=raw,file={}", vars.display()),
+        ])
+        .args([
+            "-drive",
+            &format!(
+                "file={},if=virtio,format=qcow2",
+                directory.join("result/image.qcow2").display()
+            ),
+        ])
+        .args([
+            "-nic",
+            &format!("user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{port}-:80"),
+        ])
+        .args(["-serial", &format!("file:{}", serial.display())])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start qemu");
+    let started = std::time::Instant::now();
+    let mut answer = String::new();
+    let mut logged_in = false;
+    while started.elapsed() < std::time::Duration::from_secs(600) {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let console = std::fs::read_to_string(&serial).unwrap_or_default();
+        logged_in |= console.contains("login:");
+        if logged_in {
+            answer = http_get(port);
+            if answer.contains("Welcome to nginx") {
+                break;
+            }
+        }
+    }
+    let _ = machine.kill();
+    let _ = machine.wait();
+    let console = std::fs::read_to_string(&serial).unwrap_or_default();
+    assert!(logged_in, "no login prompt within 600 s:\n{console}");
+    assert!(
+        answer.contains("Welcome to nginx"),
+        "nginx did not answer on port {port}: {answer:?}\n{console}"
+    );
+    println!(
+        "login prompt and nginx within {} s",
+        started.elapsed().as_secs()
+    );
+}

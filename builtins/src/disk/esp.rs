@@ -215,8 +215,10 @@ pub fn write(
     // --offset` with `mcopy -i IMAGE@@OFFSET` gave a file system mtools could not
     // write ("No directory slots") with dosfstools 4.2 and mtools 4.0.32.
     let fat = directory.path().join("esp.fat");
-    let file = std::fs::File::create(&fat).map_err(|error| BuildError::Environment(format!("{}: {error}", fat.display())))?;
-    file.set_len(esp.size).map_err(|error| BuildError::Environment(format!("{}: {error}", fat.display())))?;
+    let file = std::fs::File::create(&fat)
+        .map_err(|error| BuildError::Environment(format!("{}: {error}", fat.display())))?;
+    file.set_len(esp.size)
+        .map_err(|error| BuildError::Environment(format!("{}: {error}", fat.display())))?;
     drop(file);
     run(
         Command::new(mkfs)
@@ -246,19 +248,30 @@ pub fn write(
 /// Copies `from` into `to` at `offset`, skipping runs of zeros (the image stays sparse).
 fn copy_at(from: &Path, to: &Path, offset: u64) -> Result<(), BuildError> {
     use std::io::{Read, Seek, SeekFrom, Write};
-    let failed = |path: &Path, error: std::io::Error| BuildError::Environment(format!("{}: {error}", path.display()));
+    let failed = |path: &Path, error: std::io::Error| {
+        BuildError::Environment(format!("{}: {error}", path.display()))
+    };
     let mut source = std::fs::File::open(from).map_err(|error| failed(from, error))?;
-    let mut target = std::fs::OpenOptions::new().write(true).open(to).map_err(|error| failed(to, error))?;
+    let mut target = std::fs::OpenOptions::new()
+        .write(true)
+        .open(to)
+        .map_err(|error| failed(to, error))?;
     let mut buffer = vec![0u8; 1 << 20];
     let mut position = offset;
     loop {
-        let read = source.read(&mut buffer).map_err(|error| failed(from, error))?;
+        let read = source
+            .read(&mut buffer)
+            .map_err(|error| failed(from, error))?;
         if read == 0 {
             return Ok(());
         }
         if buffer[..read].iter().any(|byte| *byte != 0) {
-            target.seek(SeekFrom::Start(position)).map_err(|error| failed(to, error))?;
-            target.write_all(&buffer[..read]).map_err(|error| failed(to, error))?;
+            target
+                .seek(SeekFrom::Start(position))
+                .map_err(|error| failed(to, error))?;
+            target
+                .write_all(&buffer[..read])
+                .map_err(|error| failed(to, error))?;
         }
         position += read as u64;
     }
