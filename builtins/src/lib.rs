@@ -188,6 +188,8 @@ pub static BUILTINS: &[Builtin] = &[
         kinds: &[
             kind(disk::RAW_KIND, disk::build_raw, Some("raw")),
             kind(disk::QCOW2_KIND, disk::build_qcow2, Some("qcow2")),
+            kind(disk::VMDK_KIND, disk::build_vmdk, Some("vmdk")),
+            kind(disk::VHD_KIND, disk::build_vhd, Some("vhd")),
         ],
         register: disk::register,
     },

@@ -19,6 +19,7 @@ fn request(name: &str, type_guid: [u8; 16], size: Option<u64>) -> PartitionReque
         name: name.to_owned(),
         type_guid,
         size,
+        start: None,
     }
 }
 

@@ -1,8 +1,10 @@
-//! The EFI system partition for `boot: "systemd-boot"`: FAT32 made by `mkfs.vfat
-//! --invariant` in a file of its own, filled by `mcopy` (dosfstools and mtools) and
-//! copied to its offset in the disk image, with the image's own systemd-boot as the removable-media loader
-//! (`EFI/BOOT/BOOTX64.EFI`: no NVRAM entry, no installer), `loader/loader.conf`, one
-//! Boot Loader Specification entry, and the image's newest kernel and its initramfs.
+//! Boot partitions for `boot: "systemd-boot"`: FAT32 made by `mkfs.vfat --invariant` in
+//! a file of its own, filled by `mcopy` (dosfstools and mtools) and copied to its offset
+//! in the disk image. The ESP holds the image's own systemd-boot as the removable-media
+//! loader (`EFI/BOOT/BOOTX64.EFI`: no NVRAM entry, no installer) and
+//! `loader/loader.conf`; one Boot Loader Specification entry and the image's newest
+//! kernel and its initramfs go on the ESP too, or on an XBOOTLDR partition (a separate
+//! /boot) when the disk declares one ([`files`]).
 //!
 //! Reproducible: `--invariant` fixes what mkfs.vfat would take from the clock or
 //! randomness, the volume id is derived by the caller, and every file and directory
@@ -20,6 +22,8 @@ pub const SYSTEMD_BOOT: &str = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 /// The kernel and initramfs an image boots.
 #[derive(Debug, Clone)]
 pub struct Boot {
+    /// systemd-boot's EFI binary in the tree.
+    pub loader: TreePath,
     /// `boot/vmlinuz-VERSION` in the tree.
     pub kernel: TreePath,
     /// `boot/initrd.img-VERSION`.
@@ -81,16 +85,18 @@ pub fn find(tree: &Tree) -> Result<Boot, BuildError> {
         )));
     };
     Ok(Boot {
+        loader,
         kernel,
         initrd,
         bytes: loader_size + kernel_size + initrd_size,
     })
 }
 
-/// What the ESP needs: twice its files and 32 MiB, at least 64 MiB, whole MiB.
-pub fn size(boot: &Boot) -> u64 {
+/// What a boot partition needs for `bytes` of files: twice them and 32 MiB, at least
+/// 64 MiB (FAT32's smallest comfortable size), whole MiB.
+pub fn size(bytes: u64) -> u64 {
     let mib = 1u64 << 20;
-    (boot.bytes * 2 + 32 * mib).max(64 * mib).div_ceil(mib) * mib
+    (bytes * 2 + 32 * mib).max(64 * mib).div_ceil(mib) * mib
 }
 
 fn write_blob(store: &Store, tree: &Tree, path: &TreePath, to: &Path) -> Result<(), BuildError> {
@@ -119,8 +125,47 @@ fn run(command: &mut Command, what: &str, log: &mut Vec<u8>) -> Result<(), Build
     }
 }
 
-/// What to write.
-pub struct Esp<'a> {
+/// Where a file on a FAT partition comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A file of the root tree.
+    Tree(TreePath),
+    /// Text made here.
+    Text(String),
+}
+
+/// The files of the boot partitions: `(ESP, XBOOTLDR)`. Without a separate /boot
+/// (`xbootldr` false) everything is on the ESP and the second list is empty.
+pub fn files(boot: &Boot, options: &str, xbootldr: bool) -> [Vec<(String, Source)>; 2] {
+    let loader = vec![
+        (
+            "EFI/BOOT/BOOTX64.EFI".to_owned(),
+            Source::Tree(boot.loader.clone()),
+        ),
+        (
+            "loader/loader.conf".to_owned(),
+            Source::Text("default imgbuild.conf\ntimeout 0\n".to_owned()),
+        ),
+    ];
+    let kernel = vec![
+        (
+            "loader/entries/imgbuild.conf".to_owned(),
+            Source::Text(format!(
+                "title Debian (imgbuild)\nlinux /vmlinuz\ninitrd /initrd.img\noptions {options}\n"
+            )),
+        ),
+        ("vmlinuz".to_owned(), Source::Tree(boot.kernel.clone())),
+        ("initrd.img".to_owned(), Source::Tree(boot.initrd.clone())),
+    ];
+    if xbootldr {
+        [loader, kernel]
+    } else {
+        [loader.into_iter().chain(kernel).collect(), Vec::new()]
+    }
+}
+
+/// A FAT partition to make.
+pub struct Fat<'a> {
     /// The disk image file.
     pub image: &'a Path,
     /// First sector (512 bytes) of the partition.
@@ -129,59 +174,55 @@ pub struct Esp<'a> {
     pub size: u64,
     /// FAT volume id (8 hex digits).
     pub volume_id: String,
-    /// The kernel command line's `root=`.
-    pub root: String,
+    /// Volume label (at most 11 characters).
+    pub label: &'a str,
     /// `source_date_epoch`.
     pub epoch: i64,
 }
 
-/// Makes and fills the ESP (see the module docs).
+/// Makes a FAT32 file system holding `files` and copies it into its partition (see the
+/// module docs).
 pub fn write(
     store: &Store,
     tree: &Tree,
-    boot: &Boot,
-    esp: &Esp<'_>,
+    files: &[(String, Source)],
+    fat: &Fat<'_>,
     tools: (&Path, &Path),
     scratch: &Path,
     log: &mut Vec<u8>,
 ) -> Result<(), BuildError> {
     let (mkfs, mcopy) = tools;
     let directory = tempfile::Builder::new()
-        .prefix("esp-")
+        .prefix("fat-")
         .tempdir_in(scratch)
         .map_err(|error| BuildError::Environment(format!("{}: {error}", scratch.display())))?;
-    let root = directory.path();
-    let make = |path: &str| -> Result<PathBuf, BuildError> {
-        let full = root.join(path);
-        std::fs::create_dir_all(&full)
-            .map_err(|error| BuildError::Environment(format!("{}: {error}", full.display())))?;
-        Ok(full)
+    let root = directory.path().join("files");
+    let environment = |path: &Path, error: std::io::Error| {
+        BuildError::Environment(format!("{}: {error}", path.display()))
     };
-    let efi_boot = make("EFI/BOOT")?;
-    let entries = make("loader/entries")?;
-    let loader =
-        TreePath::parse(SYSTEMD_BOOT).map_err(|error| BuildError::Malformed(error.to_string()))?;
-    write_blob(store, tree, &loader, &efi_boot.join("BOOTX64.EFI"))?;
-    write_blob(store, tree, &boot.kernel, &root.join("vmlinuz"))?;
-    write_blob(store, tree, &boot.initrd, &root.join("initrd.img"))?;
-    let text = |path: PathBuf, content: String| {
-        std::fs::write(&path, content)
-            .map_err(|error| BuildError::Environment(format!("{}: {error}", path.display())))
-    };
-    text(
-        root.join("loader/loader.conf"),
-        "default imgbuild.conf\ntimeout 0\n".to_owned(),
-    )?;
-    text(
-        entries.join("imgbuild.conf"),
-        format!(
-            "title Debian (imgbuild)\nlinux /vmlinuz\ninitrd /initrd.img\noptions root={} rw console=tty0 console=ttyS0,115200\n",
-            esp.root
-        ),
-    )?;
+    let mut top: Vec<PathBuf> = Vec::new();
+    for (name, source) in files {
+        let path = root.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|error| environment(parent, error))?;
+        }
+        match source {
+            Source::Tree(from) => write_blob(store, tree, from, &path)?,
+            Source::Text(text) => {
+                std::fs::write(&path, text).map_err(|error| environment(&path, error))?
+            }
+        }
+        if let Some(first) = name.split('/').next() {
+            let first = root.join(first);
+            if !top.contains(&first) {
+                top.push(first);
+            }
+        }
+    }
+    top.sort();
     // Every mtime is the epoch, directories last (writing into one changes its mtime).
     let time = rustix::fs::Timespec {
-        tv_sec: esp.epoch,
+        tv_sec: fat.epoch,
         tv_nsec: 0,
     };
     let stamps = rustix::fs::Timestamps {
@@ -189,11 +230,11 @@ pub fn write(
         last_modification: time,
     };
     let mut paths: Vec<PathBuf> = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
+    let mut stack = vec![root.clone()];
     while let Some(path) = stack.pop() {
         if path.is_dir() {
             for entry in std::fs::read_dir(&path)
-                .map_err(|error| BuildError::Environment(error.to_string()))?
+                .map_err(|error| environment(&path, error))?
                 .flatten()
             {
                 stack.push(entry.path());
@@ -214,35 +255,41 @@ pub fn write(
     // The FAT is made in a file of its own and copied to its offset: `mkfs.vfat
     // --offset` with `mcopy -i IMAGE@@OFFSET` gave a file system mtools could not
     // write ("No directory slots") with dosfstools 4.2 and mtools 4.0.32.
-    let fat = directory.path().join("esp.fat");
-    let file = std::fs::File::create(&fat)
-        .map_err(|error| BuildError::Environment(format!("{}: {error}", fat.display())))?;
-    file.set_len(esp.size)
-        .map_err(|error| BuildError::Environment(format!("{}: {error}", fat.display())))?;
+    let image = directory.path().join("partition.fat");
+    let file = std::fs::File::create(&image).map_err(|error| environment(&image, error))?;
+    file.set_len(fat.size)
+        .map_err(|error| environment(&image, error))?;
     drop(file);
     run(
         Command::new(mkfs)
             .env_clear()
-            .args(["-F", "32", "--invariant", "-i", &esp.volume_id, "-n", "ESP"])
-            .arg(&fat),
+            .args([
+                "-F",
+                "32",
+                "--invariant",
+                "-i",
+                &fat.volume_id,
+                "-n",
+                fat.label,
+            ])
+            .arg(&image),
         "mkfs.vfat",
         log,
     )?;
-    run(
-        Command::new(mcopy)
-            .env_clear()
-            .env("MTOOLS_SKIP_CHECK", "1")
-            .args(["-s", "-m", "-i"])
-            .arg(&fat)
-            .arg(root.join("EFI"))
-            .arg(root.join("loader"))
-            .arg(root.join("vmlinuz"))
-            .arg(root.join("initrd.img"))
-            .arg("::/"),
-        "mcopy",
-        log,
-    )?;
-    copy_at(&fat, esp.image, esp.first_lba * 512)
+    if !top.is_empty() {
+        run(
+            Command::new(mcopy)
+                .env_clear()
+                .env("MTOOLS_SKIP_CHECK", "1")
+                .args(["-s", "-m", "-i"])
+                .arg(&image)
+                .args(&top)
+                .arg("::/"),
+            "mcopy",
+            log,
+        )?;
+    }
+    copy_at(&image, fat.image, fat.first_lba * 512)
 }
 
 /// Copies `from` into `to` at `offset`, skipping runs of zeros (the image stays sparse).

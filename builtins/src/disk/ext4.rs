@@ -43,8 +43,8 @@ pub const MINIMUM_VERSION: (u32, u32, u32) = (1, 47, 1);
 /// What to write.
 #[derive(Debug, Clone)]
 pub struct Ext4 {
-    /// The tree to put in it.
-    pub tree: Digest,
+    /// The tree to put in it (`None`: an empty file system).
+    pub tree: Option<Digest>,
     /// Byte offset of the file system in the image file.
     pub offset: u64,
     /// Size of the file system, bytes (a multiple of 4096).
@@ -138,23 +138,32 @@ pub fn write(
             "hash_seed={},nodiscard,offset={},root_owner=0:0",
             ext4.uuid, ext4.offset
         ))
-        .args(["-d", "-"])
+        .args(if ext4.tree.is_some() {
+            &["-d", "-"][..]
+        } else {
+            &[][..]
+        })
         .arg(image)
         .arg(format!("{}k", ext4.size / 1024))
-        .stdin(Stdio::piped())
+        .stdin(if ext4.tree.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|error| {
             BuildError::Environment(format!("cannot run {}: {error}", mke2fs.display()))
         })?;
-    let Some(stdin) = child.stdin.take() else {
-        return Err(BuildError::Environment("mke2fs without stdin".to_owned()));
-    };
+    let stdin = child.stdin.take();
     let streamed = std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> Result<(), BuildError> {
+            let (Some(stdin), Some(tree)) = (stdin, &ext4.tree) else {
+                return Ok(());
+            };
             let mut stdin = std::io::BufWriter::with_capacity(1 << 20, stdin);
-            let result = store.write_tar(&ext4.tree, &mut stdin);
+            let result = store.write_tar(tree, &mut stdin);
             // mke2fs stops reading when it fails (a full file system): its own error
             // says why, so a broken pipe here is not the story.
             match result {

@@ -27,7 +27,8 @@ mod guid;
 
 pub use error::GptError;
 pub use guid::{
-    derive_guid, guid_from_text, guid_to_text, ESP, LINUX_FILESYSTEM, LINUX_ROOT_X86_64, LINUX_SWAP,
+    derive_guid, guid_from_text, guid_to_text, ESP, LINUX_FILESYSTEM, LINUX_HOME,
+    LINUX_ROOT_X86_64, LINUX_SRV, LINUX_SWAP, LINUX_VAR, XBOOTLDR,
 };
 
 /// The sector size [`plan`] assumes, in bytes.
@@ -82,6 +83,9 @@ pub struct PartitionRequest {
     /// Size in bytes (a multiple of [`SECTOR_SIZE`]), or `None` for the rest of the disk
     /// (only the last request).
     pub size: Option<u64>,
+    /// Where it starts, in bytes (a multiple of the alignment), or `None` for the first
+    /// aligned sector after the previous partition.
+    pub start: Option<u64>,
 }
 
 /// Sectors taken by one copy of the entry array.
@@ -149,7 +153,41 @@ pub fn plan(
     let mut overflow: Option<(&str, u128)> = None;
     for (index, request) in requests.iter().enumerate() {
         check_name(&request.name)?;
-        let first = next.div_ceil(u128::from(alignment_sectors)) * u128::from(alignment_sectors);
+        let after = next.div_ceil(u128::from(alignment_sectors)) * u128::from(alignment_sectors);
+        let first = match request.start {
+            None => after,
+            Some(start) => {
+                if !start.is_multiple_of(alignment) {
+                    return Err(GptError::Misaligned {
+                        partition: request.name.clone(),
+                        start,
+                        alignment,
+                    });
+                }
+                let first = u128::from(start / SECTOR_SIZE);
+                if first < next {
+                    let (previous, range) = match index.checked_sub(1) {
+                        Some(before) => (requests[before].name.clone(), placed[before]),
+                        None => ("the partition table".to_owned(), (0, next - 1)),
+                    };
+                    let to_u64 = |value: u128| u64::try_from(value).unwrap_or(u64::MAX);
+                    return Err(GptError::Overlap {
+                        first: previous,
+                        first_range: (to_u64(range.0), to_u64(range.1)),
+                        second: request.name.clone(),
+                        second_range: (
+                            to_u64(first),
+                            to_u64(
+                                first
+                                    + u128::from(request.size.unwrap_or(SECTOR_SIZE) / SECTOR_SIZE)
+                                    - 1,
+                            ),
+                        ),
+                    });
+                }
+                first
+            }
+        };
         let last = match request.size {
             Some(size) => {
                 if size == 0 || !size.is_multiple_of(SECTOR_SIZE) {

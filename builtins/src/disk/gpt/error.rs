@@ -127,6 +127,19 @@ pub enum GptError {
         /// Its first and last sector.
         second_range: (u64, u64),
     },
+    /// A requested start is not on the alignment.
+    #[error(
+        "partition `{partition}`: start {start} is misaligned (partitions start on a multiple of \
+         {alignment} bytes)"
+    )]
+    Misaligned {
+        /// The partition's name.
+        partition: String,
+        /// The start asked for, in bytes.
+        start: u64,
+        /// The alignment, in bytes.
+        alignment: u64,
+    },
     /// Two partitions have the same unique GUID.
     #[error("partitions `{first}` and `{second}` have the same unique GUID {guid}")]
     DuplicateGuid {

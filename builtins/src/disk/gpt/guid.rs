@@ -16,6 +16,15 @@ pub const LINUX_ROOT_X86_64: [u8; 16] = guid_from_u128(0x4f68bce3_e8cd_4db1_96e7
 pub const LINUX_FILESYSTEM: [u8; 16] = guid_from_u128(0x0fc63daf_8483_4772_8e79_3d69d8477de4);
 /// Linux swap, `0657fd6d-a4ab-43c4-84e5-0933c84b4f4f`.
 pub const LINUX_SWAP: [u8; 16] = guid_from_u128(0x0657fd6d_a4ab_43c4_84e5_0933c84b4f4f);
+/// /home (Discoverable Partitions Specification), `933ac7e1-2eb4-4f13-b844-0e14e2aef915`.
+pub const LINUX_HOME: [u8; 16] = guid_from_u128(0x933ac7e1_2eb4_4f13_b844_0e14e2aef915);
+/// /srv (Discoverable Partitions Specification), `3b8f8425-20e0-4f3b-907f-1a25a76f98e8`.
+pub const LINUX_SRV: [u8; 16] = guid_from_u128(0x3b8f8425_20e0_4f3b_907f_1a25a76f98e8);
+/// /var (Discoverable Partitions Specification), `4d21b016-b534-45c2-a9fb-5c16e091fd2d`.
+pub const LINUX_VAR: [u8; 16] = guid_from_u128(0x4d21b016_b534_45c2_a9fb_5c16e091fd2d);
+/// Extended boot loader partition (a separate /boot for systemd-boot),
+/// `bc13c2ff-59e6-4262-a352-b275fd6f7172`.
+pub const XBOOTLDR: [u8; 16] = guid_from_u128(0xbc13c2ff_59e6_4262_a352_b275fd6f7172);
 
 /// The BLAKE3 key-derivation context of [`derive_guid`]; changing it changes every GUID.
 const GUID_CONTEXT: &str = "imgbuild gpt guid v1";

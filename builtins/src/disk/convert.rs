@@ -1,0 +1,250 @@
+//! The formats a raw disk image is converted to, each its own derivation sharing the raw
+//! one: qcow2 and vmdk (streamOptimized) by `qemu-img convert`, vhd (fixed) written here
+//! ([`vhd_footer`]: the raw bytes and a 512-byte footer).
+//!
+//! What qemu-img would take from randomness is fixed afterwards: the vmdk descriptor's
+//! `CID` is derived from the raw image's digest, and its extent names the file
+//! `NAME.vmdk` after the derivation. qcow2 has nothing random. The vhd footer's
+//! timestamp is `source_date_epoch` and its UUID is derived from the raw image.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use imgbuild_engine::{BuildContext, BuildError};
+use imgbuild_evaluator::Value;
+use imgbuild_store::{BlobInfo, Digest, OutputObject, OutputRecord};
+
+/// A qcow2 image converted from a raw one.
+pub const QCOW2_KIND: &str = "disk_qcow2";
+/// A streamOptimized vmdk converted from a raw one.
+pub const VMDK_KIND: &str = "disk_vmdk";
+/// A fixed vhd made from a raw one.
+pub const VHD_KIND: &str = "disk_vhd";
+
+/// Seconds from the Unix epoch to 2000-01-01 00:00:00 UTC, where VHD time starts.
+const VHD_EPOCH: i64 = 946_684_800;
+
+/// The raw input, a scratch directory, and the raw bytes copied into it as `disk.raw`.
+struct Work {
+    raw_digest: Digest,
+    directory: tempfile::TempDir,
+    raw: PathBuf,
+    secret: bool,
+}
+
+fn prepare(context: &mut BuildContext<'_>) -> Result<Work, BuildError> {
+    let Some(Value::Input(index)) = context.derivation.args.get("raw") else {
+        return Err(BuildError::Malformed(
+            "a disk conversion without a raw image".to_owned(),
+        ));
+    };
+    let input = context.input(*index)?.clone();
+    let OutputObject::File { blob, .. } = input.record.object else {
+        return Err(BuildError::Malformed("the raw image is a tree".to_owned()));
+    };
+    let scratch = context.store.scratch_directory()?;
+    let directory = tempfile::Builder::new()
+        .prefix("disk-")
+        .tempdir_in(&scratch)
+        .map_err(|error| {
+            BuildError::Environment(format!(
+                "cannot create a directory in {}: {error}",
+                scratch.display()
+            ))
+        })?;
+    let raw = directory.path().join("disk.raw");
+    let mut file = std::fs::File::create(&raw)
+        .map_err(|error| BuildError::Environment(format!("{}: {error}", raw.display())))?;
+    context.store.copy_blob_to_file(&blob, &mut file)?;
+    Ok(Work {
+        raw_digest: blob,
+        directory,
+        raw,
+        secret: context.derivation.secret || input.record.secret,
+    })
+}
+
+fn finish(
+    context: &mut BuildContext<'_>,
+    path: &Path,
+    secret: bool,
+) -> Result<OutputRecord, BuildError> {
+    let info: BlobInfo = context.store.import_file(path, secret)?;
+    Ok(imgbuild_engine::file_output(&info, false, secret))
+}
+
+fn qemu_img(
+    context: &mut BuildContext<'_>,
+    arguments: &[&str],
+    from: &Path,
+    to: &Path,
+) -> Result<(), BuildError> {
+    let program = super::tool(context, "qemu-img", "qemu-utils")?.to_path_buf();
+    let output = Command::new(&program)
+        .env_clear()
+        .args(["convert", "-q", "-f", "raw"])
+        .args(arguments)
+        .arg(from)
+        .arg(to)
+        .output()
+        .map_err(|error| {
+            BuildError::Environment(format!("cannot run {}: {error}", program.display()))
+        })?;
+    context.log.extend_from_slice(&output.stderr);
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(BuildError::Failed(format!(
+            "qemu-img convert failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )))
+    }
+}
+
+pub(crate) fn build_qcow2(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
+    let compress = context
+        .derivation
+        .args
+        .get("compress")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let work = prepare(context)?;
+    let qcow2 = work.directory.path().join("disk.qcow2");
+    let mut arguments = vec!["-O", "qcow2"];
+    if compress {
+        arguments.push("-c");
+    }
+    qemu_img(context, &arguments, &work.raw, &qcow2)?;
+    finish(context, &qcow2, work.secret)
+}
+
+pub(crate) fn build_vmdk(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
+    let work = prepare(context)?;
+    let name = context.derivation.name.clone();
+    // The descriptor's extent line names the file: the name the result will have.
+    let vmdk = work.directory.path().join(format!("{name}.vmdk"));
+    qemu_img(
+        context,
+        &["-O", "vmdk", "-o", "subformat=streamOptimized"],
+        &work.raw,
+        &vmdk,
+    )?;
+    let cid = &super::derive_uuid(work.raw_digest.as_bytes(), "vmdk cid")[..8];
+    fix_cid(&vmdk, cid)?;
+    finish(context, &vmdk, work.secret)
+}
+
+/// Replaces the 8 hex digits of `CID=` in a vmdk's embedded descriptor with `cid`.
+fn fix_cid(path: &Path, cid: &str) -> Result<(), BuildError> {
+    let failed =
+        |error: std::io::Error| BuildError::Environment(format!("{}: {error}", path.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(failed)?;
+    let mut header = [0u8; 512];
+    file.read_exact(&mut header).map_err(failed)?;
+    let field = |at: usize| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&header[at..at + 8]);
+        u64::from_le_bytes(bytes)
+    };
+    let (offset, sectors) = (field(28), field(36));
+    if &header[..4] != b"KDMV" || offset == 0 || sectors == 0 || sectors > 64 {
+        return Err(BuildError::Failed(format!(
+            "{}: qemu-img wrote no embedded vmdk descriptor",
+            path.display()
+        )));
+    }
+    let mut descriptor = vec![0u8; (sectors * 512) as usize];
+    file.seek(SeekFrom::Start(offset * 512)).map_err(failed)?;
+    file.read_exact(&mut descriptor).map_err(failed)?;
+    let Some(at) = descriptor
+        .windows(5)
+        .position(|window| window == b"\nCID=")
+        .map(|at| at + 5)
+        .filter(|at| descriptor.len() >= at + 9 && descriptor[at + 8] == b'\n')
+    else {
+        return Err(BuildError::Failed(format!(
+            "{}: the vmdk descriptor has no CID line",
+            path.display()
+        )));
+    };
+    file.seek(SeekFrom::Start(offset * 512 + at as u64))
+        .map_err(failed)?;
+    file.write_all(cid.as_bytes()).map_err(failed)
+}
+
+pub(crate) fn build_vhd(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
+    let epoch = context
+        .derivation
+        .args
+        .get("source_date_epoch")
+        .and_then(Value::as_int)
+        .unwrap_or(0);
+    let work = prepare(context)?;
+    let size = std::fs::metadata(&work.raw)
+        .map_err(|error| BuildError::Environment(format!("{}: {error}", work.raw.display())))?
+        .len();
+    let uuid = super::gpt::derive_guid(work.raw_digest.as_bytes(), "vhd uuid");
+    let footer = vhd_footer(size, epoch, uuid);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&work.raw)
+        .map_err(|error| BuildError::Environment(format!("{}: {error}", work.raw.display())))?;
+    file.write_all(&footer)
+        .map_err(|error| BuildError::Environment(format!("{}: {error}", work.raw.display())))?;
+    drop(file);
+    finish(context, &work.raw, work.secret)
+}
+
+/// The footer of a fixed VHD of `size` bytes (big-endian fields, Microsoft's "Virtual
+/// Hard Disk Image Format Specification"). The geometry is the largest CHS (65535/16/255)
+/// so that readers take the size from `current size` rather than from the geometry
+/// (what Hyper-V does, and qemu for such images); `size` is a whole number of MiB.
+pub fn vhd_footer(size: u64, epoch: i64, uuid: [u8; 16]) -> [u8; 512] {
+    let mut footer = [0u8; 512];
+    footer[0..8].copy_from_slice(b"conectix");
+    footer[8..12].copy_from_slice(&2u32.to_be_bytes());
+    footer[12..16].copy_from_slice(&0x0001_0000u32.to_be_bytes());
+    footer[16..24].copy_from_slice(&u64::MAX.to_be_bytes());
+    let timestamp = u32::try_from((epoch - VHD_EPOCH).max(0)).unwrap_or(u32::MAX);
+    footer[24..28].copy_from_slice(&timestamp.to_be_bytes());
+    footer[28..32].copy_from_slice(b"imgb");
+    footer[32..36].copy_from_slice(&0x0001_0000u32.to_be_bytes());
+    footer[36..40].copy_from_slice(b"Wi2k");
+    footer[40..48].copy_from_slice(&size.to_be_bytes());
+    footer[48..56].copy_from_slice(&size.to_be_bytes());
+    footer[56..58].copy_from_slice(&65535u16.to_be_bytes());
+    footer[58] = 16;
+    footer[59] = 255;
+    footer[60..64].copy_from_slice(&2u32.to_be_bytes());
+    footer[68..84].copy_from_slice(&uuid);
+    let sum = footer
+        .iter()
+        .fold(0u32, |sum, byte| sum.wrapping_add(u32::from(*byte)));
+    footer[64..68].copy_from_slice(&(!sum).to_be_bytes());
+    footer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vhd_footer_checksum_is_the_complement_of_its_byte_sum() {
+        let footer = vhd_footer(64 << 20, 1_700_000_000, [9; 16]);
+        let stored = u32::from_be_bytes(footer[64..68].try_into().expect("4 bytes"));
+        let mut zeroed = footer;
+        zeroed[64..68].fill(0);
+        let sum = zeroed.iter().map(|byte| u32::from(*byte)).sum::<u32>();
+        assert_eq!(stored, !sum);
+        assert_eq!(&footer[0..8], b"conectix");
+        assert_eq!(
+            u32::from_be_bytes(footer[24..28].try_into().expect("4 bytes")),
+            1_700_000_000 - 946_684_800
+        );
+    }
+}
