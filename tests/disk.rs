@@ -1,4 +1,4 @@
-//! `disk::image` end to end (work in progress of the disk-image issue): a GPT disk with
+//! `disk::image` end to end: a GPT disk with
 //! an ext4 root written by `mke2fs -d -` from the store, raw and qcow2, checked by the
 //! real tools — `sfdisk --verify`, `e2fsck -fn`, `debugfs`, `qemu-img check` and
 //! `qemu-img compare` — and built twice into fresh stores for the same bytes.
@@ -289,7 +289,8 @@ let root = debian::rootfs(pkgs, #{
     services: #{ enable: ["nginx", "systemd-networkd"] },
     source_date_epoch: 1700000000,
 });
-#{ image: disk::image(#{ root: root, name: "boot", format: "qcow2", source_date_epoch: 1700000000 }) }
+#{ image: disk::image(#{ root: root, name: "boot", format: "qcow2", source_date_epoch: 1700000000,
+     partitions: [#{ type: "swap", size: "64M" }] }) }
 "#;
 
 /// Slow (IMGBUILD_SLOW_TESTS=1, network, qemu): the image boots under OVMF with qemu's
@@ -380,6 +381,8 @@ fn the_image_boots_with_systemd_boot_and_serves_http() {
     let _ = machine.wait();
     let console = std::fs::read_to_string(&serial).unwrap_or_default();
     assert!(logged_in, "no login prompt within 600 s:\n{console}");
+    // systemd-gpt-auto-generator found the swap partition by its type.
+    assert!(console.contains("Activated swap"), "no swap:\n{console}");
     assert!(
         answer.contains("Welcome to nginx"),
         "nginx did not answer on port {port}: {answer:?}\n{console}"

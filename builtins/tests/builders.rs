@@ -198,3 +198,19 @@ fn a_local_file_that_changed_since_evaluation_is_refused() {
         Err(imgbuild_engine::BuildError::SourceChanged { .. })
     ));
 }
+
+#[test]
+fn a_disk_image_without_mke2fs_names_the_package() {
+    // BuildConfig::default() has no host tools: the CLI finds them on PATH.
+    let built = build(
+        "let root = tree(\"r\", #{ \"/etc/motd\": text(\"m\", \"hi\") });\n\
+         #{ disk: disk::image(#{ root: root, boot: \"none\" }) }\n",
+    );
+    let Err(error) = &built.outputs["disk"] else {
+        panic!("built without mke2fs");
+    };
+    assert!(
+        error.contains("`mke2fs` is not installed (Debian package e2fsprogs"),
+        "{error}"
+    );
+}

@@ -174,6 +174,14 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
         "disk_qcow2",
         "tests/disk.rs: the_disk_kinds_have_golden_output_digests",
     ),
+    (
+        "disk_vmdk",
+        "tests/disk_layout.rs: every_format_from_one_graph_matches_the_raw_image_and_is_reproducible",
+    ),
+    (
+        "disk_vhd",
+        "tests/disk_layout.rs: every_format_from_one_graph_matches_the_raw_image_and_is_reproducible",
+    ),
 ];
 
 #[test]

@@ -1,26 +1,38 @@
 //! Disk images: `disk::image(#{ root, size, format, ... })` turns a root tree from the
-//! store into a partitioned disk image — without root, loop devices or mounts — with the
-//! same bytes on every build.
+//! store into a partitioned disk image — without root, loop devices, mounts or a VM —
+//! with the same bytes on every build.
 //!
 //! ```rhai
 //! let disk = disk::image(#{
 //!     root: rootfs,              // a tree (debian::rootfs, tree(), run(), ...)
 //!     name: "web",
 //!     size: "auto",              // or "2G", "1536M": the whole disk
-//!     format: "qcow2",           // raw (default) or qcow2
+//!     format: "qcow2",           // raw (default), qcow2, vmdk or vhd
+//!     // formats: ["qcow2", "vmdk"],  // several: a map from format to derivation
+//!     compress: false,           // qcow2 only
 //!     boot: "systemd-boot",      // the default: an ESP with the image's systemd-boot; or "none"
+//!     kernel_cmdline: "console=ttyS0,115200",  // after root=PARTUUID=... rw
+//!     partitions: [#{ type: "swap", size: "512M" }],  // see [`options`]
 //!     source_date_epoch: 1700000000,
 //! });
 //! ```
 //!
-//! Work in progress (the disk-image issue): GPT ([`gpt`]) with an EFI system partition
-//! holding the image's own systemd-boot, kernel and initramfs ([`esp`]) and a Linux root
-//! partition, ext4 by `mke2fs -d -` ([`ext4`]), raw and qcow2. Still to come: extra
-//! partitions, vmdk and vhd, several formats from one graph.
+//! The `disk_raw` derivation ([`assemble`]) writes a GPT ([`gpt`]) with an EFI system
+//! partition holding the image's own systemd-boot, kernel and initramfs ([`esp`]),
+//! declared partitions (swap by [`swap`], ext4, XBOOTLDR) and the Linux root partition
+//! (ext4 by `mke2fs -d -`, [`ext4`]), which takes the rest of the disk. Every other
+//! format is a derivation of its own reading the raw one ([`convert`]), so
+//! `formats: ["qcow2", "vmdk"]` builds the raw image once.
 //!
-//! Identities: the disk GUID, the partition GUID, the file-system UUID and its hash
-//! seed are derived from the derivation's own arguments and its root tree's digest
-//! ([`derive_uuid`]), so a changed tree gives new ids and an unchanged one the same.
+//! `size: "auto"` is the root tree's ext4 estimate (file contents in 4 KiB blocks, two
+//! inodes' and directory entries' worth per entry, the journal, then 20% and 64 MiB of
+//! headroom), plus the ESP (twice the boot files and 32 MiB, at least 64 MiB), the
+//! declared partitions and the partition tables.
+//!
+//! Identities: the disk GUID, the partition GUIDs, the file-system UUIDs and hash
+//! seeds and the FAT volume ids are derived from the derivation's name and its root
+//! tree's digest ([`derive_uuid`], [`gpt::derive_guid`]), so a changed tree gives new
+//! ids and an unchanged one the same.
 
 pub mod assemble;
 pub mod convert;
