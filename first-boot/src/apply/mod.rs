@@ -1,0 +1,1 @@
+//! Applying an instance (in progress).

@@ -1,0 +1,1 @@
+//! Reading media (in progress).
