@@ -51,6 +51,65 @@ pub enum Command {
     /// Inspect and maintain the store.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Boot a disk image in qemu with its serial console on this terminal.
+    ///
+    /// UEFI (OVMF), the image as a virtio disk, user-mode networking with forwarded
+    /// ports, and each --medium (a NoCloud seed, CONTEXT ISO or config drive) as a
+    /// read-only virtio disk. KVM when it works, else qemu's TCG (a KVM that fails to run
+    /// the guest is detected and the machine restarted under TCG). Writes go to a
+    /// throw-away overlay unless --persist. Quit with Ctrl-A X.
+    Boot(BootArgs),
+}
+
+/// `imgbuild boot`.
+#[derive(Debug, Args)]
+pub struct BootArgs {
+    /// The disk image (raw, qcow2, vmdk or vhd, from its extension).
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+
+    /// A contextualization medium to attach (repeatable).
+    #[arg(long = "medium", value_name = "ISO")]
+    pub media: Vec<PathBuf>,
+
+    /// Forward HOST port to GUEST port on 127.0.0.1 (repeatable) [default: 2222:22 and 8080:80].
+    #[arg(long = "port", value_name = "HOST:GUEST")]
+    pub ports: Vec<String>,
+
+    /// Memory, MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub memory: u32,
+
+    /// Virtual CPUs.
+    #[arg(long, default_value_t = 2)]
+    pub cpus: u32,
+
+    /// Accelerator: auto (KVM if it runs the guest, else TCG), kvm or tcg.
+    #[arg(long, value_enum, default_value_t = Accel::Auto)]
+    pub accel: Accel,
+
+    /// Write into the image itself instead of a throw-away overlay.
+    #[arg(long)]
+    pub persist: bool,
+
+    /// Write the serial console to FILE instead of this terminal (no input).
+    #[arg(long, value_name = "FILE")]
+    pub console: Option<PathBuf>,
+
+    /// Print the qemu command line and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `imgbuild boot --accel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Accel {
+    /// KVM if it works here, else TCG.
+    Auto,
+    /// KVM only.
+    Kvm,
+    /// qemu's emulator.
+    Tcg,
 }
 
 /// Options shared by every command that evaluates a recipe.

@@ -127,6 +127,7 @@ fn run() -> ExitCode {
         Command::Lock(arguments) => commands::lock::run(store, arguments),
         Command::Log(arguments) => commands::log::run(store, arguments),
         Command::Store(command) => commands::store::run(store, command),
+        Command::Boot(arguments) => commands::boot::run(arguments),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

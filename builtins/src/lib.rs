@@ -28,6 +28,7 @@
 pub mod core;
 pub mod debian;
 pub mod disk;
+pub mod first_boot;
 pub mod lock;
 pub mod media;
 pub mod rootfs;
@@ -192,6 +193,11 @@ pub static BUILTINS: &[Builtin] = &[
             kind(disk::VHD_KIND, disk::build_vhd, Some("vhd")),
         ],
         register: disk::register,
+    },
+    Builtin {
+        functions: &["first_boot::agent"],
+        kinds: &[kind(first_boot::KIND, first_boot::build, None)],
+        register: first_boot::register,
     },
     Builtin {
         functions: &["debian::packages", "debian::rootfs"],

@@ -3,5 +3,7 @@
 //! per instance identity; every-boot scripts run on every boot. See `lib.rs`.
 
 fn main() {
-    std::process::exit(imgbuild_first_boot::run(std::env::args_os().skip(1).collect()));
+    std::process::exit(imgbuild_first_boot::run(
+        std::env::args_os().skip(1).collect(),
+    ));
 }

@@ -1,5 +1,6 @@
 //! One function per subcommand, plus the recipe loading they share.
 
+pub mod boot;
 pub mod build;
 pub mod eval;
 pub mod graph;

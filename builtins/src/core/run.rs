@@ -80,7 +80,7 @@ pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) 
     );
 }
 
-fn spec(state: &SharedState, options: Map) -> Result<DerivationSpec, BuiltinError> {
+pub(crate) fn spec(state: &SharedState, options: Map) -> Result<DerivationSpec, BuiltinError> {
     let arguments = ArgMap::new("run", options, KNOWN)?;
     let mut inputs = imgbuild_evaluator::Inputs::new();
     let root = arguments.required("root")?;

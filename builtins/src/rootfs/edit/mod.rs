@@ -14,6 +14,7 @@
 //!   timezone, locale, apt sources (`users`, `services`, `system`, `apt_sources`).
 //! - [`depersonalize`] removes what identifies one build (host keys, machine id, logs,
 //!   caches) and clamps mtimes to `source_date_epoch`.
+//! - [`install`] writes files and enables units into a tree (`first_boot::agent`).
 //! - `files`: reading, writing and resolving paths in a tree, shared by the above.
 //!
 //! Paths in errors are shown absolute (`/etc/passwd`) although the tree's are relative.
@@ -314,6 +315,48 @@ pub fn apply(
     if let Some(sources) = &options.apt_sources {
         apt_sources::apply(&mut edit, sources)?;
     }
+    Ok(applied)
+}
+
+/// A file [`install`] writes: path in the tree, contents, mode (root-owned).
+pub struct InstallFile {
+    /// Path in the tree (`usr/lib/...`).
+    pub path: String,
+    /// Contents.
+    pub content: Vec<u8>,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+/// Writes `files` (root-owned, parents created 0755) into `tree`, then enables the
+/// systemd `units` by their `[Install]` sections, like `debian::rootfs`'s `services`.
+pub fn install(
+    store: &Store,
+    tree: &mut Tree,
+    files: &[InstallFile],
+    units: &[String],
+    source_date_epoch: i64,
+) -> Result<Applied, EditError> {
+    let mut applied = Applied::default();
+    let mut edit = Edit {
+        store,
+        tree,
+        mtime: source_date_epoch,
+        applied: &mut applied,
+    };
+    for file in files {
+        let path = files::tree_path(&file.path)?;
+        let meta = edit.meta(file.mode, 0, 0);
+        files::write_file(&mut edit, &path, &file.content, meta, false)?;
+        edit.log(format!("wrote /{}", file.path));
+    }
+    services::apply(
+        &mut edit,
+        &options::ServiceChanges {
+            enable: units.to_vec(),
+            disable: Vec::new(),
+        },
+    )?;
     Ok(applied)
 }
 
