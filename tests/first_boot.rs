@@ -1,0 +1,260 @@
+//! The flagship end to end (slow: IMGBUILD_SLOW_TESTS=1, the real Debian archive, qemu
+//! under TCG): `recipes/web.rhai` builds a web server image; `examples/fleet.rhai`
+//! builds one medium of each kind (NoCloud, OpenNebula CONTEXT, OpenStack config-2) for
+//! an inventory with this test's own SSH key; `imgbuild boot` boots the image with each.
+//! Checked on every boot: the login prompt carries the VM's name, an SSH login with the
+//! inventory's key works through a forwarded port, nginx serves the page the first-boot
+//! script wrote with the VM's name. With the NoCloud medium the VM is rebooted: the
+//! first-boot script ran exactly once, the every-boot script on both boots.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{imgbuild, scratch, workspace};
+use imgbuild_test_support::{require, require_network, require_slow_tests, require_tool, Missing};
+
+/// Three VMs: two with a static address on qemu's user network, one with DHCP.
+const INVENTORY: &str = "name,ip,prefix,gateway,dns,ssh_key,role
+vm-nocloud,10.0.2.15,24,10.0.2.2,10.0.2.3,KEY,web
+vm-context,10.0.2.15,24,10.0.2.2,10.0.2.3,KEY,web
+vm-config,,,,,KEY,web
+";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn http_get(port: u16) -> String {
+    use std::io::{Read, Write};
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5))
+    else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_err()
+    {
+        return String::new();
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+struct Machine {
+    child: Child,
+    console: PathBuf,
+    ssh: u16,
+    http: u16,
+    key: PathBuf,
+}
+
+impl Machine {
+    fn boot(directory: &Path, image: &Path, medium: &Path, name: &str, key: &Path) -> Machine {
+        let (ssh, http) = (free_port(), free_port());
+        let console = directory.join(format!("{name}.console"));
+        let child = imgbuild(directory)
+            .arg("boot")
+            .arg(image)
+            .arg("--medium")
+            .arg(medium)
+            .args(["--accel", "tcg", "--console"])
+            .arg(&console)
+            .args([
+                "--port",
+                &format!("{ssh}:22"),
+                "--port",
+                &format!("{http}:80"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("imgbuild boot");
+        Machine {
+            child,
+            console,
+            ssh,
+            http,
+            key: key.to_path_buf(),
+        }
+    }
+
+    fn console(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.console).unwrap_or_default()).into_owned()
+    }
+
+    /// Waits until the console shows `pattern` `count` times.
+    fn wait_for(&self, pattern: &str, count: usize) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(600) {
+            if self.console().matches(pattern).count() >= count {
+                return true;
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        false
+    }
+
+    /// Runs `command` over SSH as root with the inventory's key (retrying while sshd starts).
+    fn ssh(&self, command: &str) -> Result<String, String> {
+        let mut last = String::new();
+        for _ in 0..30 {
+            let output = Command::new("ssh")
+                .args(["-i"])
+                .arg(&self.key)
+                .args([
+                    "-p",
+                    &self.ssh.to_string(),
+                    "-o",
+                    "StrictHostKeyChecking=no",
+                    "-o",
+                    "UserKnownHostsFile=/dev/null",
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    "ConnectTimeout=10",
+                    "-o",
+                    "LogLevel=ERROR",
+                    "root@127.0.0.1",
+                    command,
+                ])
+                .output()
+                .expect("ssh");
+            if output.status.success() {
+                return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+            }
+            last = String::from_utf8_lossy(&output.stderr).into_owned();
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        Err(last)
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn build(directory: &Path, recipe: &Path, out: &str, extra: &[&str]) {
+    let output = imgbuild(directory)
+        .arg("build")
+        .arg(recipe)
+        .args(["--store", "store", "-o", out])
+        .args(extra)
+        .output()
+        .expect("imgbuild build");
+    assert!(
+        output.status.success(),
+        "{}: {}",
+        recipe.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_web_image_configures_itself_from_each_medium() {
+    require!(require_slow_tests());
+    require!(require_network());
+    require!(require_tool("qemu-system-x86_64"));
+    require!(require_tool("ssh"));
+    require!(require_tool("ssh-keygen"));
+    require!(imgbuild_test_support::require(
+        if Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd").exists() {
+            Ok(())
+        } else {
+            Err(Missing::new(
+                "OVMF (Debian package ovmf) is not installed".to_owned(),
+            ))
+        }
+    ));
+    let work = scratch();
+    let directory = work.path();
+    let key = directory.join("id_ed25519");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test@imgbuild", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(made.success());
+    let public = std::fs::read_to_string(directory.join("id_ed25519.pub")).expect("public key");
+    let inventory = directory.join("fleet.csv");
+    std::fs::write(&inventory, INVENTORY.replace("KEY", public.trim())).expect("inventory");
+
+    let root = workspace();
+    build(directory, &root.join("recipes/web.rhai"), "image", &[]);
+    let image = directory.join("image/web.qcow2");
+    let inventory_arg = format!("inventory={}", inventory.display());
+    for format in ["nocloud", "context", "config-drive"] {
+        build(
+            directory,
+            &root.join("examples/fleet.rhai"),
+            format,
+            &[
+                "--arg",
+                &inventory_arg,
+                "--arg",
+                &format!("format={format}"),
+            ],
+        );
+    }
+
+    for (format, vm) in [
+        ("nocloud", "vm-nocloud"),
+        ("context", "vm-context"),
+        ("config-drive", "vm-config"),
+    ] {
+        let medium = directory.join(format!("{format}/{vm}.iso"));
+        let machine = Machine::boot(directory, &image, &medium, vm, &key);
+        assert!(
+            machine.wait_for(&format!("{vm} login:"), 1),
+            "{format}: no login prompt with the VM's name:\n{}",
+            machine.console()
+        );
+        let hostname = machine.ssh("hostname").unwrap_or_else(|error| {
+            panic!(
+                "{format}: ssh with the inventory's key: {error}\n{}",
+                machine.console()
+            )
+        });
+        assert_eq!(hostname.trim(), vm, "{format}");
+        let page = http_get(machine.http);
+        assert!(
+            page.contains(&format!("Hello from {vm}")),
+            "{format}: {page}"
+        );
+        if format != "nocloud" {
+            continue;
+        }
+        let before = machine.ssh("cat /var/lib/imgbuild-web/first-boot; wc -l < /var/lib/imgbuild-web/boots; cat /run/imgbuild-ready").expect("state");
+        assert_eq!(
+            before,
+            format!("{vm}\n1\nprovisioned by imgbuild\n"),
+            "first boot"
+        );
+        let _ = machine.ssh("systemctl reboot");
+        assert!(
+            machine.wait_for(&format!("{vm} login:"), 2),
+            "no login prompt after the reboot:\n{}",
+            machine.console()
+        );
+        let after = machine
+            .ssh("cat /var/lib/imgbuild-web/first-boot; wc -l < /var/lib/imgbuild-web/boots")
+            .expect("state");
+        assert_eq!(
+            after,
+            format!("{vm}\n2\n"),
+            "after a reboot: first-boot once, every-boot twice"
+        );
+    }
+}
