@@ -47,7 +47,7 @@ installed_version() {
 version_ge() { dpkg --compare-versions "$1" ge "$2"; }
 
 # --- Packages from bookworm -------------------------------------------------------------
-packages=(tar util-linux genisoimage xorriso cloud-init gpg gpgv xz-utils lz4 uidmap mmdebstrap libcap2-bin
+packages=(tar util-linux genisoimage xorriso cloud-init gpg gpgv xz-utils lz4 uidmap mmdebstrap libcap2-bin openssh-client
     # Disk images: UEFI firmware for QEMU boots (/usr/share/OVMF), FAT tools for the EFI
     # system partition (mkfs.vfat; mcopy/mmd write files into it without a mount), sfdisk.
     ovmf dosfstools mtools fdisk

@@ -214,3 +214,54 @@ fn a_disk_image_without_mke2fs_names_the_package() {
         "{error}"
     );
 }
+
+/// The golden output of `first_boot_agent` (listed in golden.rs as covered here): the
+/// agent's own bytes change with its code, so the digest is taken with the agent file
+/// set aside; its bytes are checked against the embedded agent instead.
+#[test]
+fn the_first_boot_agent_is_installed_with_its_units_and_scripts() {
+    let built = build(
+        "let root = tree(\"r\", #{ \"/etc/motd\": text(\"m\", \"hi\\n\"), \"/usr/lib/systemd/system\": #{ directory: true } });\n\
+         #{ image: first_boot::agent(#{ root: root, source_date_epoch: 1700000000, scripts: [\n\
+             #{ name: \"page\", when: \"first-boot\", script: \"hostname > /srv/page\" },\n\
+             #{ name: \"count\", when: \"every-boot\", script: \"#!/bin/sh\\necho boot >> /srv/boots\\n\" },\n\
+         ] }) }\n",
+    );
+    let mut tree = built.tree("image");
+    let path = |text: &str| TreePath::parse(text).expect("path");
+    let agent = tree
+        .remove(&path(imgbuild_builtins::first_boot::AGENT_PATH))
+        .expect("the agent is installed");
+    match &agent.kind {
+        EntryKind::File { blob, .. } => assert_eq!(
+            built.store.read_blob(blob).expect("agent"),
+            imgbuild_builtins::first_boot::AGENT
+        ),
+        other => panic!("the agent is a {other:?}"),
+    }
+    assert_eq!(agent.meta.mode, 0o755);
+    for (file, mode) in [
+        ("etc/imgbuild/first-boot.d/01-page", 0o700),
+        ("etc/imgbuild/every-boot.d/02-count", 0o700),
+        ("usr/lib/systemd/system/imgbuild-first-boot.service", 0o644),
+        ("usr/lib/systemd/system/imgbuild-first-boot-scripts.service", 0o644),
+    ] {
+        let entry = tree.get(&path(file)).unwrap_or_else(|| panic!("{file}"));
+        assert_eq!(entry.meta.mode, mode, "{file}");
+    }
+    for link in [
+        "etc/systemd/system/sysinit.target.wants/imgbuild-first-boot.service",
+        "etc/systemd/system/multi-user.target.wants/imgbuild-first-boot-scripts.service",
+    ] {
+        assert!(
+            matches!(tree.get(&path(link)).map(|entry| &entry.kind), Some(EntryKind::Symlink { .. })),
+            "{link} enables the unit"
+        );
+    }
+    let digest = built.store.put_tree(&tree).expect("tree");
+    assert_eq!(
+        digest.to_hex(),
+        "0ae4d37ec374101e86bb0e18e3681fccb76351dbc047ad5e70608f3502a62d7f",
+        "first_boot_agent's output (without the agent's bytes) changed: bump its version"
+    );
+}

@@ -175,6 +175,10 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
         "tests/disk.rs: the_disk_kinds_have_golden_output_digests",
     ),
     (
+        "first_boot_agent",
+        "builtins/tests/builders.rs: the_first_boot_agent_is_installed_with_its_units_and_scripts (without the agent's own bytes)",
+    ),
+    (
         "disk_vmdk",
         "tests/disk_layout.rs: every_format_from_one_graph_matches_the_raw_image_and_is_reproducible",
     ),
