@@ -213,10 +213,9 @@ fn a_hanging_script_is_killed_with_its_process_group() {
     assert_eq!(trace(root.path()), "after\n");
     let child = fs::read_to_string(root.path().join("child")).expect("child pid");
     let alive = fs::read_to_string(format!("/proc/{}/stat", child.trim())).is_ok_and(|stat| {
-        !stat
-            .split_whitespace()
+        stat.split_whitespace()
             .nth(2)
-            .is_some_and(|state| state == "Z")
+            .is_none_or(|state| state != "Z")
     });
     assert!(!alive, "the background child {} is gone", child.trim());
 }

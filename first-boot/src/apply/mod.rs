@@ -6,15 +6,15 @@
 //!
 //! | step | when | module |
 //! |---|---|---|
-//! | `instance`: read the state, decide | every boot | [`state`] |
-//! | `machine-id`, `ssh-host-keys` when missing | every boot | [`system`] |
-//! | `hostname` | per instance | [`hostname`] |
-//! | `network` | per instance | [`network`] |
-//! | `user <name>`, `sudo <name>`, `ssh-keys <name>` | per instance | [`users`] |
-//! | `file <path>` | per instance | [`files`] |
-//! | `script first-boot.d/*`, then the medium's per-instance scripts | per instance | [`scripts`] |
-//! | `state`: record the instance id | per instance | [`state`] |
-//! | `script every-boot.d/*`, then the medium's every-boot scripts | every boot | [`scripts`] |
+//! | `instance`: read the state, decide | every boot | `state` |
+//! | `machine-id`, `ssh-host-keys` when missing | every boot | `system` |
+//! | `hostname` | per instance | `hostname` |
+//! | `network` | per instance | `network` |
+//! | `user <name>`, `sudo <name>`, `ssh-keys <name>` | per instance | `users` |
+//! | `file <path>` | per instance | `files` |
+//! | `script first-boot.d/*`, then the medium's per-instance scripts | per instance | `scripts` |
+//! | `state`: record the instance id | per instance | `state` |
+//! | `script every-boot.d/*`, then the medium's every-boot scripts | every boot | `scripts` |
 //!
 //! Per-instance steps run when the instance id differs from the one recorded in the
 //! state directory (or none is); the record is written after them, so a crash midway
@@ -27,13 +27,14 @@
 //! run), the log 0600, and passwords reach no report, log, error or command line.
 //!
 //! **Invariant:** every path written is under the root: paths from the medium are
-//! checked and symbolic links resolved inside the root ([`root`]).
+//! checked and symbolic links resolved inside the root (`root`).
 
 mod accounts;
 mod error;
 mod files;
 mod hostname;
 mod network;
+mod path;
 mod program;
 mod report;
 mod root;

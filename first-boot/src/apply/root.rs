@@ -28,102 +28,10 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::error::ApplyError;
+pub use super::path::{Follow, Ownership, TargetPath};
 
 /// How many symbolic links one resolution may follow (the kernel's limit).
 const MAX_LINKS: usize = 40;
-
-/// An absolute path inside the target, checked: no `..`, no NUL, at least one component.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetPath {
-    components: Vec<String>,
-}
-
-impl TargetPath {
-    /// Checks `path`: absolute, no `..`, no NUL byte, not the root itself. `.` and empty
-    /// components (`//`) are dropped.
-    pub fn new(path: &str) -> Result<TargetPath, ApplyError> {
-        let refuse = |reason| ApplyError::Path {
-            path: path.to_owned(),
-            reason,
-        };
-        if !path.starts_with('/') {
-            return Err(refuse("not absolute"));
-        }
-        if path.contains('\0') {
-            return Err(refuse("contains a NUL byte"));
-        }
-        let mut components = Vec::new();
-        for component in path.split('/') {
-            match component {
-                "" | "." => {}
-                ".." => return Err(refuse("contains a `..` component")),
-                name => components.push(name.to_owned()),
-            }
-        }
-        if components.is_empty() {
-            return Err(refuse("names the root directory"));
-        }
-        Ok(TargetPath { components })
-    }
-
-    /// `self` with `name` appended (a single component, checked like the others).
-    pub fn join(&self, name: &str) -> Result<TargetPath, ApplyError> {
-        let joined = format!("{self}/{name}");
-        let path = TargetPath::new(&joined)?;
-        if path.components.len() != self.components.len() + 1 {
-            return Err(ApplyError::Path {
-                path: joined,
-                reason: "not a single file name",
-            });
-        }
-        Ok(path)
-    }
-
-    /// The last component.
-    pub fn file_name(&self) -> &str {
-        self.components.last().map_or("", String::as_str)
-    }
-}
-
-impl std::fmt::Display for TargetPath {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for component in &self.components {
-            write!(formatter, "/{component}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Whether symbolic links are followed while resolving a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Follow {
-    /// As a process chrooted into the root would: never out of it.
-    InRoot,
-    /// Not at all: any link on the way (or at the end) is an error.
-    Never,
-}
-
-/// Owner and permission bits for a file or directory written into the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ownership {
-    /// Permission bits (including setuid, setgid, sticky).
-    pub mode: u32,
-    /// Owner.
-    pub uid: u32,
-    /// Group.
-    pub gid: u32,
-}
-
-impl Ownership {
-    /// Root-owned with `mode`.
-    pub fn root(mode: u32) -> Ownership {
-        Ownership {
-            mode,
-            uid: 0,
-            gid: 0,
-        }
-    }
-}
 
 /// The target root, opened once.
 #[derive(Debug)]
@@ -186,7 +94,7 @@ impl Root {
         let io = |operation, error: Errno| ApplyError::io(operation, &shown, errno(error));
         let mut stack: Vec<OwnedFd> =
             vec![self.reopen_root().map_err(|error| io("open", error))?];
-        let mut pending: VecDeque<String> = path.components.iter().cloned().collect();
+        let mut pending: VecDeque<String> = path.components().iter().cloned().collect();
         let mut links = 0;
         while let Some(component) = pending.pop_front() {
             if component.is_empty() || component == "." {
@@ -294,12 +202,11 @@ impl Root {
 
     /// The target of the symbolic link at `path` itself (not followed), if it is one.
     pub fn link_target(&self, path: &TargetPath) -> Option<String> {
-        let parent = TargetPath {
-            components: path.components[..path.components.len() - 1].to_vec(),
-        };
-        let directory = if parent.components.is_empty() {
+        let parent = path.parent_components();
+        let directory = if parent.is_empty() {
             self.reopen_root().ok()?
         } else {
+            let parent = TargetPath::new(&format!("/{}", parent.join("/"))).ok()?;
             let resolved = self.resolve(&parent, Follow::InRoot, false).ok()?;
             rustix::fs::openat(
                 &resolved.directory,
