@@ -244,7 +244,10 @@ fn the_first_boot_agent_is_installed_with_its_units_and_scripts() {
         ("etc/imgbuild/first-boot.d/01-page", 0o700),
         ("etc/imgbuild/every-boot.d/02-count", 0o700),
         ("usr/lib/systemd/system/imgbuild-first-boot.service", 0o644),
-        ("usr/lib/systemd/system/imgbuild-first-boot-scripts.service", 0o644),
+        (
+            "usr/lib/systemd/system/imgbuild-first-boot-scripts.service",
+            0o644,
+        ),
     ] {
         let entry = tree.get(&path(file)).unwrap_or_else(|| panic!("{file}"));
         assert_eq!(entry.meta.mode, mode, "{file}");
@@ -254,7 +257,10 @@ fn the_first_boot_agent_is_installed_with_its_units_and_scripts() {
         "etc/systemd/system/multi-user.target.wants/imgbuild-first-boot-scripts.service",
     ] {
         assert!(
-            matches!(tree.get(&path(link)).map(|entry| &entry.kind), Some(EntryKind::Symlink { .. })),
+            matches!(
+                tree.get(&path(link)).map(|entry| &entry.kind),
+                Some(EntryKind::Symlink { .. })
+            ),
             "{link} enables the unit"
         );
     }

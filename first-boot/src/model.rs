@@ -13,6 +13,29 @@ pub enum Source {
     OpenNebula,
     /// OpenStack config drive (`config-2` / `CONFIG-2`): openstack/latest/*.json.
     ConfigDrive,
+    /// No medium: only the image's own first-boot and every-boot work (instance id
+    /// [`NO_MEDIUM`]).
+    None,
+}
+
+/// The instance id of a boot without a medium.
+pub const NO_MEDIUM: &str = "no-medium";
+
+impl Instance {
+    /// The instance of a boot without a medium: nothing to configure, the image's own
+    /// scripts to run.
+    pub fn without_medium() -> Instance {
+        Instance {
+            source: Source::None,
+            instance_id: NO_MEDIUM.to_owned(),
+            hostname: None,
+            interfaces: Vec::new(),
+            nameservers: Vec::new(),
+            users: Vec::new(),
+            files: Vec::new(),
+            scripts: Vec::new(),
+        }
+    }
 }
 
 /// Everything the agent applies for one instance.

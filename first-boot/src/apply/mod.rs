@@ -65,6 +65,21 @@ pub struct Options {
     pub shell: PathBuf,
     /// The state directory, as the instance sees it.
     pub state_directory: String,
+    /// Which steps run.
+    pub phase: Phase,
+}
+
+/// Which steps [`apply`] runs. A boot runs [`Phase::Configure`] before the network and
+/// logins, and [`Phase::Scripts`] later, so that a slow or hanging script never holds up
+/// a login. Each phase keeps its own record of the last instance it handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Everything, in the table's order (one record).
+    All,
+    /// Everything but the scripts.
+    Configure,
+    /// Only the scripts: per-instance ones for a new instance, every-boot ones always.
+    Scripts,
 }
 
 impl Default for Options {
@@ -75,6 +90,7 @@ impl Default for Options {
             script_timeout: Duration::from_secs(300),
             shell: PathBuf::from("/bin/sh"),
             state_directory: state::DEFAULT_DIRECTORY.to_owned(),
+            phase: Phase::All,
         }
     }
 }
@@ -110,6 +126,7 @@ pub fn medium_name(source: Source) -> &'static str {
         Source::NoCloud => "nocloud",
         Source::OpenNebula => "context",
         Source::ConfigDrive => "config-2",
+        Source::None => "none",
     }
 }
 
@@ -144,13 +161,22 @@ pub fn apply(root: &Path, instance: &Instance, options: &Options) -> Report {
             return report;
         }
     };
-    let per_instance = gate(&target, &state_directory, instance, &mut report);
-    timed(&mut report, "machine-id".to_owned(), || {
-        system::machine_id(&target)
-    });
-    timed(&mut report, "ssh-host-keys".to_owned(), || {
-        system::ssh_host_keys(&target)
-    });
+    let configure = options.phase != Phase::Scripts;
+    let scripted = options.phase != Phase::Configure;
+    let record = if options.phase == Phase::Scripts {
+        state::SCRIPTED
+    } else {
+        state::CONFIGURED
+    };
+    let per_instance = gate(&target, &state_directory, record, instance, &mut report);
+    if configure {
+        timed(&mut report, "machine-id".to_owned(), || {
+            system::machine_id(&target)
+        });
+        timed(&mut report, "ssh-host-keys".to_owned(), || {
+            system::ssh_host_keys(&target)
+        });
+    }
     let context = scripts::Context {
         root: &target,
         state: &state_directory,
@@ -159,46 +185,58 @@ pub fn apply(root: &Path, instance: &Instance, options: &Options) -> Report {
         options,
     };
     if per_instance {
-        timed(&mut report, "hostname".to_owned(), || {
-            match &instance.hostname {
-                Some(name) => hostname::apply(&target, name, options.live),
-                None => Ok(Applied::Skipped("not in the medium".to_owned())),
-            }
-        });
-        timed(&mut report, "network".to_owned(), || {
-            network::apply(&target, instance)
-        });
-        users::apply(&target, &instance.users, &mut report);
-        files::apply(&target, &instance.files, &mut report);
-        run_scripts(
-            &context,
-            "/etc/imgbuild/first-boot.d",
-            instance,
-            When::PerInstance,
-            &mut report,
-        );
+        if configure {
+            timed(&mut report, "hostname".to_owned(), || {
+                match &instance.hostname {
+                    Some(name) => hostname::apply(&target, name, options.live),
+                    None => Ok(Applied::Skipped("not in the medium".to_owned())),
+                }
+            });
+            timed(&mut report, "network".to_owned(), || {
+                network::apply(&target, instance)
+            });
+            users::apply(&target, &instance.users, &mut report);
+            files::apply(&target, &instance.files, &mut report);
+        }
+        if scripted {
+            run_scripts(
+                &context,
+                "/etc/imgbuild/first-boot.d",
+                instance,
+                When::PerInstance,
+                &mut report,
+            );
+        }
         timed(&mut report, "state".to_owned(), || {
-            state::record(&target, &state_directory, &instance.instance_id)
+            state::record(&target, &state_directory, record, &instance.instance_id)
                 .map(|()| Applied::Done(format!("recorded instance {}", instance.instance_id)))
         });
     }
-    run_scripts(
-        &context,
-        "/etc/imgbuild/every-boot.d",
-        instance,
-        When::EveryBoot,
-        &mut report,
-    );
+    if scripted {
+        run_scripts(
+            &context,
+            "/etc/imgbuild/every-boot.d",
+            instance,
+            When::EveryBoot,
+            &mut report,
+        );
+    }
     report.total = started.elapsed();
     log_report(&target, &report);
     report
 }
 
 /// Decides whether the per-instance steps run, reporting it as the `instance` step.
-fn gate(target: &Root, directory: &TargetPath, instance: &Instance, report: &mut Report) -> bool {
+fn gate(
+    target: &Root,
+    directory: &TargetPath,
+    record: &str,
+    instance: &Instance,
+    report: &mut Report,
+) -> bool {
     let started = Instant::now();
     let recorded =
-        state::prepare(target, directory).and_then(|()| state::recorded(target, directory));
+        state::prepare(target, directory).and_then(|()| state::recorded(target, directory, record));
     let (run, outcome, message) = match recorded {
         Ok(Some(id)) if id == instance.instance_id => (
             false,

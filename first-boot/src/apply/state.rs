@@ -17,8 +17,10 @@ use super::root::{Follow, Ownership, Root, TargetPath};
 /// The default state directory, as the instance sees it.
 pub const DEFAULT_DIRECTORY: &str = "/var/lib/imgbuild-first-boot";
 
-/// The file in the state directory that holds the last applied instance id.
-const RECORD: &str = "instance-id";
+/// The file in the state directory that holds the last instance id configured.
+pub const CONFIGURED: &str = "instance-id";
+/// The file that holds the last instance id whose per-instance scripts ran.
+pub const SCRIPTED: &str = "scripts-instance-id";
 
 /// Creates the state directory (0700 root, also when it existed with another mode).
 pub fn prepare(root: &Root, directory: &TargetPath) -> Result<(), ApplyError> {
@@ -26,16 +28,25 @@ pub fn prepare(root: &Root, directory: &TargetPath) -> Result<(), ApplyError> {
 }
 
 /// The instance id recorded by the last finished run, if any.
-pub fn recorded(root: &Root, directory: &TargetPath) -> Result<Option<String>, ApplyError> {
-    let text = root.read_text(&directory.join(RECORD)?)?;
+pub fn recorded(
+    root: &Root,
+    directory: &TargetPath,
+    record: &str,
+) -> Result<Option<String>, ApplyError> {
+    let text = root.read_text(&directory.join(record)?)?;
     let id = text.strip_suffix('\n').unwrap_or(&text);
     Ok((!id.is_empty()).then(|| id.to_owned()))
 }
 
 /// Records `instance_id` as applied.
-pub fn record(root: &Root, directory: &TargetPath, instance_id: &str) -> Result<(), ApplyError> {
+pub fn record(
+    root: &Root,
+    directory: &TargetPath,
+    record: &str,
+    instance_id: &str,
+) -> Result<(), ApplyError> {
     root.write(
-        &directory.join(RECORD)?,
+        &directory.join(record)?,
         format!("{instance_id}\n").as_bytes(),
         Ownership::root(0o600),
         Follow::InRoot,
