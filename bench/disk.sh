@@ -56,8 +56,8 @@
 # whose bandwidth is measured — /dev/shm takes the disk out), BW_MIB (2048), EXTRA (tree),
 # KEEP (0; 1 keeps the scratch directory), IMGBUILD (target/release/imgbuild, built if
 # missing), GROWTH (1; 0 skips figure 4, which downloads the packages once more).
-# Disk use: about 10 GB at the peak under BENCH_DIR (dd files, images, three stores),
-# all removed at the end.
+# Disk use: a few GB at the peak under BENCH_DIR (the dd file, images, two stores, the
+# tree and its tar) and BW_MIB in /dev/shm (the random bytes), all removed at the end.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
