@@ -103,8 +103,9 @@ fn every_format_from_one_graph_matches_the_raw_image_and_is_reproducible() {
         &[(
             "recipe.rhai",
             &format!(
-                "{TREE}#{{ image: disk::image(#{{ root: root, name: \"golden\", boot: \"none\", size: \"64M\",
-                    formats: [\"raw\", \"qcow2\", \"vmdk\", \"vhd\"], source_date_epoch: 1700000000 }}) }}\n"
+                "{TREE}let one = #{{ root: root, name: \"golden\", boot: \"none\", size: \"64M\", source_date_epoch: 1700000000 }};
+                #{{ image: disk::image(one + #{{ formats: [\"raw\", \"qcow2\", \"vmdk\", \"vhd\"] }}),
+                    alone: #{{ vmdk: disk::image(one + #{{ format: \"vmdk\" }}), vhd: disk::image(one + #{{ format: \"vhd\" }}) }} }}\n"
             ),
         )],
     );
@@ -118,6 +119,14 @@ fn every_format_from_one_graph_matches_the_raw_image_and_is_reproducible() {
             sha256(&result("result-a", format)),
             sha256(&result("result-b", format)),
             "{format}: two cold builds"
+        );
+    }
+    // One format alone assembles the raw image itself: the same bytes.
+    for format in ["vmdk", "vhd"] {
+        assert_eq!(
+            sha256(&result("result-a", format)),
+            sha256(&directory.join(format!("result-a/alone.{format}"))),
+            "{format} alone and {format} from the shared raw image"
         );
     }
     let raw = result("result-a", "raw");

@@ -79,6 +79,18 @@ struct Part {
 }
 
 pub(crate) fn build_raw(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
+    let (image, secret) = assemble(context)?;
+    let info = context.store.import_file(image.path(), secret)?;
+    Ok(imgbuild_engine::file_output(&info, false, secret))
+}
+
+/// Writes the raw disk image the derivation's arguments describe (`root`, `size`,
+/// `boot`, `partitions`, `kernel_cmdline`, `source_date_epoch`) into a scratch file;
+/// returns it and whether it holds a secret. `disk_raw` imports it; a single other
+/// format converts it without a round trip through the store.
+pub(crate) fn assemble(
+    context: &mut BuildContext<'_>,
+) -> Result<(tempfile::NamedTempFile, bool), BuildError> {
     let args = context.derivation.args.clone();
     let Some(Value::Input(root_index)) = args.get("root") else {
         return Err(BuildError::Malformed(
@@ -323,8 +335,7 @@ pub(crate) fn build_raw(context: &mut BuildContext<'_>) -> Result<OutputRecord, 
         parts.len()
     ));
     let secret = context.derivation.secret || context.input(*root_index)?.record.secret;
-    let info = context.store.import_file(image.path(), secret)?;
-    Ok(imgbuild_engine::file_output(&info, false, secret))
+    Ok((image, secret))
 }
 
 /// Writes one FAT boot partition with `files`.

@@ -25,7 +25,8 @@ pub const VHD_KIND: &str = "disk_vhd";
 /// Seconds from the Unix epoch to 2000-01-01 00:00:00 UTC, where VHD time starts.
 const VHD_EPOCH: i64 = 946_684_800;
 
-/// The raw input, a scratch directory, and the raw bytes copied into it as `disk.raw`.
+/// The raw image to convert: a scratch directory, the raw bytes in it as `disk.raw`,
+/// and their digest (which derives the vmdk CID and the vhd UUID).
 struct Work {
     raw_digest: Digest,
     directory: tempfile::TempDir,
@@ -33,16 +34,10 @@ struct Work {
     secret: bool,
 }
 
+/// The raw image: copied out of the store when it is an input (`formats: [...]`), or
+/// assembled here when this format is the only one (`format: "qcow2"`): the same bytes
+/// without importing them into the store and copying them back out.
 fn prepare(context: &mut BuildContext<'_>) -> Result<Work, BuildError> {
-    let Some(Value::Input(index)) = context.derivation.args.get("raw") else {
-        return Err(BuildError::Malformed(
-            "a disk conversion without a raw image".to_owned(),
-        ));
-    };
-    let input = context.input(*index)?.clone();
-    let OutputObject::File { blob, .. } = input.record.object else {
-        return Err(BuildError::Malformed("the raw image is a tree".to_owned()));
-    };
     let scratch = context.store.scratch_directory()?;
     let directory = tempfile::Builder::new()
         .prefix("disk-")
@@ -54,6 +49,23 @@ fn prepare(context: &mut BuildContext<'_>) -> Result<Work, BuildError> {
             ))
         })?;
     let raw = directory.path().join("disk.raw");
+    let Some(Value::Input(index)) = context.derivation.args.get("raw") else {
+        let (image, secret) = super::assemble::assemble(context)?;
+        image
+            .persist(&raw)
+            .map_err(|error| BuildError::Environment(format!("{}: {error}", raw.display())))?;
+        let info = imgbuild_store::hash_file(&raw)?;
+        return Ok(Work {
+            raw_digest: info.digest,
+            directory,
+            raw,
+            secret,
+        });
+    };
+    let input = context.input(*index)?.clone();
+    let OutputObject::File { blob, .. } = input.record.object else {
+        return Err(BuildError::Malformed("the raw image is a tree".to_owned()));
+    };
     let mut file = std::fs::File::create(&raw)
         .map_err(|error| BuildError::Environment(format!("{}: {error}", raw.display())))?;
     context.store.copy_blob_to_file(&blob, &mut file)?;

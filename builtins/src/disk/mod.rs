@@ -131,11 +131,43 @@ fn image(
     }
     args.insert("boot".to_owned(), Value::String(boot));
     args.insert("source_date_epoch".to_owned(), Value::Int(epoch));
+    let compress = arguments.optional_bool("compress")?.unwrap_or(false);
+    let conversion = |format: &str, args: &mut BTreeMap<String, Value>| match format {
+        "qcow2" => {
+            args.insert("compress".to_owned(), Value::Bool(compress));
+            QCOW2_KIND
+        }
+        "vmdk" => VMDK_KIND,
+        _ => {
+            args.insert("source_date_epoch".to_owned(), Value::Int(epoch));
+            VHD_KIND
+        }
+    };
+    if let [format] = formats.as_slice() {
+        // One format: one derivation, which assembles the raw image itself unless raw
+        // is what was asked for.
+        let kind = if format == "raw" {
+            RAW_KIND
+        } else {
+            conversion(format, &mut args)
+        };
+        let handle = state.add(
+            context,
+            DerivationSpec::derived(kind, VERSION, name, args, inputs),
+        );
+        return Ok(match arguments.get("formats") {
+            None => Dynamic::from(handle),
+            Some(_) => {
+                let mut made = Map::new();
+                made.insert(format.as_str().into(), Dynamic::from(handle));
+                Dynamic::from_map(made)
+            }
+        });
+    }
     let raw = state.add(
         context,
         DerivationSpec::derived(RAW_KIND, VERSION, name.clone(), args, inputs),
     );
-    let compress = arguments.optional_bool("compress")?.unwrap_or(false);
     let mut made = Map::new();
     for format in &formats {
         let handle = if format == "raw" {
@@ -144,17 +176,7 @@ fn image(
             let mut inputs = imgbuild_evaluator::Inputs::new();
             let mut args = BTreeMap::new();
             args.insert("raw".to_owned(), inputs.reference(raw.id));
-            let kind = match format.as_str() {
-                "qcow2" => {
-                    args.insert("compress".to_owned(), Value::Bool(compress));
-                    QCOW2_KIND
-                }
-                "vmdk" => VMDK_KIND,
-                _ => {
-                    args.insert("source_date_epoch".to_owned(), Value::Int(epoch));
-                    VHD_KIND
-                }
-            };
+            let kind = conversion(format, &mut args);
             state.add(
                 context,
                 DerivationSpec::derived(kind, VERSION, name.clone(), args, inputs),
@@ -162,14 +184,8 @@ fn image(
         };
         made.insert(format.as_str().into(), Dynamic::from(handle));
     }
-    match (arguments.get("formats"), formats.first()) {
-        (None, Some(format)) => made
-            .remove(format.as_str())
-            .ok_or_else(|| BuiltinError::new("disk::image: no format")),
-        _ => Ok(Dynamic::from_map(made)),
-    }
+    Ok(Dynamic::from_map(made))
 }
-
 /// A UUID (text form, version 4 layout) derived from `seed` for `purpose`.
 pub fn derive_uuid(seed: &[u8], purpose: &str) -> String {
     let mut hasher = blake3::Hasher::new_derive_key("imgbuild 2026-12 disk uuid v1");
