@@ -36,6 +36,9 @@ pub struct Instance {
     pub files: Vec<File>,
     /// Scripts from the medium, in the order they run.
     pub scripts: Vec<Script>,
+    /// What the reader understood but will not apply (unknown cloud-config keys,
+    /// unsupported variables…): for the agent's report, never a reason to stop.
+    pub warnings: Vec<String>,
 }
 
 /// One network interface.
