@@ -243,9 +243,9 @@ fn multipart(
         ));
     }
     for (index, part) in parts.iter().enumerate() {
-        // The line break before a delimiter belongs to the delimiter.
-        let part = part.strip_suffix('\n').unwrap_or(part);
-        let part = part.strip_suffix('\r').unwrap_or(part);
+        // RFC 2046 gives the line break before a delimiter to the delimiter; it is kept
+        // here, so text parts keep their last line break (imgbuild's writer adds one
+        // only when a part lacks it).
         let (head, body) = split_entity(part);
         let part_headers = headers(head);
         let header = |wanted: &str| {
