@@ -21,7 +21,10 @@ fn read(kind: Source, files: &[(&str, &str)]) -> Result<Instance, MediaError> {
 fn nocloud(user_data: &str) -> Instance {
     read(
         Source::NoCloud,
-        &[("meta-data", "instance-id: i-1\n"), ("user-data", user_data)],
+        &[
+            ("meta-data", "instance-id: i-1\n"),
+            ("user-data", user_data),
+        ],
     )
     .expect("reads")
 }
@@ -65,7 +68,10 @@ fn users_in_all_their_forms() {
     assert_eq!(ops.groups, ["adm", "sudo"]);
     assert!(ops.sudo);
     assert!(!ops.lock_password);
-    assert_eq!(ops.password, Some(Password::Hash("$6$salt$hash".to_owned())));
+    assert_eq!(
+        ops.password,
+        Some(Password::Hash("$6$salt$hash".to_owned()))
+    );
     assert_eq!(ops.ssh_keys, ["ssh-ed25519 AAAA ops", "ssh-rsa BBBB top"]);
     assert_eq!(ops.shell.as_deref(), Some("/bin/zsh"));
     assert_eq!(ops.gecos.as_deref(), Some("Operator"));
@@ -138,7 +144,11 @@ fn shell_script_and_multipart_user_data() {
     );
     assert_eq!(instance.scripts[0].body, b"#!/bin/sh\necho hello\n");
     assert_eq!(instance.scripts[1].body, b"#!/bin/sh\necho boot\n");
-    let paths: Vec<&str> = instance.files.iter().map(|file| file.path.as_str()).collect();
+    let paths: Vec<&str> = instance
+        .files
+        .iter()
+        .map(|file| file.path.as_str())
+        .collect();
     assert_eq!(paths, ["/a", "/b"]);
 }
 
@@ -148,7 +158,10 @@ fn malformed_documents_name_file_and_line() {
         Source::NoCloud,
         &[
             ("meta-data", "instance-id: x\n"),
-            ("user-data", "#cloud-config\nusers:\n  - name: a\n  bad: [\n"),
+            (
+                "user-data",
+                "#cloud-config\nusers:\n  - name: a\n  bad: [\n",
+            ),
         ],
     )
     .expect_err("malformed");
@@ -157,11 +170,20 @@ fn malformed_documents_name_file_and_line() {
         "{error}"
     );
     let error = read(Source::NoCloud, &[("meta-data", "a: b: c\n")]).expect_err("malformed");
-    assert!(error.to_string().starts_with("meta-data, line 1"), "{error}");
-    let error = read(Source::ConfigDrive, &[("openstack/latest/meta_data.json", "{\n\"uuid\": \n")])
-        .expect_err("malformed");
+    assert!(
+        error.to_string().starts_with("meta-data, line 1"),
+        "{error}"
+    );
+    let error = read(
+        Source::ConfigDrive,
+        &[("openstack/latest/meta_data.json", "{\n\"uuid\": \n")],
+    )
+    .expect_err("malformed");
     assert!(error.to_string().contains("line"), "{error}");
-    assert!(read(Source::NoCloud, &[("user-data", "")]).is_err(), "meta-data is required");
+    assert!(
+        read(Source::NoCloud, &[("user-data", "")]).is_err(),
+        "meta-data is required"
+    );
     for bad in [
         "#cloud-config\nwrite_files: [{path: relative, content: x}]\n",
         "#cloud-config\nwrite_files: [{path: /x, encoding: rot13}]\n",
@@ -249,14 +271,23 @@ fn nova_config_drive() {
     assert_eq!(instance.users[0].ssh_keys, ["ssh-ed25519 AAAA ops"]);
     assert_eq!(instance.files[0].path, "/etc/motd");
     assert_eq!(instance.files[0].content, b"hello\n");
-    assert_eq!(instance.interfaces[0].mac.as_deref(), Some("fa:16:3e:00:00:01"));
+    assert_eq!(
+        instance.interfaces[0].mac.as_deref(),
+        Some("fa:16:3e:00:00:01")
+    );
     assert_eq!(instance.interfaces[0].addresses, ["192.168.1.10/24"]);
-    assert_eq!(instance.interfaces[0].gateway4.as_deref(), Some("192.168.1.1"));
+    assert_eq!(
+        instance.interfaces[0].gateway4.as_deref(),
+        Some("192.168.1.1")
+    );
     assert_eq!(instance.interfaces[0].mtu, Some(1450));
     assert!(instance.interfaces[1].dhcp4);
     assert_eq!(instance.nameservers, ["192.168.1.1"]);
-    let error = read(Source::ConfigDrive, &[("openstack/latest/meta_data.json", "{}")])
-        .expect_err("uuid is required");
+    let error = read(
+        Source::ConfigDrive,
+        &[("openstack/latest/meta_data.json", "{}")],
+    )
+    .expect_err("uuid is required");
     assert!(error.to_string().contains("uuid"), "{error}");
 }
 
@@ -277,7 +308,9 @@ fn context_sh_quoting() {
         ("A='x' B='y'\n", 1),
     ] {
         match context::parse(bad) {
-            Err(MediaError::Syntax { line: Some(found), .. }) => assert_eq!(found, line, "{bad}"),
+            Err(MediaError::Syntax {
+                line: Some(found), ..
+            }) => assert_eq!(found, line, "{bad}"),
             other => panic!("{bad}: {other:?}"),
         }
     }
@@ -313,8 +346,14 @@ fn opennebula_context() {
     let mut changed = files;
     changed[0].1 = "X='1'\n";
     let other = read(Source::OpenNebula, &changed).expect("reads");
-    assert_ne!(other.instance_id, instance.instance_id, "identity is the digest");
+    assert_ne!(
+        other.instance_id, instance.instance_id,
+        "identity is the digest"
+    );
     assert!(other.users.is_empty() && other.scripts.is_empty());
-    let missing = read(Source::OpenNebula, &[("context.sh", "INIT_SCRIPTS='gone.sh'\n")]);
+    let missing = read(
+        Source::OpenNebula,
+        &[("context.sh", "INIT_SCRIPTS='gone.sh'\n")],
+    );
     assert!(matches!(missing, Err(MediaError::Missing { file }) if file == "gone.sh"));
 }

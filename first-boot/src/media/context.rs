@@ -86,8 +86,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, MediaError> {
         }
         at += 1;
         let mut value = String::new();
-        loop {
-            let Some(&c) = chars.get(at) else { break };
+        while let Some(&c) = chars.get(at) {
             match c {
                 '\'' => {
                     let quote_line = line;
