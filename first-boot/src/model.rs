@@ -34,6 +34,7 @@ impl Instance {
             users: Vec::new(),
             files: Vec::new(),
             scripts: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -59,6 +60,9 @@ pub struct Instance {
     pub files: Vec<File>,
     /// Scripts from the medium, in the order they run.
     pub scripts: Vec<Script>,
+    /// What the reader understood but will not apply (unknown cloud-config keys,
+    /// unsupported variables…): for the agent's report, never a reason to stop.
+    pub warnings: Vec<String>,
 }
 
 /// One network interface.

@@ -71,6 +71,7 @@ fn instance(id: &str) -> Instance {
         users: Vec::new(),
         files: Vec::new(),
         scripts: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

@@ -49,6 +49,7 @@ fn instance(id: &str, scripts: Vec<Script>) -> Instance {
         users: Vec::new(),
         files: Vec::new(),
         scripts,
+        warnings: Vec::new(),
     }
 }
 

@@ -76,6 +76,7 @@ fn instance(id: &str, users: Vec<User>) -> Instance {
         users,
         files: Vec::new(),
         scripts: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

@@ -49,6 +49,8 @@ mod rock_ridge;
 mod tree;
 mod write;
 
+pub mod read;
+
 pub use write::{image_size, to_vec, write_image};
 
 /// The largest `source_date_epoch` an ISO 9660 date holds (2155-12-31 23:59:59 UTC).
