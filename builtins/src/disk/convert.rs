@@ -28,7 +28,8 @@ const VHD_EPOCH: i64 = 946_684_800;
 /// The raw image to convert: a scratch directory, the raw bytes in it as `disk.raw`,
 /// and their digest (which derives the vmdk CID and the vhd UUID).
 struct Work {
-    raw_digest: Digest,
+    /// `None` until [`Work::digest`] hashes a raw image assembled here.
+    raw_digest: Option<Digest>,
     directory: tempfile::TempDir,
     raw: PathBuf,
     secret: bool,
@@ -54,9 +55,8 @@ fn prepare(context: &mut BuildContext<'_>) -> Result<Work, BuildError> {
         image
             .persist(&raw)
             .map_err(|error| BuildError::Environment(format!("{}: {error}", raw.display())))?;
-        let info = imgbuild_store::hash_file(&raw)?;
         return Ok(Work {
-            raw_digest: info.digest,
+            raw_digest: None,
             directory,
             raw,
             secret,
@@ -70,11 +70,24 @@ fn prepare(context: &mut BuildContext<'_>) -> Result<Work, BuildError> {
         .map_err(|error| BuildError::Environment(format!("{}: {error}", raw.display())))?;
     context.store.copy_blob_to_file(&blob, &mut file)?;
     Ok(Work {
-        raw_digest: blob,
+        raw_digest: Some(blob),
         directory,
         raw,
         secret: context.derivation.secret || input.record.secret,
     })
+}
+
+impl Work {
+    /// The raw image's digest (hashed here when it was assembled here: qcow2 never needs
+    /// it).
+    fn digest(&mut self) -> Result<Digest, BuildError> {
+        if let Some(digest) = self.raw_digest {
+            return Ok(digest);
+        }
+        let digest = imgbuild_store::hash_file(&self.raw)?.digest;
+        self.raw_digest = Some(digest);
+        Ok(digest)
+    }
 }
 
 fn finish(
@@ -132,7 +145,7 @@ pub(crate) fn build_qcow2(context: &mut BuildContext<'_>) -> Result<OutputRecord
 }
 
 pub(crate) fn build_vmdk(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
-    let work = prepare(context)?;
+    let mut work = prepare(context)?;
     let name = context.derivation.name.clone();
     // The descriptor's extent line names the file: the name the result will have.
     let vmdk = work.directory.path().join(format!("{name}.vmdk"));
@@ -142,7 +155,7 @@ pub(crate) fn build_vmdk(context: &mut BuildContext<'_>) -> Result<OutputRecord,
         &work.raw,
         &vmdk,
     )?;
-    let cid = &super::derive_uuid(work.raw_digest.as_bytes(), "vmdk cid")[..8];
+    let cid = &super::derive_uuid(work.digest()?.as_bytes(), "vmdk cid")[..8];
     fix_cid(&vmdk, cid)?;
     finish(context, &vmdk, work.secret)
 }
@@ -196,11 +209,11 @@ pub(crate) fn build_vhd(context: &mut BuildContext<'_>) -> Result<OutputRecord, 
         .get("source_date_epoch")
         .and_then(Value::as_int)
         .unwrap_or(0);
-    let work = prepare(context)?;
+    let mut work = prepare(context)?;
     let size = std::fs::metadata(&work.raw)
         .map_err(|error| BuildError::Environment(format!("{}: {error}", work.raw.display())))?
         .len();
-    let uuid = super::gpt::derive_guid(work.raw_digest.as_bytes(), "vhd uuid");
+    let uuid = super::gpt::derive_guid(work.digest()?.as_bytes(), "vhd uuid");
     let footer = vhd_footer(size, epoch, uuid);
     let mut file = std::fs::OpenOptions::new()
         .append(true)
