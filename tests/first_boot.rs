@@ -194,26 +194,30 @@ fn the_web_image_configures_itself_from_each_medium() {
     let root = workspace();
     build(directory, &root.join("recipes/web.rhai"), "image", &[]);
     let image = directory.join("image/web.qcow2");
-    let inventory_arg = format!("inventory={}", inventory.display());
-    for format in ["nocloud", "context", "config-drive"] {
+    for (format, vm, network) in VMS {
+        let inventory = directory.join(format!("{format}.csv"));
+        std::fs::write(
+            &inventory,
+            format!(
+                "name,ip,prefix,gateway,dns,ssh_key,role\n{vm},{network},{},web\n",
+                public.trim()
+            ),
+        )
+        .expect("inventory");
         build(
             directory,
             &root.join("examples/fleet.rhai"),
             format,
             &[
                 "--arg",
-                &inventory_arg,
+                &format!("inventory={}", inventory.display()),
                 "--arg",
                 &format!("format={format}"),
             ],
         );
     }
 
-    for (format, vm) in [
-        ("nocloud", "vm-nocloud"),
-        ("context", "vm-context"),
-        ("config-drive", "vm-config"),
-    ] {
+    for (format, vm, _) in VMS {
         let medium = directory.join(format!("{format}/{vm}.iso"));
         let machine = Machine::boot(directory, &image, &medium, vm, &key);
         assert!(
