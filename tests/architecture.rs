@@ -380,3 +380,21 @@ fn every_module_opens_with_module_documentation() {
         undocumented.join("\n")
     );
 }
+
+#[test]
+fn the_first_boot_agent_links_neither_the_recipe_language_nor_the_store() {
+    check_forbidden(
+        &workspace_packages(),
+        "imgbuild-first-boot",
+        &[
+            "imgbuild-evaluator",
+            "imgbuild-derivation",
+            "imgbuild-engine",
+            "imgbuild-store",
+            "imgbuild-builtins",
+            "imgbuild-apt",
+            "imgbuild",
+            "rhai",
+        ],
+    );
+}
