@@ -143,6 +143,8 @@ pub fn run(arguments: &BootArgs) -> Result<(), Failure> {
             "build one first, e.g. `imgbuild build recipes/web.rhai` writes result/web.qcow2",
         ));
     }
+    format_of(&arguments.image)?;
+    ports(arguments)?;
     let qemu = find_program("qemu-system-x86_64").ok_or_else(|| {
         Failure::environment("qemu-system-x86_64 is not installed (Debian package qemu-system-x86; scripts/setup.sh installs it)")
     })?;
