@@ -8,7 +8,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{imgbuild, scratch, unwrapped, write_files};
+use common::{
+    http_get, imgbuild, require_mke2fs, run_tool, scratch, sha256, unwrapped, write_files,
+};
 use imgbuild_test_support::{require, require_tool, Missing};
 
 const TREE: &str = r##"let root = tree("root", #{
@@ -18,42 +20,6 @@ const TREE: &str = r##"let root = tree("root", #{
     "/bin": #{ symlink: "usr/bin" },
 });
 "##;
-
-/// mke2fs that reads a tar stream (e2fsprogs 1.47.1 or later).
-fn require_mke2fs() -> Option<()> {
-    let mke2fs = require_tool("mke2fs")?;
-    let output = Command::new(mke2fs).arg("-V").output().ok()?;
-    let text = String::from_utf8_lossy(&output.stderr).into_owned();
-    let version: Vec<u32> = text
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("")
-        .split('.')
-        .filter_map(|part| part.parse().ok())
-        .collect();
-    imgbuild_test_support::require(if version >= vec![1, 47, 1] {
-        Ok(())
-    } else {
-        Err(Missing::new(format!(
-            "mke2fs {version:?} cannot read a tar stream (1.47.1 or later: scripts/setup.sh installs it from bookworm-backports)"
-        )))
-    })
-}
-
-fn run(command: &mut Command) -> String {
-    let output = command.output().expect("run");
-    assert!(
-        output.status.success(),
-        "{command:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn sha256(path: &Path) -> String {
-    run(Command::new("sha256sum").arg(path))[..64].to_owned()
-}
 
 fn build(directory: &Path, store: &str, out: &str) -> (i32, String) {
     let output = imgbuild(directory)
@@ -109,7 +75,8 @@ fn a_raw_and_a_qcow2_image_pass_the_real_tools_and_are_reproducible() {
         .expect("sfdisk");
     assert!(verified.status.success(), "{verified:?}");
     let table: serde_json::Value =
-        serde_json::from_str(&run(Command::new("sfdisk").arg("--json").arg(&raw))).expect("json");
+        serde_json::from_str(&run_tool(Command::new("sfdisk").arg("--json").arg(&raw)))
+            .expect("json");
     let partition = &table["partitiontable"]["partitions"][0];
     assert_eq!(table["partitiontable"]["label"], "gpt");
     assert_eq!(partition["start"], 2048);
@@ -117,17 +84,21 @@ fn a_raw_and_a_qcow2_image_pass_the_real_tools_and_are_reproducible() {
     let size = partition["size"].as_u64().expect("size") * 512;
     // The partition alone, for e2fsck and debugfs.
     let part = directory.join("root.ext4");
-    run(Command::new("dd")
-        .arg(format!("if={}", raw.display()))
-        .arg(format!("of={}", part.display()))
-        .args(["bs=1M", "conv=sparse", "status=none"])
-        .arg(format!("skip={}", start >> 20))
-        .arg(format!("count={}", size >> 20)));
-    run(Command::new("e2fsck").arg("-fn").arg(&part));
+    run_tool(
+        Command::new("dd")
+            .arg(format!("if={}", raw.display()))
+            .arg(format!("of={}", part.display()))
+            .args(["bs=1M", "conv=sparse", "status=none"])
+            .arg(format!("skip={}", start >> 20))
+            .arg(format!("count={}", size >> 20)),
+    );
+    run_tool(Command::new("e2fsck").arg("-fn").arg(&part));
     let stat = |path: &str| {
-        run(Command::new("debugfs")
-            .args(["-R", &format!("stat {path}")])
-            .arg(&part))
+        run_tool(
+            Command::new("debugfs")
+                .args(["-R", &format!("stat {path}")])
+                .arg(&part),
+        )
     };
     let shadow = stat("/etc/shadow");
     assert!(
@@ -136,24 +107,30 @@ fn a_raw_and_a_qcow2_image_pass_the_real_tools_and_are_reproducible() {
     );
     let tool = stat("/usr/bin/tool");
     assert!(tool.contains("Mode:  04755"), "{tool}");
-    let cat = run(Command::new("debugfs")
-        .args(["-R", "cat /etc/motd"])
-        .arg(&part));
+    let cat = run_tool(
+        Command::new("debugfs")
+            .args(["-R", "cat /etc/motd"])
+            .arg(&part),
+    );
     assert_eq!(cat, "hello from a disk image\n");
 
-    run(Command::new("qemu-img").args(["check", "-q"]).arg(&qcow2));
+    run_tool(Command::new("qemu-img").args(["check", "-q"]).arg(&qcow2));
     // The qcow2 is the raw image of the other output's recipe; the same tree under another
     // name gets other ids, so compare the qcow2 with its own raw contents.
     let converted = directory.join("back.raw");
-    run(Command::new("qemu-img")
-        .args(["convert", "-O", "raw"])
-        .arg(&qcow2)
-        .arg(&converted));
-    run(Command::new("sfdisk").arg("--verify").arg(&converted));
-    run(Command::new("qemu-img")
-        .args(["compare", "-q"])
-        .arg(&qcow2)
-        .arg(&converted));
+    run_tool(
+        Command::new("qemu-img")
+            .args(["convert", "-O", "raw"])
+            .arg(&qcow2)
+            .arg(&converted),
+    );
+    run_tool(Command::new("sfdisk").arg("--verify").arg(&converted));
+    run_tool(
+        Command::new("qemu-img")
+            .args(["compare", "-q"])
+            .arg(&qcow2)
+            .arg(&converted),
+    );
 }
 
 #[test]
@@ -252,27 +229,6 @@ fn the_disk_kinds_have_golden_output_digests() {
         "f56bffc0bc35630c116f4157d6fb45340e78b6f7b6996c9bc28eba20bc327fd2",
         "disk_qcow2's output changed"
     );
-}
-
-/// `GET /` on 127.0.0.1:`port`, the whole answer (empty when nothing answers).
-fn http_get(port: u16) -> String {
-    use std::io::{Read, Write};
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let Ok(mut stream) =
-        std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(5))
-    else {
-        return String::new();
-    };
-    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
-    if stream
-        .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .is_err()
-    {
-        return String::new();
-    }
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).into_owned()
 }
 
 const BOOTABLE: &str = r#"let pkgs = debian::packages(#{

@@ -10,8 +10,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{imgbuild, scratch, unwrapped, write_files};
-use imgbuild_test_support::{require, require_tool, Missing};
+use common::{imgbuild, require_mke2fs, run_tool, scratch, sha256, unwrapped, write_files};
+use imgbuild_test_support::{require, require_tool};
 
 /// A root tree that looks bootable to `disk::image` (a loader, a kernel and its
 /// initramfs; none of them real).
@@ -23,41 +23,6 @@ const TREE: &str = r##"let root = tree("root", #{
 });
 let site = tree("site", #{ "/www/index.html": text("index", "<h1>srv</h1>\n") });
 "##;
-
-fn require_mke2fs() -> Option<()> {
-    let mke2fs = require_tool("mke2fs")?;
-    let output = Command::new(mke2fs).arg("-V").output().ok()?;
-    let text = String::from_utf8_lossy(&output.stderr).into_owned();
-    let version: Vec<u32> = text
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("")
-        .split('.')
-        .filter_map(|part| part.parse().ok())
-        .collect();
-    imgbuild_test_support::require(if version >= vec![1, 47, 1] {
-        Ok(())
-    } else {
-        Err(Missing::new(format!(
-            "mke2fs {version:?} cannot read a tar stream (scripts/setup.sh installs 1.47.1 or later)"
-        )))
-    })
-}
-
-fn run(command: &mut Command) -> String {
-    let output = command.output().expect("run");
-    assert!(
-        output.status.success(),
-        "{command:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn sha256(path: &Path) -> String {
-    run(Command::new("sha256sum").arg(path))[..64].to_owned()
-}
 
 fn build(directory: &Path, store: &str, out: &str) -> (i32, String, String) {
     build_with(directory, store, out, &["--json"])
@@ -83,12 +48,14 @@ fn build_with(directory: &Path, store: &str, out: &str, extra: &[&str]) -> (i32,
 
 /// Copies `size` bytes at `start` of `image` into a file of their own.
 fn extract(image: &Path, start: u64, size: u64, to: &Path) -> PathBuf {
-    run(Command::new("dd")
-        .arg(format!("if={}", image.display()))
-        .arg(format!("of={}", to.display()))
-        .args(["bs=1M", "conv=sparse", "status=none"])
-        .arg(format!("skip={}", start >> 20))
-        .arg(format!("count={}", size >> 20)));
+    run_tool(
+        Command::new("dd")
+            .arg(format!("if={}", image.display()))
+            .arg(format!("of={}", to.display()))
+            .args(["bs=1M", "conv=sparse", "status=none"])
+            .arg(format!("skip={}", start >> 20))
+            .arg(format!("count={}", size >> 20)),
+    );
     to.to_path_buf()
 }
 
@@ -132,19 +99,25 @@ fn every_format_from_one_graph_matches_the_raw_image_and_is_reproducible() {
     let raw = result("result-a", "raw");
     for (format, driver) in [("qcow2", "qcow2"), ("vmdk", "vmdk"), ("vhd", "vpc")] {
         let image = result("result-a", format);
-        run(Command::new("qemu-img")
-            .args(["compare", "-q", "-f", driver, "-F", "raw"])
-            .arg(&image)
-            .arg(&raw));
+        run_tool(
+            Command::new("qemu-img")
+                .args(["compare", "-q", "-f", driver, "-F", "raw"])
+                .arg(&image)
+                .arg(&raw),
+        );
         if format != "vhd" {
             // qemu-img has no check for vpc.
-            run(Command::new("qemu-img")
-                .args(["check", "-q", "-f", driver])
-                .arg(&image));
+            run_tool(
+                Command::new("qemu-img")
+                    .args(["check", "-q", "-f", driver])
+                    .arg(&image),
+            );
         }
-        let info: serde_json::Value = serde_json::from_str(&run(Command::new("qemu-img")
-            .args(["info", "--output=json", "-f", driver])
-            .arg(&image)))
+        let info: serde_json::Value = serde_json::from_str(&run_tool(
+            Command::new("qemu-img")
+                .args(["info", "--output=json", "-f", driver])
+                .arg(&image),
+        ))
         .expect("json");
         assert_eq!(info["virtual-size"], 64 << 20, "{format}: {info}");
     }
@@ -216,9 +189,10 @@ fn declared_partitions_are_where_the_table_says_and_pass_their_checks() {
     let (code, _, stderr) = build(directory, "store", "result");
     assert_eq!(code, 0, "{stderr}");
     let raw = directory.join("result/disk.raw");
-    run(Command::new("sfdisk").arg("--verify").arg(&raw));
+    run_tool(Command::new("sfdisk").arg("--verify").arg(&raw));
     let table: serde_json::Value =
-        serde_json::from_str(&run(Command::new("sfdisk").arg("--json").arg(&raw))).expect("json");
+        serde_json::from_str(&run_tool(Command::new("sfdisk").arg("--json").arg(&raw)))
+            .expect("json");
     let partitions = table["partitiontable"]["partitions"]
         .as_array()
         .expect("partitions")
@@ -252,12 +226,14 @@ fn declared_partitions_are_where_the_table_says_and_pass_their_checks() {
     let root_uuid = partitions[5]["uuid"].as_str().expect("uuid").to_lowercase();
 
     let esp = part(0, "esp.fat");
-    run(Command::new("fsck.fat").arg("-n").arg(&esp));
-    let listing = run(Command::new("mdir")
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .args(["-/", "-b", "-i"])
-        .arg(&esp)
-        .arg("::/"));
+    run_tool(Command::new("fsck.fat").arg("-n").arg(&esp));
+    let listing = run_tool(
+        Command::new("mdir")
+            .env("MTOOLS_SKIP_CHECK", "1")
+            .args(["-/", "-b", "-i"])
+            .arg(&esp)
+            .arg("::/"),
+    );
     assert!(
         listing.contains("BOOTX64.EFI") && listing.contains("loader.conf"),
         "{listing}"
@@ -268,42 +244,48 @@ fn declared_partitions_are_where_the_table_says_and_pass_their_checks() {
     );
 
     let boot = part(1, "xbootldr.fat");
-    run(Command::new("fsck.fat").arg("-n").arg(&boot));
-    let entry = run(Command::new("mtype")
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .arg("-i")
-        .arg(&boot)
-        .arg("::/loader/entries/imgbuild.conf"));
+    run_tool(Command::new("fsck.fat").arg("-n").arg(&boot));
+    let entry = run_tool(
+        Command::new("mtype")
+            .env("MTOOLS_SKIP_CHECK", "1")
+            .arg("-i")
+            .arg(&boot)
+            .arg("::/loader/entries/imgbuild.conf"),
+    );
     assert!(
         entry.contains(&format!(
             "options root=PARTUUID={root_uuid} rw console=ttyS0 quiet"
         )),
         "{entry}"
     );
-    let kernel = run(Command::new("mtype")
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .arg("-i")
-        .arg(&boot)
-        .arg("::/vmlinuz"));
+    let kernel = run_tool(
+        Command::new("mtype")
+            .env("MTOOLS_SKIP_CHECK", "1")
+            .arg("-i")
+            .arg(&boot)
+            .arg("::/vmlinuz"),
+    );
     assert_eq!(kernel, "not really a kernel\n");
 
     let swap = part(2, "swap.img");
-    let probe = run(Command::new("blkid").arg("-p").arg(&swap));
+    let probe = run_tool(Command::new("blkid").arg("-p").arg(&swap));
     assert!(
         probe.contains("TYPE=\"swap\"") && probe.contains("LABEL=\"swap\""),
         "{probe}"
     );
 
     let srv = part(3, "srv.ext4");
-    run(Command::new("e2fsck").arg("-fn").arg(&srv));
-    let index = run(Command::new("debugfs")
-        .args(["-R", "cat /www/index.html"])
-        .arg(&srv));
+    run_tool(Command::new("e2fsck").arg("-fn").arg(&srv));
+    let index = run_tool(
+        Command::new("debugfs")
+            .args(["-R", "cat /www/index.html"])
+            .arg(&srv),
+    );
     assert_eq!(index, "<h1>srv</h1>\n");
     let data = part(4, "data.ext4");
-    run(Command::new("e2fsck").arg("-fn").arg(&data));
+    run_tool(Command::new("e2fsck").arg("-fn").arg(&data));
     let root = part(5, "root.ext4");
-    run(Command::new("e2fsck").arg("-fn").arg(&root));
+    run_tool(Command::new("e2fsck").arg("-fn").arg(&root));
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{imgbuild, scratch, workspace};
+use common::{http_get, imgbuild, scratch, workspace};
 use imgbuild_test_support::{require, require_network, require_slow_tests, require_tool, Missing};
 
 /// One VM per medium kind: a static address on qemu's user network (10.0.2.15, what
@@ -30,25 +30,6 @@ fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port()
-}
-
-fn http_get(port: u16) -> String {
-    use std::io::{Read, Write};
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5))
-    else {
-        return String::new();
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    if stream
-        .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .is_err()
-    {
-        return String::new();
-    }
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).into_owned()
 }
 
 struct Machine {

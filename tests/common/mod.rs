@@ -556,3 +556,62 @@ pub fn binary_for(runuser: &Path, user: &str) -> (PathBuf, Option<tempfile::Temp
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     (copy, Some(directory))
 }
+
+/// mke2fs that reads a tar stream (e2fsprogs 1.47.1 or later): what disk images need.
+pub fn require_mke2fs() -> Option<()> {
+    let mke2fs = imgbuild_test_support::require_tool("mke2fs")?;
+    let output = Command::new(mke2fs).arg("-V").output().ok()?;
+    let text = String::from_utf8_lossy(&output.stderr).into_owned();
+    let version: Vec<u32> = text
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .split('.')
+        .filter_map(|part| part.parse().ok())
+        .collect();
+    imgbuild_test_support::require(if version >= vec![1, 47, 1] {
+        Ok(())
+    } else {
+        Err(imgbuild_test_support::Missing::new(format!(
+            "mke2fs {version:?} cannot read a tar stream (1.47.1 or later: scripts/setup.sh installs it from bookworm-backports)"
+        )))
+    })
+}
+
+/// Runs a host tool that must succeed; its stdout.
+pub fn run_tool(command: &mut Command) -> String {
+    let output = command.output().expect("run");
+    assert!(
+        output.status.success(),
+        "{command:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The SHA-256 of a file, hex (by `sha256sum`, as a user would check).
+pub fn sha256(path: &Path) -> String {
+    run_tool(Command::new("sha256sum").arg(path))[..64].to_owned()
+}
+
+/// `GET /` on 127.0.0.1:`port`, the whole answer (empty when nothing answers).
+pub fn http_get(port: u16) -> String {
+    use std::io::{Read, Write};
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) =
+        std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(5))
+    else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    if stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_err()
+    {
+        return String::new();
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}

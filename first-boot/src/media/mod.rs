@@ -353,12 +353,6 @@ pub(crate) fn empty_instance(source: Source, instance_id: String) -> Instance {
     Instance {
         source,
         instance_id,
-        hostname: None,
-        interfaces: Vec::new(),
-        nameservers: Vec::new(),
-        users: Vec::new(),
-        files: Vec::new(),
-        scripts: Vec::new(),
-        warnings: Vec::new(),
+        ..Instance::without_medium()
     }
 }
