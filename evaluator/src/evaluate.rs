@@ -35,6 +35,8 @@ pub struct EvalOptions {
     pub secret_args: BTreeMap<String, String>,
     /// The key that seals secrets; without one, a recipe using secrets is an error.
     pub secret_key: Option<crate::SecretKeySource>,
+    /// Recipe libraries: name → the directory of its files (see [`crate::libraries`]).
+    pub libraries: BTreeMap<String, PathBuf>,
 }
 
 /// Registers builtins into an engine for one evaluation.
@@ -74,6 +76,7 @@ pub fn evaluate(
     let name = file.display().to_string();
     let state: SharedState = Rc::new(EvalState::new(
         options.search_path.clone(),
+        crate::libraries::Libraries::new(options.libraries.clone()),
         options.secret_key.clone(),
     ));
     state.add_source(&name, text.as_str().into());

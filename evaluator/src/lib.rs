@@ -10,6 +10,7 @@
 mod args;
 mod diagnostics;
 mod evaluate;
+pub mod libraries;
 mod limits;
 mod resolver;
 mod state;

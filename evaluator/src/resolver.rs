@@ -1,9 +1,12 @@
 //! Module resolution for `import "lib/x" as x;`.
 //!
-//! A module path is looked up relative to the importing file first, then along the
-//! search path (`-I DIR`, `IMGBUILD_PATH`); `.rhai` is appended when missing. Each module
-//! is compiled and evaluated once per evaluation. Import cycles are detected with a stack
-//! of the modules being evaluated and reported with the whole chain.
+//! `.rhai` is appended when missing. A path whose first component names a recipe
+//! library (`import "base/debian"`) is that library's file; otherwise it is looked up
+//! relative to the importing file, then along the search path (`-I DIR`,
+//! `IMGBUILD_PATH`). Code in a library imports only inside its library or other
+//! libraries by name ([`crate::libraries`]). Each module is compiled and evaluated once
+//! per evaluation. Import cycles are detected with a stack of the modules being
+//! evaluated and reported with the whole chain.
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -21,7 +24,9 @@ pub(crate) struct RecipeResolver {
 }
 
 impl RecipeResolver {
-    fn candidates(&self, source: Option<&str>, path: &str) -> Vec<PathBuf> {
+    /// Where `path` may be, in order; an error when library code reaches outside its
+    /// library.
+    fn candidates(&self, source: Option<&str>, path: &str) -> Result<Vec<PathBuf>, BuiltinError> {
         let mut relative = PathBuf::from(path);
         if relative
             .extension()
@@ -31,8 +36,21 @@ impl RecipeResolver {
             name.push(".rhai");
             relative = PathBuf::from(name);
         }
+        let libraries = &self.state.libraries;
+        if let Some((_, file)) = libraries.by_name(&relative) {
+            return Ok(vec![file]);
+        }
+        let owner = source.and_then(|source| libraries.owner(Path::new(source)));
+        if let Some((name, root)) = owner {
+            let directory = source
+                .and_then(|source| Path::new(source).parent())
+                .unwrap_or(root);
+            let file = directory.join(&relative);
+            crate::libraries::check_inside(name, root, path, &file)?;
+            return Ok(vec![file]);
+        }
         if relative.is_absolute() {
-            return vec![relative];
+            return Ok(vec![relative]);
         }
         let mut candidates = Vec::new();
         if let Some(directory) = source.and_then(|source| Path::new(source).parent()) {
@@ -41,7 +59,7 @@ impl RecipeResolver {
         for directory in &self.state.search_path {
             candidates.push(directory.join(&relative));
         }
-        candidates
+        Ok(candidates)
     }
 }
 
@@ -53,17 +71,28 @@ impl ModuleResolver for RecipeResolver {
         path: &str,
         position: Position,
     ) -> Result<SharedModule, Box<EvalAltResult>> {
-        let candidates = self.candidates(source, path);
+        let candidates = self
+            .candidates(source, path)
+            .map_err(|error| with_position(error, position))?;
         let Some(found) = candidates.iter().find(|candidate| candidate.is_file()) else {
             let searched: Vec<String> = candidates
                 .iter()
                 .map(|candidate| candidate.display().to_string())
                 .collect();
-            let error =
-                BuiltinError::new(format!("cannot find module `{path}`")).with_help(format!(
+            let first = path.split('/').next().unwrap_or(path);
+            let libraries = &self.state.libraries;
+            let help = match crate::suggest(first, libraries.names()) {
+                Some(near) if path.contains('/') => format!(
+                    "no library `{first}`: did you mean `{near}`? (libraries: {}; searched: {})",
+                    libraries.names().collect::<Vec<_>>().join(", "),
+                    searched.join(", ")
+                ),
+                _ => format!(
                     "searched: {}; add a directory with -I DIR or IMGBUILD_PATH",
                     searched.join(", ")
-                ));
+                ),
+            };
+            let error = BuiltinError::new(format!("cannot find module `{path}`")).with_help(help);
             return Err(with_position(error, position));
         };
         let file = found.canonicalize().unwrap_or_else(|_| found.clone());

@@ -32,6 +32,7 @@ pub struct EvalState {
     sources: RefCell<BTreeMap<String, Rc<str>>>,
     messages: RefCell<Vec<String>>,
     pub(crate) search_path: Vec<PathBuf>,
+    pub(crate) libraries: crate::libraries::Libraries,
     pub(crate) import_stack: RefCell<Vec<PathBuf>>,
     pub(crate) module_cache: RefCell<BTreeMap<PathBuf, rhai::Shared<rhai::Module>>>,
     read_files: RefCell<Vec<PathBuf>>,
@@ -161,9 +162,14 @@ impl DerivationSpec {
 }
 
 impl EvalState {
-    pub(crate) fn new(search_path: Vec<PathBuf>, secret_key: Option<SecretKeySource>) -> Self {
+    pub(crate) fn new(
+        search_path: Vec<PathBuf>,
+        libraries: crate::libraries::Libraries,
+        secret_key: Option<SecretKeySource>,
+    ) -> Self {
         EvalState {
             search_path,
+            libraries,
             secret_key,
             ..Default::default()
         }
@@ -378,15 +384,23 @@ impl EvalState {
     }
 
     /// Resolves `path` relative to the directory of the file making the call and records
-    /// that the evaluation read it.
-    pub fn local_path(&self, context: &NativeCallContext, path: &str) -> PathBuf {
-        let base = context
-            .call_source()
-            .and_then(|source| Path::new(source).parent().map(Path::to_path_buf))
+    /// that the evaluation read it. Code in a library cannot reach outside the library
+    /// (see [`crate::libraries`]).
+    pub fn local_path(
+        &self,
+        context: &NativeCallContext,
+        path: &str,
+    ) -> Result<PathBuf, BuiltinError> {
+        let source = context.call_source().map(Path::new);
+        let base = source
+            .and_then(|source| source.parent().map(Path::to_path_buf))
             .unwrap_or_default();
         let resolved = base.join(path);
+        if let Some((name, root)) = source.and_then(|source| self.libraries.owner(source)) {
+            crate::libraries::check_inside(name, root, path, &resolved)?;
+        }
         self.read_files.borrow_mut().push(resolved.clone());
-        resolved
+        Ok(resolved)
     }
 
     /// Files read by builtins during evaluation.

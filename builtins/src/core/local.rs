@@ -67,7 +67,9 @@ fn file_derivation(
     path: &str,
     executable: Option<bool>,
 ) -> Result<DerivationHandle, Box<EvalAltResult>> {
-    let resolved = state.local_path(context, path);
+    let resolved = state
+        .local_path(context, path)
+        .map_err(|error| crate::core::at_call(context, error))?;
     let (info, mode_executable, private) =
         hash_file(&resolved).map_err(|error| cannot_read("file", path, &resolved, error))?;
     let name = local_name(&resolved, "file");
@@ -290,7 +292,9 @@ fn dir_derivation(
     context: &NativeCallContext,
     path: &str,
 ) -> Result<DerivationHandle, Box<EvalAltResult>> {
-    let resolved = state.local_path(context, path);
+    let resolved = state
+        .local_path(context, path)
+        .map_err(|error| crate::core::at_call(context, error))?;
     check_not_live(&resolved).map_err(|error| cannot_read("dir", path, &resolved, error))?;
     let mut hash = |file: &Path| imgbuild_store::hash_file(file).map_err(|error| error.to_string());
     let entries =

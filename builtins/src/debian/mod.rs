@@ -165,7 +165,7 @@ fn packages_spec(
         .string_list("keyring")?
         .iter()
         .map(|path| state.local_path(context, path))
-        .collect();
+        .collect::<Result<_, _>>()?;
     let mut extra = Vec::new();
     if let Some(value) = arguments.get("repositories") {
         let Some(items) = value
@@ -208,7 +208,7 @@ fn packages_spec(
                     .string_list("keyring")?
                     .iter()
                     .map(|path| state.local_path(context, path))
-                    .collect(),
+                    .collect::<Result<_, _>>()?,
                 trusted: repository.optional_bool("trusted")?.unwrap_or(false),
             });
         }

@@ -44,7 +44,9 @@ pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) 
         move |context: NativeCallContext,
               path: ImmutableString|
               -> Result<Array, Box<EvalAltResult>> {
-            let resolved = csv_state.local_path(&context, &path);
+            let resolved = csv_state
+                .local_path(&context, &path)
+                .map_err(|error| crate::core::at_call(&context, error))?;
             read(&path, &resolved, Format::Csv)
                 .and_then(|rows| seal_credentials(&csv_state, rows))
                 .map_err(|error| crate::core::at_call(&context, error))
@@ -56,7 +58,9 @@ pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) 
         move |context: NativeCallContext,
               path: ImmutableString|
               -> Result<Array, Box<EvalAltResult>> {
-            let resolved = json_state.local_path(&context, &path);
+            let resolved = json_state
+                .local_path(&context, &path)
+                .map_err(|error| crate::core::at_call(&context, error))?;
             read(&path, &resolved, Format::Json)
                 .and_then(|rows| seal_credentials(&json_state, rows))
                 .map_err(|error| crate::core::at_call(&context, error))
