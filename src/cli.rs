@@ -127,6 +127,12 @@ pub struct RecipeArgs {
     #[arg(short = 'I', long = "include", value_name = "DIR")]
     pub include: Vec<PathBuf>,
 
+    /// Use the directory PATH as recipe library NAME (repeatable): `import "NAME/module"`
+    /// reads PATH/module.rhai, and the library's code can reach only its own files.
+    /// For developing a library against the recipes that use it.
+    #[arg(long = "override", value_name = "NAME=PATH")]
+    pub overrides: Vec<String>,
+
     /// A secret visible to the recipe as args.NAME, never echoed or printed (repeatable).
     ///
     /// NAME alone reads the value from the terminal without echo (or one line from

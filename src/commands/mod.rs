@@ -51,6 +51,43 @@ pub fn load(
     Ok((evaluation, path))
 }
 
+/// `--override NAME=PATH`: each library directory, checked, and said on stderr.
+fn overrides(pairs: &[String]) -> Result<BTreeMap<String, PathBuf>, Failure> {
+    let mut libraries = BTreeMap::new();
+    for pair in pairs {
+        let Some((name, path)) = pair.split_once('=') else {
+            return Err(Failure::Recipe(miette::miette!(
+                help = "write --override NAME=PATH, e.g. --override base=../base-os",
+                "--override `{pair}` has no `=`"
+            )));
+        };
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(Failure::Recipe(miette::miette!(
+                "--override `{pair}`: `{name}` is not a library name (letters, digits, '-', '_')"
+            )));
+        }
+        if !Path::new(path).is_dir() {
+            return Err(Failure::Recipe(miette::miette!(
+                "--override {name}={path}: no such directory"
+            )));
+        }
+        if libraries
+            .insert(name.to_owned(), PathBuf::from(path))
+            .is_some()
+        {
+            return Err(Failure::Recipe(miette::miette!(
+                "library `{name}` is overridden twice"
+            )));
+        }
+        eprintln!("library {name} overridden by {path}");
+    }
+    Ok(libraries)
+}
+
 /// [`load`] without the note, reading the lock file with `update`; also returns the
 /// lock the evaluation read. What it does not answer is in [`Evaluation::pending`].
 pub fn load_with(
@@ -79,6 +116,7 @@ pub fn load_with(
         search_path
             .extend(std::env::split_paths(&paths).filter(|path| !path.as_os_str().is_empty()));
     }
+    let libraries = overrides(&arguments.overrides)?;
     let secret_args = crate::secrets::secret_args(&arguments.secrets)?;
     if let Some(name) = secret_args.keys().find(|name| args.contains_key(*name)) {
         return Err(Failure::Recipe(miette::miette!(
@@ -94,6 +132,7 @@ pub fn load_with(
             store,
             arguments.secret_key_file.as_deref(),
         )?),
+        libraries,
         ..EvalOptions::default()
     };
     let lock_path = imgbuild_builtins::lock::path_for(&path);
