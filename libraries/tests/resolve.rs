@@ -17,7 +17,7 @@ fn semver_range_selects_the_highest_tag_in_range() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     let (base, commits) = base_repo(temp.path());
     let manifest = project(
         &temp.path().join("web"),
@@ -26,18 +26,30 @@ fn semver_range_selects_the_highest_tag_in_range() {
             base.url()
         ),
     );
-    let resolution = resolve_fresh(&manifest, &temp.path().join("cache")).unwrap();
+    let resolution =
+        resolve_fresh(&manifest, &temp.path().join("cache")).expect("resolution succeeds");
     let resolved = &resolution.libraries["base"];
-    assert_eq!(resolved.version.as_ref().unwrap().to_string(), "1.5.2");
+    assert_eq!(
+        resolved
+            .version
+            .as_ref()
+            .expect("resolution succeeds")
+            .to_string(),
+        "1.5.2"
+    );
     assert_eq!(resolved.commit.as_deref(), Some(commits["v1.5.2"].as_str()));
     assert_eq!(resolved.importers, ["web"]);
     assert!(
         !resolved.path.join(".git").exists(),
         "a plain tree, no .git"
     );
-    let text = std::fs::read_to_string(resolved.path.join("debian.rhai")).unwrap();
+    let text =
+        std::fs::read_to_string(resolved.path.join("debian.rhai")).expect("resolution succeeds");
     assert_eq!(text, "// base 1.5.2\n");
-    assert_eq!(resolved.hash, tree_hash(&resolved.path).unwrap());
+    assert_eq!(
+        resolved.hash,
+        tree_hash(&resolved.path).expect("resolution succeeds")
+    );
 }
 
 #[test]
@@ -45,7 +57,7 @@ fn tag_branch_and_abbreviated_revision_selectors() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     let (base, commits) = base_repo(temp.path());
     let short = &commits["v1.4.0"][..9];
     for (selector, expected) in [
@@ -60,7 +72,8 @@ fn tag_branch_and_abbreviated_revision_selectors() {
                 base.url()
             ),
         );
-        let resolution = resolve_fresh(&manifest, &temp.path().join("cache")).unwrap();
+        let resolution =
+            resolve_fresh(&manifest, &temp.path().join("cache")).expect("resolution succeeds");
         assert_eq!(
             resolution.libraries["base"].commit.as_deref(),
             Some(expected.as_str()),
@@ -75,7 +88,7 @@ fn transitive_requirements_share_one_copy() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     let (base, commits) = base_repo(temp.path());
     let (tools, _) = Repo::library(
         &temp.path().join("tools"),
@@ -94,7 +107,8 @@ fn transitive_requirements_share_one_copy() {
             tools.url()
         ),
     );
-    let resolution = resolve_fresh(&manifest, &temp.path().join("cache")).unwrap();
+    let resolution =
+        resolve_fresh(&manifest, &temp.path().join("cache")).expect("resolution succeeds");
     assert_eq!(resolution.libraries.len(), 2);
     let base = &resolution.libraries["base"];
     assert_eq!(base.commit.as_deref(), Some(commits["v1.5.2"].as_str()));
@@ -107,7 +121,7 @@ fn a_tighter_range_found_late_changes_the_choice() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     let (base, commits) = base_repo(temp.path());
     let (tools, _) = Repo::library(
         &temp.path().join("tools"),
@@ -126,7 +140,8 @@ fn a_tighter_range_found_late_changes_the_choice() {
             tools.url()
         ),
     );
-    let resolution = resolve_fresh(&manifest, &temp.path().join("cache")).unwrap();
+    let resolution =
+        resolve_fresh(&manifest, &temp.path().join("cache")).expect("resolution succeeds");
     assert_eq!(
         resolution.libraries["base"].commit.as_deref(),
         Some(commits["v1.4.0"].as_str())
@@ -138,7 +153,7 @@ fn incompatible_ranges_name_both_requirement_chains() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     let (base, _) = base_repo(temp.path());
     let (tools, _) = Repo::library(
         &temp.path().join("tools"),
@@ -171,7 +186,7 @@ fn a_cycle_is_named() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     path_library(
         &temp.path().join("a"),
         "a",
@@ -199,7 +214,7 @@ fn a_range_that_matches_nothing_lists_the_tags() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     let (base, _) = base_repo(temp.path());
     for selector in ["version = \"^3\"", "tag = \"v9.9.9\""] {
         let manifest = project(
@@ -221,7 +236,7 @@ fn an_unreachable_repository_is_an_environment_error() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     let missing = format!("file://{}/nothing-here", temp.path().display());
     let manifest = project(
         &temp.path().join("web"),
@@ -250,7 +265,7 @@ fn locked_project(
             base.url()
         ),
     );
-    let resolution = resolve_fresh(&manifest, &temp.join("cache")).unwrap();
+    let resolution = resolve_fresh(&manifest, &temp.join("cache")).expect("resolution succeeds");
     let lock = LockSection::from_resolution(&resolution, None);
     (base, commits, manifest, lock)
 }
@@ -260,12 +275,13 @@ fn the_lock_is_followed_without_re_resolving_the_range() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     let (base, commits, manifest, lock) = locked_project(temp.path());
     // A newer tag in range appears: the lock keeps v1.5.2 until updated.
     base.write("debian.rhai", "// 1.6.0\n").commit("1.6.0");
     base.tag("v1.6.0");
-    let kept = resolve_locked(&manifest, &temp.path().join("cache"), &lock, Mode::Online).unwrap();
+    let kept = resolve_locked(&manifest, &temp.path().join("cache"), &lock, Mode::Online)
+        .expect("resolution succeeds");
     assert_eq!(
         kept.libraries["base"].commit.as_deref(),
         Some(commits["v1.5.2"].as_str())
@@ -279,12 +295,12 @@ fn the_lock_is_followed_without_re_resolving_the_range() {
         &update,
         &BTreeMap::new(),
     )
-    .unwrap();
+    .expect("fixture");
     assert_eq!(
         updated.libraries["base"]
             .version
             .as_ref()
-            .unwrap()
+            .expect("fixture")
             .to_string(),
         "1.6.0"
     );
@@ -295,7 +311,7 @@ fn a_moved_tag_is_refused_naming_both_commits() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     let (base, commits, manifest, lock) = locked_project(temp.path());
     base.write("debian.rhai", "// rewritten\n");
     let moved = base.commit("rewrite history");
@@ -315,7 +331,7 @@ fn a_moved_tag_is_refused_naming_both_commits() {
         &update,
         &BTreeMap::new(),
     )
-    .unwrap();
+    .expect("fixture");
     assert_eq!(
         updated.libraries["base"].commit.as_deref(),
         Some(moved.as_str())
@@ -327,15 +343,15 @@ fn content_that_does_not_match_the_locked_hash_is_refused() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     let (_base, _commits, manifest, lock) = locked_project(temp.path());
-    let locked_hash = lock.get("base").unwrap().hash.clone();
+    let locked_hash = lock.get("base").expect("present").hash.clone();
     // Tamper with the cached tree.
-    let resolution =
-        resolve_locked(&manifest, &temp.path().join("cache"), &lock, Mode::Online).unwrap();
+    let resolution = resolve_locked(&manifest, &temp.path().join("cache"), &lock, Mode::Online)
+        .expect("resolution succeeds");
     let tree = resolution.libraries["base"].path.clone();
-    std::fs::write(tree.join("debian.rhai"), "// tampered\n").unwrap();
-    let actual = tree_hash(&tree).unwrap();
+    std::fs::write(tree.join("debian.rhai"), "// tampered\n").expect("filesystem fixture");
+    let actual = tree_hash(&tree).expect("tree hashes");
     let error = assert_error_mentions(
         resolve_locked(&manifest, &temp.path().join("cache"), &lock, Mode::Online),
         &[&locked_hash, &actual],
@@ -348,12 +364,12 @@ fn offline_uses_the_lock_and_the_cache_only() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     let (base, commits, manifest, lock) = locked_project(temp.path());
     // The repository disappears: offline still works from the cache.
-    std::fs::rename(&base.dir, temp.path().join("gone")).unwrap();
-    let offline =
-        resolve_locked(&manifest, &temp.path().join("cache"), &lock, Mode::Offline).unwrap();
+    std::fs::rename(&base.dir, temp.path().join("gone")).expect("filesystem fixture");
+    let offline = resolve_locked(&manifest, &temp.path().join("cache"), &lock, Mode::Offline)
+        .expect("resolution succeeds");
     assert_eq!(
         offline.libraries["base"].commit.as_deref(),
         Some(commits["v1.5.2"].as_str())
@@ -402,23 +418,30 @@ fn a_path_source_is_relative_to_its_manifest() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     path_library(&temp.path().join("site-lib"), "site", "0.3.0", "");
     let manifest = project(
         &temp.path().join("web"),
         "[libraries]\nsite = { path = \"../site-lib\" }\n",
     );
-    let resolution = resolve_fresh(&manifest, &temp.path().join("cache")).unwrap();
+    let resolution =
+        resolve_fresh(&manifest, &temp.path().join("cache")).expect("resolution succeeds");
     let site = &resolution.libraries["site"];
     assert_eq!(
         site.path,
-        temp.path().join("site-lib").canonicalize().unwrap()
+        temp.path()
+            .join("site-lib")
+            .canonicalize()
+            .expect("fixture")
     );
     assert_eq!(site.commit, None);
-    assert_eq!(site.version.as_ref().unwrap().to_string(), "0.3.0");
+    assert_eq!(site.version.as_ref().expect("present").to_string(), "0.3.0");
     assert_eq!(site.source, Source::Path("../site-lib".into()));
     let lock = LockSection::from_resolution(&resolution, None);
-    assert_eq!(lock.get("site").unwrap().source, "path+../site-lib");
+    assert_eq!(
+        lock.get("site").expect("present").source,
+        "path+../site-lib"
+    );
     assert!(lock.matches_manifest(&manifest));
 }
 
@@ -429,7 +452,7 @@ fn patch_and_override_force_a_source() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     let (base, _) = base_repo(temp.path());
     let (tools, _) = Repo::library(
         &temp.path().join("tools"),
@@ -447,12 +470,16 @@ fn patch_and_override_force_a_source() {
         &temp.path().join("web"),
         &format!("{requirements}\n[patch]\nbase = {{ path = \"../base-local\" }}\n"),
     );
-    let resolution = resolve_fresh(&patched, &temp.path().join("cache")).unwrap();
+    let resolution =
+        resolve_fresh(&patched, &temp.path().join("cache")).expect("resolution succeeds");
     let base_resolved = &resolution.libraries["base"];
     assert_eq!(base_resolved.source, Source::Path("../base-local".into()));
     assert_eq!(base_resolved.importers, ["tools", "web"]);
     let lock = LockSection::from_resolution(&resolution, None);
-    assert_eq!(lock.get("base").unwrap().source, "path+../base-local");
+    assert_eq!(
+        lock.get("base").expect("present").source,
+        "path+../base-local"
+    );
 
     // An override: the previous lock entry for `base` is kept as it was.
     let plain = project(
@@ -462,7 +489,7 @@ fn patch_and_override_force_a_source() {
             base.url()
         ),
     );
-    let first = resolve_fresh(&plain, &temp.path().join("cache")).unwrap();
+    let first = resolve_fresh(&plain, &temp.path().join("cache")).expect("resolution succeeds");
     let previous = LockSection::from_resolution(&first, None);
     let overrides = BTreeMap::from([("base".to_owned(), temp.path().join("base-local"))]);
     let overridden = resolve(
@@ -473,13 +500,13 @@ fn patch_and_override_force_a_source() {
         &Update::Nothing,
         &overrides,
     )
-    .unwrap();
+    .expect("fixture");
     assert!(overridden.libraries["base"].overridden);
     assert_eq!(
         overridden.libraries["base"]
             .version
             .as_ref()
-            .unwrap()
+            .expect("fixture")
             .to_string(),
         "1.9.0"
     );
@@ -494,7 +521,7 @@ fn a_git_library_cannot_reach_outside_itself_by_path() {
     if !git_ready() {
         return;
     }
-    let temp = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().expect("temporary directory");
     let (evil, _) = Repo::library(
         &temp.path().join("evil"),
         "evil",

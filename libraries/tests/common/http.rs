@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 
 /// Serves the repositories under `root`; returns the base URL (`http://127.0.0.1:PORT`).
 pub fn serve(root: &Path) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("fixture");
+    let address = listener.local_addr().expect("fixture");
     let root = root.to_path_buf();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
@@ -91,7 +91,7 @@ fn handle(stream: TcpStream, root: &PathBuf) -> std::io::Result<()> {
         command.env("HTTP_CONTENT_ENCODING", encoding);
     }
     let mut child = command.spawn()?;
-    let mut stdin = child.stdin.take().unwrap();
+    let mut stdin = child.stdin.take().expect("fixture");
     let writer = std::thread::spawn(move || stdin.write_all(&body));
     let output = child.wait_with_output()?;
     let _ = writer.join();

@@ -46,7 +46,7 @@ pub struct Repo {
 impl Repo {
     /// An empty repository at `dir` on branch `main`.
     pub fn new(dir: &Path) -> Repo {
-        std::fs::create_dir_all(dir).unwrap();
+        std::fs::create_dir_all(dir).expect("filesystem fixture");
         let repo = Repo {
             dir: dir.to_path_buf(),
         };
@@ -65,19 +65,23 @@ impl Repo {
             .arg(&self.dir)
             .args(args)
             .output()
-            .unwrap();
+            .expect("fixture");
         assert!(
             output.status.success(),
             "git {args:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+        String::from_utf8(output.stdout)
+            .expect("fixture")
+            .trim()
+            .to_owned()
     }
 
     pub fn write(&self, path: &str, contents: &str) -> &Repo {
         let full = self.dir.join(path);
-        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        std::fs::write(full, contents).unwrap();
+        std::fs::create_dir_all(full.parent().expect("filesystem fixture"))
+            .expect("filesystem fixture");
+        std::fs::write(full, contents).expect("filesystem fixture");
         self
     }
 
@@ -130,21 +134,21 @@ pub fn base_repo(root: &Path) -> (Repo, BTreeMap<String, String>) {
 
 /// A local (path) library directory with a manifest.
 pub fn path_library(dir: &Path, name: &str, version: &str, requires: &str) {
-    std::fs::create_dir_all(dir).unwrap();
+    std::fs::create_dir_all(dir).expect("filesystem fixture");
     std::fs::write(
         dir.join("imgbuild.toml"),
         format!("[library]\nname = \"{name}\"\nversion = \"{version}\"\n\n[libraries]\n{requires}"),
     )
-    .unwrap();
-    std::fs::write(dir.join("lib.rhai"), format!("// {name}\n")).unwrap();
+    .expect("fixture");
+    std::fs::write(dir.join("lib.rhai"), format!("// {name}\n")).expect("filesystem fixture");
 }
 
 /// A project directory `dir` whose `imgbuild.toml` is `manifest`; returns it parsed.
 pub fn project(dir: &Path, manifest: &str) -> Manifest {
-    std::fs::create_dir_all(dir).unwrap();
+    std::fs::create_dir_all(dir).expect("filesystem fixture");
     let path = dir.join("imgbuild.toml");
-    std::fs::write(&path, manifest).unwrap();
-    Manifest::parse(&path, manifest).unwrap()
+    std::fs::write(&path, manifest).expect("filesystem fixture");
+    Manifest::parse(&path, manifest).expect("parses")
 }
 
 /// Resolves online without lock, update or overrides.
