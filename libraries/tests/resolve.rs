@@ -546,3 +546,73 @@ fn selectors_display_as_in_chains() {
     assert_eq!(Selector::Tag("v1".into()).to_string(), "tag v1");
     assert_eq!(Selector::Branch("main".into()).to_string(), "branch main");
 }
+
+/// The fetched tree is the commit's files exactly: executable bits and symbolic links
+/// kept, no `.git`, nothing added by `git archive`.
+#[test]
+fn a_fetched_tree_hashes_like_the_work_tree() {
+    if !git_ready() {
+        return;
+    }
+    let temp = tempfile::tempdir().expect("temporary directory");
+    let (base, _) = base_repo(temp.path());
+    let manifest = project(
+        &temp.path().join("web"),
+        &format!(
+            "[libraries]\nbase = {{ git = \"{}\", tag = \"v2.0.0\" }}\n",
+            base.url()
+        ),
+    );
+    let resolution =
+        resolve_fresh(&manifest, &temp.path().join("cache")).expect("resolution succeeds");
+    let resolved = &resolution.libraries["base"];
+    let mut names: Vec<String> = std::fs::read_dir(&resolved.path)
+        .expect("filesystem fixture")
+        .map(|entry| {
+            entry
+                .expect("filesystem fixture")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["current.rhai", "debian.rhai", "hooks", "imgbuild.toml"]
+    );
+    assert_eq!(resolved.hash, tree_hash(&base.dir).expect("tree hashes"));
+}
+
+/// The root's name only matters when it declares one: a project in a directory named
+/// `base` may use a library `base`; a library requiring the named root is a cycle.
+#[test]
+fn the_root_takes_part_in_the_graph_only_by_its_declared_name() {
+    if !git_ready() {
+        return;
+    }
+    let temp = tempfile::tempdir().expect("temporary directory");
+    path_library(&temp.path().join("lib-base"), "base", "1.0.0", "");
+    let manifest = project(
+        &temp.path().join("base"),
+        "[libraries]\nbase = { path = \"../lib-base\" }\n",
+    );
+    let resolution =
+        resolve_fresh(&manifest, &temp.path().join("cache")).expect("resolution succeeds");
+    assert_eq!(resolution.libraries["base"].importers, ["base"]);
+
+    path_library(
+        &temp.path().join("a"),
+        "a",
+        "1.0.0",
+        "web = { path = \"../web\" }\n",
+    );
+    let manifest = project(
+        &temp.path().join("web"),
+        "[library]\nname = \"web\"\n\n[libraries]\na = { path = \"../a\" }\n",
+    );
+    assert_error_mentions(
+        resolve_fresh(&manifest, &temp.path().join("cache")),
+        &["web → a → web"],
+    );
+}

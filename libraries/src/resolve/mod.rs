@@ -132,17 +132,24 @@ pub fn resolve(
     update: &Update,
     overrides: &BTreeMap<String, PathBuf>,
 ) -> Result<Resolution> {
-    let root_name = manifest
+    // The root is a node of the graph under its `[library] name` when it declares one
+    // (a library requiring it is then a cycle); otherwise under a key no library name
+    // can take, shown in chains as its directory's name.
+    let declared = manifest
         .library
         .as_ref()
-        .map(|library| library.name.clone())
-        .or_else(|| {
-            manifest
-                .directory()
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "root".to_owned());
+        .map(|library| library.name.clone());
+    let root = Node {
+        key: declared.clone().unwrap_or_else(|| UNNAMED_ROOT.to_owned()),
+        display: declared
+            .or_else(|| {
+                manifest
+                    .directory()
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "root".to_owned()),
+    };
     let mut chooser = Chooser {
         root: manifest,
         cache_dir,
@@ -156,7 +163,7 @@ pub fn resolve(
     let mut previous: BTreeMap<String, Choice> = BTreeMap::new();
     let mut last_changed = String::new();
     for _ in 0..MAX_ROUNDS {
-        let round = walk(&mut chooser, manifest, &root_name, &previous)?;
+        let round = walk(&mut chooser, manifest, &root, &previous)?;
         let mut settled = BTreeMap::new();
         for (name, requirements) in &round.requirements {
             settled.insert(name.clone(), chooser.choose(name, requirements)?);
@@ -167,7 +174,7 @@ pub fn resolve(
             .map(|(name, _)| name)
             .collect();
         if changed.is_empty() {
-            find_cycle(&root_name, &round.edges)?;
+            find_cycle(&root, &round.edges)?;
             return Ok(finish(&round, settled));
         }
         last_changed = changed
@@ -193,7 +200,7 @@ struct Round {
 fn walk(
     chooser: &mut Chooser<'_>,
     root: &Manifest,
-    root_name: &str,
+    root_node: &Node,
     previous: &BTreeMap<String, Choice>,
 ) -> Result<Round> {
     let mut round = Round {
@@ -201,16 +208,24 @@ fn walk(
         used: BTreeMap::new(),
         edges: BTreeMap::new(),
     };
-    let mut queue: VecDeque<(Manifest, Vec<String>, Option<PathBuf>)> = VecDeque::new();
-    queue.push_back((root.clone(), vec![root_name.to_owned()], None));
-    while let Some((manifest, chain, confined_to)) = queue.pop_front() {
-        let requirer = chain.last().cloned().unwrap_or_default();
+    let mut queue: VecDeque<(Manifest, String, Vec<String>, Option<PathBuf>)> = VecDeque::new();
+    queue.push_back((
+        root.clone(),
+        root_node.key.clone(),
+        vec![root_node.display.clone()],
+        None,
+    ));
+    while let Some((manifest, key, chain, confined_to)) = queue.pop_front() {
         for (name, entry) in &manifest.libraries {
             round
                 .edges
-                .entry(requirer.clone())
+                .entry(key.clone())
                 .or_default()
                 .insert(name.clone());
+            if *name == root_node.key {
+                // A requirement on the root itself: a cycle, reported once settled.
+                continue;
+            }
             let requirement = Requirement {
                 source: entry.source.clone(),
                 base: manifest.directory().to_path_buf(),
@@ -219,7 +234,7 @@ fn walk(
             };
             let known = round.requirements.entry(name.clone()).or_default();
             known.push(requirement);
-            if round.used.contains_key(name) || name == root_name {
+            if round.used.contains_key(name) {
                 continue;
             }
             let choice = match previous.get(name) {
@@ -231,7 +246,7 @@ fn walk(
             library_chain.push(name.clone());
             let confinement = choice.commit.as_ref().map(|_| choice.path.clone());
             round.used.insert(name.clone(), choice);
-            queue.push_back((library_manifest, library_chain, confinement));
+            queue.push_back((library_manifest, name.clone(), library_chain, confinement));
         }
     }
     Ok(round)
@@ -274,8 +289,19 @@ fn finish(round: &Round, settled: BTreeMap<String, Choice>) -> Resolution {
     Resolution { libraries }
 }
 
+/// The key of an unnamed root in the graph: not a valid library name.
+const UNNAMED_ROOT: &str = "<root>";
+
+/// The root project as a node of the graph.
+struct Node {
+    /// Its key among library names.
+    key: String,
+    /// How chains show it.
+    display: String,
+}
+
 /// Fails with the first cycle reachable from `root` in `edges`.
-fn find_cycle(root: &str, edges: &BTreeMap<String, BTreeSet<String>>) -> Result<()> {
+fn find_cycle(root: &Node, edges: &BTreeMap<String, BTreeSet<String>>) -> Result<()> {
     fn visit(
         node: &str,
         edges: &BTreeMap<String, BTreeSet<String>>,
@@ -298,5 +324,5 @@ fn find_cycle(root: &str, edges: &BTreeMap<String, BTreeSet<String>>) -> Result<
         done.insert(node.to_owned());
         Ok(())
     }
-    visit(root, edges, &mut Vec::new(), &mut BTreeSet::new())
+    visit(&root.key, edges, &mut Vec::new(), &mut BTreeSet::new())
 }

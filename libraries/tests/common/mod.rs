@@ -119,6 +119,14 @@ impl Repo {
                 &format!("[library]\nname = \"{name}\"\nversion = \"{version}\"\n\n[libraries]\n{requires}"),
             );
             repo.write("debian.rhai", &format!("// {name} {version}\n"));
+            repo.write("hooks/run.sh", "#!/bin/sh\n");
+            let script = repo.dir.join("hooks/run.sh");
+            std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .expect("filesystem fixture");
+            let link = repo.dir.join("current.rhai");
+            if !link.exists() {
+                std::os::unix::fs::symlink("debian.rhai", &link).expect("filesystem fixture");
+            }
             let commit = repo.commit(&format!("{name} {version}"));
             repo.tag(&format!("v{version}"));
             commits.insert(format!("v{version}"), commit);
