@@ -170,6 +170,9 @@ pub enum LibraryError {
     /// The lock section cannot be read.
     #[error("the `libraries` lock section is malformed: {0}")]
     LockFormat(#[from] serde_json::Error),
+    /// `lock --update` asked for together with `--offline`.
+    #[error("updating locked libraries needs the network; drop --offline or the update")]
+    OfflineUpdate,
     /// Resolution kept changing its choices (a pathological graph).
     #[error("library resolution did not settle after {rounds} rounds (last changed: {names})")]
     Unsettled {

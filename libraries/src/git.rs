@@ -47,7 +47,7 @@ pub fn is_full_commit(text: &str) -> bool {
     (text.len() == 40 || text.len() == 64) && text.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-/// `git ls-remote` over `patterns` (`--tags`, `--heads`): (ref name, commit), with
+/// `git ls-remote KIND URL` (`--tags`, `--heads`): (name after `prefix`, commit), with
 /// annotated tags peeled to the commit they point to.
 fn ls_remote(url: &str, kind: &str, prefix: &str) -> Result<Vec<(String, String)>> {
     let mut command = git();

@@ -19,6 +19,16 @@
 //! - [`lock`]: the `libraries` section of the project's lock file.
 //! - [`resolve`](mod@resolve): the resolver itself.
 //!
+//! For callers (the CLI and the evaluator's import resolution):
+//! 1. [`Manifest::find`] from the recipe; no manifest means no libraries.
+//! 2. Read the `"libraries"` section of the lock file as a [`LockSection`] (absent:
+//!    empty) and call [`resolve()`] with a cache directory, `--offline`
+//!    ([`Mode`]), `lock --update [NAME]` ([`Update`]) and `--override NAME=PATH`.
+//! 3. Write [`LockSection::from_resolution`] back (it keeps overridden entries).
+//! 4. Import `"base/debian"` from [`Resolved::path`]`/debian.rhai` of library `base`,
+//!    ideally after copying the tree into the store under [`Resolved::hash`].
+//! 5. Map [`LibraryError::is_environment`] to the environment exit code.
+//!
 //! **Invariant:** this crate depends on no other workspace crate and not on Rhai
 //! (`tests/architecture.rs`); it knows nothing of the store or the evaluator. Fetched
 //! trees go under a cache directory the caller chooses; putting them into the store

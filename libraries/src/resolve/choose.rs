@@ -61,7 +61,8 @@ impl Chooser<'_> {
                     source: entry.source.clone(),
                     base: self.root.directory().to_path_buf(),
                     confined_to: None,
-                    chain: vec![format!("{} [patch]", self.root.path.display())],
+                    chain: vec!["[patch]".to_owned()],
+                    location: format!("{}:{}", self.root.path.display(), entry.line),
                 }];
                 &patched
             }

@@ -101,17 +101,24 @@ pub(crate) struct Requirement {
     pub confined_to: Option<PathBuf>,
     /// The names from the root to the requirer, e.g. `["web", "tools"]`.
     pub chain: Vec<String>,
+    /// Where it is written: `path/imgbuild.toml:LINE` for the root and local
+    /// libraries, `imgbuild.toml:LINE of NAME` for a fetched one.
+    pub location: String,
 }
 
 impl Requirement {
-    /// `web → tools → base ^2`.
+    /// `web → tools → base ^2 (imgbuild.toml:3 of tools)`.
     pub fn describe(&self, name: &str) -> String {
         let what = match &self.source {
             Source::Git { selector, .. } => selector.to_string(),
             Source::Path(path) => format!("path {}", path.display()),
             Source::Archive { url, .. } => format!("archive {url}"),
         };
-        format!("{} → {name} {what}", self.chain.join(" → "))
+        format!(
+            "{} → {name} {what} ({})",
+            self.chain.join(" → "),
+            self.location
+        )
     }
 }
 
@@ -132,6 +139,9 @@ pub fn resolve(
     update: &Update,
     overrides: &BTreeMap<String, PathBuf>,
 ) -> Result<Resolution> {
+    if mode == Mode::Offline && *update != Update::Nothing {
+        return Err(LibraryError::OfflineUpdate);
+    }
     // The root is a node of the graph under its `[library] name` when it declares one
     // (a library requiring it is then a cycle); otherwise under a key no library name
     // can take, shown in chains as its directory's name.
@@ -231,6 +241,14 @@ fn walk(
                 base: manifest.directory().to_path_buf(),
                 confined_to: confined_to.clone(),
                 chain: chain.clone(),
+                location: match confined_to {
+                    None => format!("{}:{}", manifest.path.display(), entry.line),
+                    Some(_) => format!(
+                        "{MANIFEST_NAME}:{} of {}",
+                        entry.line,
+                        chain.last().map_or("?", String::as_str)
+                    ),
+                },
             };
             let known = round.requirements.entry(name.clone()).or_default();
             known.push(requirement);
