@@ -129,15 +129,17 @@ pub enum LibraryError {
         /// The source in the lock, if any.
         locked_source: Option<String>,
     },
-    /// Offline, and the locked commit is not in the cache.
-    #[error("library `{name}`: commit {commit} of `{url}` is not in the cache and --offline forbids fetching it")]
+    /// Offline, and the locked commit or archive is not in the cache.
+    #[error(
+        "library `{name}`: {what} of `{url}` is not in the cache and --offline forbids fetching it"
+    )]
     NotCached {
         /// The library.
         name: String,
-        /// The repository.
+        /// The repository or archive URL.
         url: String,
-        /// The locked commit.
-        commit: String,
+        /// What is missing: `commit <id>` or `the archive sha256:<hex>`.
+        what: String,
     },
     /// A library directory without its own `imgbuild.toml`, or one declaring another name.
     #[error("{}: {problem}", path.display())]
@@ -146,18 +148,6 @@ pub enum LibraryError {
         path: PathBuf,
         /// What is wrong.
         problem: String,
-    },
-    /// A kind of source this version cannot fetch yet.
-    #[error(
-        "{chain}: {kind} sources are not supported yet (`{location}`); use a git or path source"
-    )]
-    Unsupported {
-        /// The requirement chain.
-        chain: String,
-        /// e.g. "archive".
-        kind: &'static str,
-        /// The URL.
-        location: String,
     },
     /// A directory entry that cannot be hashed safely (escapes the root, special file).
     #[error("cannot hash `{}`: {problem}", path.display())]

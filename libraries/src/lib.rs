@@ -2,7 +2,7 @@
 //!
 //! A project's `imgbuild.toml` ([`Manifest`]) names the libraries its recipes import —
 //! git repositories selected by a semver range over their `vX.Y.Z` tags or by a tag,
-//! revision or branch; local directories; (later) archives. A library is a directory
+//! revision or branch; local directories; tar archives pinned by SHA-256. A library is a directory
 //! with its own `imgbuild.toml` (`[library] name, version` and its own `[libraries]`),
 //! so requirements are transitive. [`resolve()`] turns the root manifest into a
 //! [`Resolution`]: one copy of each library across the whole graph, with the commit,
@@ -15,6 +15,7 @@
 //!   `file:line`.
 //! - [`source`]: [`Source`] and [`Selector`], and their canonical one-line form.
 //! - [`git`]: a thin wrapper over the user's `git` program (their credentials work).
+//! - [`archive`]: downloading, checking and unpacking archive sources.
 //! - [`hash`]: the deterministic BLAKE3 content hash of a library directory.
 //! - [`lock`]: the `libraries` section of the project's lock file.
 //! - [`resolve`](mod@resolve): the resolver itself.
@@ -34,6 +35,7 @@
 //! trees go under a cache directory the caller chooses; putting them into the store
 //! and resolving `import "base/debian"` is the caller's business.
 
+pub mod archive;
 pub mod error;
 pub mod git;
 pub mod hash;

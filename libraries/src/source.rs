@@ -46,7 +46,7 @@ pub enum Source {
     },
     /// A directory, relative to the manifest that names it.
     Path(PathBuf),
-    /// A tar archive with its expected SHA-256 (not fetched by this version).
+    /// A tar archive (plain or gzip) with its expected SHA-256.
     Archive {
         /// Where to download it.
         url: String,

@@ -1,7 +1,7 @@
 //! Choosing the one source, commit and tree of a library from every requirement on it:
 //! overrides, the root's `[patch]`, agreement between requirements, the lock (followed
-//! and verified), version selection over `vX.Y.Z` tags, fetching into the cache and
-//! hashing.
+//! and verified), version selection over `vX.Y.Z` tags, fetching git commits and
+//! archives into the cache (`trees/<commit>`, `archives/<sha256>`) and hashing.
 //!
 //! **Invariants:** a locked entry is followed only when its source as written is the
 //! one the manifests now require and its version satisfies every range; online, a tag
@@ -16,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 
 use semver::{Version, VersionReq};
 
+use crate::archive;
 use crate::error::{IoResultExt, LibraryError, Result};
 use crate::git;
 use crate::hash::tree_hash;
@@ -93,11 +94,17 @@ impl Chooser<'_> {
                 }
                 self.local(first.source.clone(), &directory, false)
             }
-            Source::Archive { url, .. } => Err(LibraryError::Unsupported {
-                chain: first.describe(name),
-                kind: "archive",
-                location: url.clone(),
-            }),
+            Source::Archive { url, sha256 } => {
+                // The SHA-256 is the identity; URLs are only locations.
+                for other in &deciding[1..] {
+                    let same = matches!(&other.source,
+                        Source::Archive { sha256: other, .. } if other.eq_ignore_ascii_case(sha256));
+                    if !same {
+                        return Err(conflict());
+                    }
+                }
+                self.archive(name, &first.source, url, sha256)
+            }
             Source::Git { url, .. } => {
                 let mut ranges: Vec<&VersionReq> = Vec::new();
                 let mut pin: Option<&Selector> = None;
@@ -240,6 +247,67 @@ impl Chooser<'_> {
         })
     }
 
+    /// An archive source: followed from the cache when there, downloaded otherwise
+    /// (online only); its tree must hash as locked.
+    fn archive(&mut self, name: &str, source: &Source, url: &str, sha256: &str) -> Result<Choice> {
+        let written = source.to_string();
+        let locked = self
+            .lock
+            .and_then(|lock| lock.get(name))
+            .filter(|entry| !self.update.includes(name) && entry.source == written)
+            .cloned();
+        if locked.is_none() && self.mode == Mode::Offline {
+            return Err(LibraryError::LockMismatch {
+                name: name.to_owned(),
+                manifest_source: written,
+                locked_source: self
+                    .lock
+                    .and_then(|lock| lock.get(name))
+                    .map(|entry| entry.source.clone()),
+            });
+        }
+        let archives = self.cache_dir.join("archives");
+        let tree = archives.join(sha256.to_ascii_lowercase());
+        if !tree.is_dir() {
+            if self.mode == Mode::Offline {
+                return Err(LibraryError::NotCached {
+                    name: name.to_owned(),
+                    url: url.to_owned(),
+                    what: format!("the archive sha256:{sha256}"),
+                });
+            }
+            let bytes = archive::download(name, url, sha256)?;
+            let partial = archives.join(format!(".partial-{sha256}-{}", std::process::id()));
+            if partial.exists() {
+                std::fs::remove_dir_all(&partial).at("remove directory", &partial)?;
+            }
+            let root = archive::unpack(&bytes, &partial)?;
+            publish(&root, &tree)?;
+            if partial.exists() {
+                std::fs::remove_dir_all(&partial).at("remove directory", &partial)?;
+            }
+        }
+        let hash = self.hash(&tree)?;
+        if let Some(entry) = &locked {
+            if entry.hash != hash {
+                return Err(LibraryError::HashMismatch {
+                    name: name.to_owned(),
+                    location: format!("the archive `{url}` (in {})", tree.display()),
+                    expected: entry.hash.clone(),
+                    actual: hash,
+                });
+            }
+        }
+        Ok(Choice {
+            source: source.clone(),
+            commit: None,
+            version: declared_version(&tree),
+            hash,
+            path: tree,
+            overridden: false,
+        })
+    }
+
     /// The highest `vX.Y.Z` tag satisfying every range: its commit and version.
     fn highest(
         &mut self,
@@ -311,7 +379,7 @@ impl Chooser<'_> {
             return Err(LibraryError::NotCached {
                 name: name.to_owned(),
                 url: url.to_owned(),
-                commit: commit.to_owned(),
+                what: format!("commit {commit}"),
             });
         }
         std::fs::create_dir_all(&trees).at("create directory", &trees)?;
@@ -320,13 +388,7 @@ impl Chooser<'_> {
             std::fs::remove_dir_all(&partial).at("remove directory", &partial)?;
         }
         git::fetch_tree(url, commit, &self.mirror(url), &partial)?;
-        if let Err(error) = std::fs::rename(&partial, &tree) {
-            // Another process may have published the same commit meanwhile.
-            if !tree.is_dir() {
-                return Err(error).at("publish fetched tree", &tree);
-            }
-            std::fs::remove_dir_all(&partial).at("remove directory", &partial)?;
-        }
+        publish(&partial, &tree)?;
         Ok(tree)
     }
 
@@ -353,6 +415,18 @@ impl Chooser<'_> {
             overridden,
         })
     }
+}
+
+/// Moves the finished directory `finished` to `tree`; when another process published
+/// the same tree meanwhile, keeps theirs.
+fn publish(finished: &Path, tree: &Path) -> Result<()> {
+    if let Err(error) = std::fs::rename(finished, tree) {
+        if !tree.is_dir() {
+            return Err(error).at("publish fetched tree", tree);
+        }
+        std::fs::remove_dir_all(finished).at("remove directory", finished)?;
+    }
+    Ok(())
 }
 
 /// The directory a path requirement names; one made inside a fetched library must

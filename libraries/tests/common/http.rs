@@ -1,6 +1,6 @@
 //! A tiny HTTP/1.0 server on 127.0.0.1 that runs `git http-backend` as a CGI program
 //! for every request: git's own smart-HTTP protocol, served from repositories under a
-//! directory. One thread per connection; the server lives as long as the test process.
+//! directory, and plain files under `files/` (archive sources). One thread per connection; the server lives as long as the test process.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -24,6 +24,26 @@ pub fn serve(root: &Path) -> String {
         }
     });
     format!("http://{address}")
+}
+
+/// A plain file under `directory` (for archive sources), or 404.
+fn serve_file(mut stream: TcpStream, directory: &Path, name: &str) -> std::io::Result<()> {
+    let file = directory.join(name);
+    match std::fs::read(&file) {
+        Ok(bytes) if !name.contains("..") => {
+            write!(
+                stream,
+                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                bytes.len()
+            )?;
+            stream.write_all(&bytes)?;
+        }
+        _ => write!(
+            stream,
+            "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )?,
+    }
+    stream.flush()
 }
 
 fn handle(stream: TcpStream, root: &PathBuf) -> std::io::Result<()> {
@@ -68,6 +88,9 @@ fn handle(stream: TcpStream, root: &PathBuf) -> std::io::Result<()> {
         }
     }
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    if let Some(file) = path.strip_prefix("/files/") {
+        return serve_file(stream, &root.join("files"), file);
+    }
     let mut command = Command::new("git");
     command
         .arg("http-backend")
