@@ -160,6 +160,16 @@ pub enum LibraryError {
     /// The lock section cannot be read.
     #[error("the `libraries` lock section is malformed: {0}")]
     LockFormat(#[from] serde_json::Error),
+    /// An import that does not name a file of a library the importer may use.
+    #[error("cannot import `{import}` from {importer}: {problem}")]
+    Import {
+        /// The import path as written, e.g. `base/debian`.
+        import: String,
+        /// "the project" or "library `NAME`".
+        importer: String,
+        /// Why.
+        problem: String,
+    },
     /// `lock --update` asked for together with `--offline`.
     #[error("updating locked libraries needs the network; drop --offline or the update")]
     OfflineUpdate,

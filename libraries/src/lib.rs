@@ -26,8 +26,9 @@
 //!    empty) and call [`resolve()`] with a cache directory, `--offline`
 //!    ([`Mode`]), `lock --update [NAME]` ([`Update`]) and `--override NAME=PATH`.
 //! 3. Write [`LockSection::from_resolution`] back (it keeps overridden entries).
-//! 4. Import `"base/debian"` from [`Resolved::path`]`/debian.rhai` of library `base`,
-//!    ideally after copying the tree into the store under [`Resolved::hash`].
+//! 4. Map `import "base/debian"` to a file with [`Resolution::import`] (hermetic: a
+//!    recipe imports only what its own manifest names), ideally reading the library
+//!    from a copy in the store keyed by [`Resolved::hash`] rather than the cache.
 //! 5. Map [`LibraryError::is_environment`] to the environment exit code.
 //!
 //! **Invariant:** this crate depends on no other workspace crate and not on Rhai

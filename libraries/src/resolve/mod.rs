@@ -17,6 +17,7 @@
 //! offline, nothing is resolved or fetched — the lock and the cache must answer.
 
 mod choose;
+mod import;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -66,6 +67,8 @@ impl Update {
 pub struct Resolution {
     /// Every library, by name.
     pub libraries: BTreeMap<String, Resolved>,
+    /// The libraries the root manifest names itself (what its recipes may import).
+    pub direct: Vec<String>,
 }
 
 /// One resolved library.
@@ -85,6 +88,8 @@ pub struct Resolved {
     /// Who requires it: library names, and the root's name (its `[library] name`, else
     /// its directory's name), sorted.
     pub importers: Vec<String>,
+    /// The libraries its own manifest names (what its recipes may import), sorted.
+    pub dependencies: Vec<String>,
     /// True when forced by an override: such a library does not touch the lock.
     pub overridden: bool,
 }
@@ -185,7 +190,7 @@ pub fn resolve(
             .collect();
         if changed.is_empty() {
             find_cycle(&root, &round.edges)?;
-            return Ok(finish(&round, settled));
+            return Ok(finish(&round, &root, settled));
         }
         last_changed = changed
             .iter()
@@ -281,7 +286,14 @@ fn read_library_manifest(directory: &Path) -> Result<Manifest> {
     Manifest::read(&path)
 }
 
-fn finish(round: &Round, settled: BTreeMap<String, Choice>) -> Resolution {
+fn finish(round: &Round, root: &Node, settled: BTreeMap<String, Choice>) -> Resolution {
+    let names_of = |key: &str| -> Vec<String> {
+        round
+            .edges
+            .get(key)
+            .map(|names| names.iter().cloned().collect())
+            .unwrap_or_default()
+    };
     let libraries = settled
         .into_iter()
         .map(|(name, choice)| {
@@ -299,12 +311,16 @@ fn finish(round: &Round, settled: BTreeMap<String, Choice>) -> Resolution {
                 hash: choice.hash,
                 path: choice.path,
                 importers: importers.into_iter().collect(),
+                dependencies: names_of(&name),
                 overridden: choice.overridden,
             };
             (name, resolved)
         })
         .collect();
-    Resolution { libraries }
+    Resolution {
+        libraries,
+        direct: names_of(&root.key),
+    }
 }
 
 /// The key of an unnamed root in the graph: not a valid library name.
