@@ -5,7 +5,7 @@
 //! (manifests in name order), choosing a commit for each library when it is first
 //! reached — the previous round's choice if there is one — and reading that commit's
 //! own `imgbuild.toml` for its requirements. At the end of the round every library is
-//! chosen again from *all* requirements now known ([`choose`]); when nothing changes
+//! chosen again from *all* requirements now known (the `choose` module); when nothing changes
 //! the graph is final, otherwise the next round walks it with the new choices (a
 //! tighter range found late can change an earlier choice and so the requirements
 //! below it). Tag lists, fetched trees and hashes are cached across rounds.
