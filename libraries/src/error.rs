@@ -170,6 +170,17 @@ pub enum LibraryError {
         /// Why.
         problem: String,
     },
+    /// `lock --update NAME` for a name the graph does not have.
+    #[error(
+        "there is no library `{name}` to update; the libraries are: {}",
+        list_or_none(known)
+    )]
+    UnknownUpdate {
+        /// The name asked for.
+        name: String,
+        /// The libraries of the graph.
+        known: Vec<String>,
+    },
     /// `lock --update` asked for together with `--offline`.
     #[error("updating locked libraries needs the network; drop --offline or the update")]
     OfflineUpdate,

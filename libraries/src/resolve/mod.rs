@@ -190,6 +190,14 @@ pub fn resolve(
             .collect();
         if changed.is_empty() {
             find_cycle(&root, &round.edges)?;
+            if let Update::Names(names) = update {
+                if let Some(unknown) = names.iter().find(|name| !settled.contains_key(*name)) {
+                    return Err(LibraryError::UnknownUpdate {
+                        name: unknown.clone(),
+                        known: settled.keys().cloned().collect(),
+                    });
+                }
+            }
             return Ok(finish(&round, &root, settled));
         }
         last_changed = changed
