@@ -154,6 +154,7 @@ const WORKSPACE_CRATES: &[&str] = &[
     "imgbuild-builtins",
     "imgbuild-iso",
     "imgbuild-apt",
+    "imgbuild-libraries",
 ];
 
 fn check_stands_alone(package: &str) {
@@ -175,6 +176,13 @@ fn iso_writer_stands_alone() {
 #[test]
 fn apt_library_stands_alone() {
     check_stands_alone("imgbuild-apt");
+}
+
+#[test]
+fn recipe_libraries_stand_alone() {
+    // Manifest, git, resolution and lock section know neither Rhai nor the store: the
+    // evaluator and the CLI call into them, never the other way round.
+    check_stands_alone("imgbuild-libraries");
 }
 
 #[test]
