@@ -59,6 +59,25 @@ pub enum Command {
     /// the guest is detected and the machine restarted under TCG). Writes go to a
     /// throw-away overlay unless --persist. Quit with Ctrl-A X.
     Boot(BootArgs),
+    /// Show what a recipe library exports: its functions, their parameters and `///` comments.
+    ///
+    /// TARGET is a library NAME from imgbuild.toml (a `path` library for now), one module
+    /// NAME/MODULE (e.g. base/debian), or a path to a .rhai file or a library directory
+    /// (an existing path wins). Exit status 2 for an unknown library or module or a module
+    /// that does not parse.
+    Doc(DocArgs),
+}
+
+/// `imgbuild doc`.
+#[derive(Debug, Args)]
+pub struct DocArgs {
+    /// A library NAME, NAME/MODULE, a .rhai file or a library directory.
+    #[arg(value_name = "LIBRARY[/MODULE]|PATH")]
+    pub target: String,
+
+    /// Print the modules and functions as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `imgbuild boot`.

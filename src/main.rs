@@ -128,6 +128,7 @@ fn run() -> ExitCode {
         Command::Log(arguments) => commands::log::run(store, arguments),
         Command::Store(command) => commands::store::run(store, command),
         Command::Boot(arguments) => commands::boot::run(arguments),
+        Command::Doc(arguments) => commands::doc::run(arguments),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

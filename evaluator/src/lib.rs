@@ -4,11 +4,12 @@
 //! named outputs. This crate owns the Rhai engine set-up and its limits, module
 //! resolution, the derivation values and graph (the Rhai-free `imgbuild-derivation` crate in
 //! `evaluator/derivation/`, re-exported here), and diagnostics with source spans. It does no I/O of its own apart from
-//! reading the recipe and the modules it imports; builtins (registered by the caller)
-//! record what local files they read.
+//! reading the recipe and the modules it imports, and, for [`doc`], the modules of a
+//! library; builtins (registered by the caller) record what local files they read.
 
 mod args;
 mod diagnostics;
+pub mod doc;
 mod evaluate;
 pub mod libraries;
 mod limits;

@@ -2,6 +2,7 @@
 
 pub mod boot;
 pub mod build;
+pub mod doc;
 pub mod eval;
 pub mod graph;
 pub mod lock;
