@@ -39,13 +39,21 @@ pub enum Command {
     Eval(EvalArgs),
     /// Print a recipe's derivation graph as DOT or JSON.
     Graph(GraphArgs),
-    /// Resolve the recipe's Debian package sets and write RECIPE.lock next to it.
+    /// Resolve the recipe's libraries and Debian package sets and write its lock file.
     ///
-    /// Sets already locked (for the same request) are kept; --update re-resolves all of
-    /// them, --update NAME only that one. The mirror comes from --mirror or
+    /// The lock file is the project's imgbuild.lock beside its imgbuild.toml, or
+    /// RECIPE.lock next to a recipe outside any project. Libraries and sets already
+    /// locked (for the same request) are kept; --update re-resolves all of them,
+    /// --update NAME only the library or package set NAME. The mirror comes from --mirror or
     /// IMGBUILD_DEBIAN_MIRROR, else the recipe's `mirror`, else the host's apt sources;
     /// the lock file records no mirror.
     Lock(LockArgs),
+    /// Print a project's resolved recipe libraries as a tree, like `cargo tree`.
+    ///
+    /// Each library with its version, commit, where it comes from and its content hash,
+    /// under the project or library that requires it; a library required again is
+    /// marked (*). Resolves (and locks) what the lock does not answer yet.
+    Libraries(LibrariesArgs),
     /// Show the log of a derivation, by recipe identity (a unique hex prefix is enough).
     Log(LogArgs),
     /// Inspect and maintain the store.
@@ -204,13 +212,33 @@ pub struct BuildArgs {
     pub json: bool,
 }
 
+/// `imgbuild libraries`.
+#[derive(Debug, Args)]
+pub struct LibrariesArgs {
+    /// A recipe or directory of the project [default: the current directory].
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub path: PathBuf,
+
+    /// Use the directory PATH as library NAME (repeatable), as for `build`.
+    #[arg(long = "override", value_name = "NAME=PATH")]
+    pub overrides: Vec<String>,
+
+    /// Use only the lock and what is already fetched.
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Print JSON: one object per library.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `imgbuild lock`.
 #[derive(Debug, Args)]
 pub struct LockArgs {
     #[command(flatten)]
     pub recipe: RecipeArgs,
 
-    /// Re-resolve every package set, or only NAME.
+    /// Re-resolve every library and package set, or only the one called NAME.
     #[arg(long, value_name = "NAME", num_args = 0..=1)]
     pub update: Option<Option<String>>,
 

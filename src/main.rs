@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod errors;
 mod progress;
+mod project;
 mod sandbox_settings;
 mod secrets;
 mod settings;
@@ -125,10 +126,11 @@ fn run() -> ExitCode {
         Command::Eval(arguments) => commands::eval::run(store, arguments),
         Command::Graph(arguments) => commands::graph::run(store, arguments),
         Command::Lock(arguments) => commands::lock::run(store, arguments),
+        Command::Libraries(arguments) => commands::libraries::run(store, arguments),
         Command::Log(arguments) => commands::log::run(store, arguments),
         Command::Store(command) => commands::store::run(store, command),
         Command::Boot(arguments) => commands::boot::run(arguments),
-        Command::Doc(arguments) => commands::doc::run(arguments),
+        Command::Doc(arguments) => commands::doc::run(store, arguments),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

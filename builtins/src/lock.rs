@@ -12,17 +12,21 @@
 //! ```text
 //! {
 //!   "format": "imgbuild-lock-v2",
-//!   "debian": { "sets": [ ... ] }        package sets (crate::debian::lock)
+//!   "debian": { "sets": [ ... ] },       package sets (crate::debian::lock)
+//!   "libraries": [ ... ]                 recipe libraries (imgbuild_libraries::lock)
 //! }
 //! ```
 //!
-//! New sections (recipe libraries) are new top-level keys; a reader ignores none and a
-//! missing section is empty. `imgbuild-lock-v1` files (the `debian` sets at top level)
+//! New sections are new top-level keys; a reader ignores none (an older imgbuild
+//! refuses a file with a section it does not know rather than drop it) and a missing
+//! section is empty; an empty `libraries` section is not written. `imgbuild-lock-v1` files (the `debian` sets at top level)
 //! are read and rewritten as v2.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use imgbuild_libraries::LockSection;
 
 use crate::debian::lock::{DebianSection, LockedSet};
 
@@ -40,6 +44,13 @@ pub struct LockFile {
     /// Debian package sets.
     #[serde(default)]
     pub debian: DebianSection,
+    /// Recipe libraries (a project's `imgbuild.lock`).
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub libraries: LockSection,
+}
+
+fn is_empty(section: &LockSection) -> bool {
+    section.libraries().is_empty()
 }
 
 /// A v1 file: the Debian sets at top level.
@@ -105,6 +116,7 @@ impl Default for LockFile {
         LockFile {
             format: FORMAT.to_owned(),
             debian: DebianSection::default(),
+            libraries: LockSection::default(),
         }
     }
 }
@@ -145,6 +157,7 @@ impl LockFile {
                 Ok(LockFile {
                     format: FORMAT.to_owned(),
                     debian: DebianSection { sets: old.sets },
+                    libraries: LockSection::default(),
                 })
             }
             other => Err(format!("format `{other}`, expected `{FORMAT}`")),

@@ -404,6 +404,7 @@ impl Fixture {
         let mut lock = LockFile {
             format: FORMAT.to_owned(),
             debian: Default::default(),
+            libraries: Default::default(),
         };
         for pending in &evaluation.pending {
             let request = SetRequest::from_value(&pending.request).expect("a package set request");

@@ -37,6 +37,11 @@ pub struct EvalOptions {
     pub secret_key: Option<crate::SecretKeySource>,
     /// Recipe libraries: name → the directory of its files (see [`crate::libraries`]).
     pub libraries: BTreeMap<String, PathBuf>,
+    /// Which libraries may be imported by name, and by whom: `None` (the default)
+    /// lets every file import every library; `Some(map)` lets the recipe's own project
+    /// import the libraries under the key `""` and library `NAME` those under `NAME`
+    /// (and itself) — what each one's manifest names.
+    pub library_imports: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// Registers builtins into an engine for one evaluation.
@@ -76,7 +81,10 @@ pub fn evaluate(
     let name = file.display().to_string();
     let state: SharedState = Rc::new(EvalState::new(
         options.search_path.clone(),
-        crate::libraries::Libraries::new(options.libraries.clone()),
+        crate::libraries::Libraries::new(
+            options.libraries.clone(),
+            options.library_imports.clone(),
+        ),
         options.secret_key.clone(),
     ));
     state.add_source(&name, text.as_str().into());

@@ -9,6 +9,10 @@
 //!   `file()`/`dir()` paths inside that library's directory and can reach nothing
 //!   outside it (no absolute paths, no `..` out of it, no `-I` search path); it reaches
 //!   other libraries only by their names.
+//! - **Declared imports only** (when the caller gives the import map, as the CLI does
+//!   for a project with an `imgbuild.toml`): the project imports the libraries its
+//!   manifest names, and a library those *its* manifest names — not a library that is
+//!   in the graph only because someone else required it.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -19,11 +23,16 @@ use crate::args::BuiltinError;
 #[derive(Debug, Clone, Default)]
 pub struct Libraries {
     roots: BTreeMap<String, PathBuf>,
+    imports: Option<BTreeMap<String, Vec<String>>>,
 }
 
 impl Libraries {
-    /// From name → directory (made canonical when it exists).
-    pub fn new(roots: BTreeMap<String, PathBuf>) -> Libraries {
+    /// From name → directory (made canonical when it exists) and who may import what
+    /// (see `EvalOptions::library_imports`).
+    pub fn new(
+        roots: BTreeMap<String, PathBuf>,
+        imports: Option<BTreeMap<String, Vec<String>>>,
+    ) -> Libraries {
         Libraries {
             roots: roots
                 .into_iter()
@@ -32,7 +41,37 @@ impl Libraries {
                     (name, canonical)
                 })
                 .collect(),
+            imports,
         }
+    }
+
+    /// Checks that `importer` (a library name, or `None` for the project's own files)
+    /// may import library `name`.
+    pub fn check_visible(&self, importer: Option<&str>, name: &str) -> Result<(), BuiltinError> {
+        let Some(imports) = &self.imports else {
+            return Ok(());
+        };
+        if importer == Some(name) {
+            return Ok(());
+        }
+        let allowed = imports.get(importer.unwrap_or(""));
+        if allowed.is_some_and(|names| names.iter().any(|allowed| allowed == name)) {
+            return Ok(());
+        }
+        let (who, manifest) = match importer {
+            Some(library) => (
+                format!("library `{library}`"),
+                format!("{library}'s imgbuild.toml"),
+            ),
+            None => (
+                "this project".to_owned(),
+                "the project's imgbuild.toml".to_owned(),
+            ),
+        };
+        Err(BuiltinError::new(format!(
+            "{who} does not declare library `{name}`: it is in the graph only because another library requires it"
+        ))
+        .with_help(format!("add `{name}` to [libraries] in {manifest}")))
     }
 
     /// True when there are none.

@@ -37,10 +37,11 @@ impl RecipeResolver {
             relative = PathBuf::from(name);
         }
         let libraries = &self.state.libraries;
-        if let Some((_, file)) = libraries.by_name(&relative) {
+        let owner = source.and_then(|source| libraries.owner(Path::new(source)));
+        if let Some((library, file)) = libraries.by_name(&relative) {
+            libraries.check_visible(owner.map(|(name, _)| name), library)?;
             return Ok(vec![file]);
         }
-        let owner = source.and_then(|source| libraries.owner(Path::new(source)));
         if let Some((name, root)) = owner {
             let directory = source
                 .and_then(|source| Path::new(source).parent())

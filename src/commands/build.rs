@@ -21,9 +21,12 @@ pub const MANIFEST: &str = ".imgbuild-manifest";
 /// Runs `imgbuild build`.
 pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failure> {
     let config = crate::settings::build_config(arguments.offline, arguments.mirror.as_deref());
-    let update = imgbuild_builtins::Update::Nothing;
-    let (mut evaluation, recipe, lock) =
-        super::load_with(store_dir, &arguments.recipe, update.clone())?;
+    let resolve = super::Resolve {
+        offline: arguments.offline,
+        ..super::Resolve::default()
+    };
+    let loaded = super::load_with(store_dir, &arguments.recipe, &resolve)?;
+    let mut evaluation = loaded.evaluation;
     if !evaluation.pending.is_empty() {
         // Requests the lock file does not answer: resolve them (network), write the
         // lock file, and evaluate again with it.
@@ -37,17 +40,17 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
                 help = "run `imgbuild lock` with network access first",
                 "--offline: package set(s) {} are not in {}",
                 names.join(", "),
-                imgbuild_builtins::lock::path_for(&recipe).display()
+                loaded.lock_path.display()
             )));
         }
         super::lock::resolve_pending(
-            &recipe,
-            &lock,
+            &loaded.lock_path,
+            &loaded.lock,
             &evaluation.pending,
             &config.mirrors,
             &mut |line| eprintln!("{line}"),
         )?;
-        let (again, _, _) = super::load_with(store_dir, &arguments.recipe, update)?;
+        let again = super::load_with(store_dir, &arguments.recipe, &resolve)?.evaluation;
         if !again.pending.is_empty() {
             return Err(Failure::Environment(miette::miette!(
                 "the lock file was written but the recipe still has unresolved package sets"

@@ -11,9 +11,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use imgbuild_builtins::lock::LockFile;
 use imgbuild_evaluator::doc::{self, DocError, ModuleDoc};
-use imgbuild_evaluator::libraries::normalize;
-use imgbuild_libraries::{LibraryError, Manifest, Source, MANIFEST_NAME};
+use imgbuild_libraries::MANIFEST_NAME;
 use serde_json::json;
 
 use crate::cli::DocArgs;
@@ -36,11 +36,11 @@ enum Target {
 }
 
 /// Runs `imgbuild doc`.
-pub fn run(arguments: &DocArgs) -> Result<(), Failure> {
+pub fn run(store: Option<&Path>, arguments: &DocArgs) -> Result<(), Failure> {
     let cwd = std::env::current_dir().map_err(|error| {
         Failure::environment(format!("cannot read the current directory: {error}"))
     })?;
-    let text = match target(&arguments.target, &cwd)? {
+    let text = match target(&arguments.target, &cwd, store)? {
         Target::Module { name, file, shown } => {
             let module = doc::module_doc(&file).map_err(doc_failure)?;
             if arguments.json {
@@ -83,7 +83,7 @@ pub fn run(arguments: &DocArgs) -> Result<(), Failure> {
 }
 
 /// Reads TARGET (see the module documentation).
-fn target(target: &str, cwd: &Path) -> Result<Target, Failure> {
+fn target(target: &str, cwd: &Path, store: Option<&Path>) -> Result<Target, Failure> {
     let path = Path::new(target);
     if path.is_dir() {
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
@@ -117,7 +117,8 @@ fn target(target: &str, cwd: &Path) -> Result<Target, Failure> {
         Some((name, module)) => (name, module.trim_end_matches('/')),
         None => (target, ""),
     };
-    let directory = library_dir(name, cwd).map_err(|failure| with_path_hint(failure, target))?;
+    let directory =
+        library_dir(name, cwd, store).map_err(|failure| with_path_hint(failure, target))?;
     if module.is_empty() {
         return Ok(Target::Library {
             name: name.to_owned(),
@@ -137,15 +138,13 @@ fn target(target: &str, cwd: &Path) -> Result<Target, Failure> {
     })
 }
 
-/// The directory of library `name`, from the `imgbuild.toml` found in `cwd` or above.
-///
-/// **Provisional**, until library resolution is wired into the binary (it will replace
-/// this function, the one place `doc` resolves names): the project's own `[library]`
-/// name is its manifest's directory; a `[patch]` or `[libraries]` entry with
-/// `path = "..."` is that directory (relative to the manifest); a git or archive
-/// source is an error, since nothing here fetches it.
-pub fn library_dir(name: &str, cwd: &Path) -> Result<PathBuf, Failure> {
-    let Some((manifest_path, manifest)) = Manifest::find(cwd).map_err(library_failure)? else {
+/// The directory of library `name` in the project around `cwd`: the project's own
+/// `[library]` name is its manifest's directory; any other library of its resolved
+/// graph (direct or transitive) is resolved, fetched and checked against the lock as a
+/// build would (see [`crate::project`]), and read from the store.
+pub fn library_dir(name: &str, cwd: &Path, store: Option<&Path>) -> Result<PathBuf, Failure> {
+    let project = crate::project::Project::find(cwd)?;
+    let Some(manifest) = &project.manifest else {
         return Err(Failure::Recipe(miette::miette!(
             help = "give a path instead (a library directory or a .rhai file), or run imgbuild in a project whose imgbuild.toml names the library",
             "`{name}` is not a file or directory here, and there is no {MANIFEST_NAME} in {} or above to name libraries",
@@ -159,48 +158,38 @@ pub fn library_dir(name: &str, cwd: &Path) -> Result<PathBuf, Failure> {
     {
         return Ok(manifest.directory().to_path_buf());
     }
-    let entry = manifest
-        .patches
-        .get(name)
-        .or_else(|| manifest.libraries.get(name));
-    let Some(entry) = entry else {
-        let known: Vec<&str> = manifest
-            .library
-            .iter()
-            .map(|library| library.name.as_str())
-            .chain(manifest.libraries.keys().map(String::as_str))
-            .chain(manifest.patches.keys().map(String::as_str))
-            .collect();
-        let help = match imgbuild_evaluator::suggest(name, known.iter().copied()) {
-            Some(near) => format!("did you mean `{near}`?"),
-            None if known.is_empty() => format!("{} names no libraries", manifest_path.display()),
-            None => format!("libraries: {}", known.join(", ")),
-        };
-        return Err(Failure::Recipe(miette::miette!(
-            help = help,
-            "no library `{name}` in {}",
-            manifest_path.display()
-        )));
-    };
-    let at = format!("{}:{}", manifest_path.display(), entry.line);
-    match &entry.source {
-        Source::Path(path) => {
-            let directory = normalize(&manifest.directory().join(path));
-            if directory.is_dir() {
-                Ok(directory)
-            } else {
-                Err(Failure::Recipe(miette::miette!(
-                    "library `{name}` is `path = \"{}\"` ({at}), but {} is not a directory",
-                    path.display(),
-                    directory.display()
-                )))
-            }
-        }
-        source => Err(Failure::Recipe(miette::miette!(
-            help = format!("fetch it first (`imgbuild libraries`, or a build, once they fetch libraries), or point at a checkout: `imgbuild doc PATH/TO/{name}`"),
-            "library `{name}` comes from {source} ({at}); `imgbuild doc` reads only `path` libraries for now"
-        ))),
+    let mut lock = LockFile::read(&project.lock_path)
+        .map_err(|error| Failure::Recipe(miette::miette!("{error}")))?;
+    let libraries = crate::project::libraries(
+        &project,
+        &mut lock,
+        &crate::project::Settings {
+            offline: false,
+            update: imgbuild_libraries::Update::Nothing,
+            verify_tags: false,
+            overrides: &std::collections::BTreeMap::new(),
+            store,
+        },
+    )?;
+    if let Some(directory) = libraries.roots.get(name) {
+        return Ok(directory.clone());
     }
+    let known: Vec<&str> = manifest
+        .library
+        .iter()
+        .map(|library| library.name.as_str())
+        .chain(libraries.roots.keys().map(String::as_str))
+        .collect();
+    let help = match imgbuild_evaluator::suggest(name, known.iter().copied()) {
+        Some(near) => format!("did you mean `{near}`?"),
+        None if known.is_empty() => format!("{} names no libraries", manifest.path.display()),
+        None => format!("libraries: {}", known.join(", ")),
+    };
+    Err(Failure::Recipe(miette::miette!(
+        help = help,
+        "no library `{name}` in {}",
+        manifest.path.display()
+    )))
 }
 
 /// An unknown module of a library: "did you mean", else the modules it has.
@@ -230,14 +219,6 @@ fn with_path_hint(failure: Failure, target: &str) -> Failure {
             "{report}"
         )),
         other => other,
-    }
-}
-
-fn library_failure(error: LibraryError) -> Failure {
-    if error.is_environment() {
-        Failure::Environment(crate::errors::report(error))
-    } else {
-        Failure::Recipe(crate::errors::report(error))
     }
 }
 

@@ -1,12 +1,13 @@
-//! `imgbuild lock`: resolve the recipe's Debian package sets against the live
-//! repositories and write `RECIPE.lock`; also what `imgbuild build` runs first when a
-//! set is not locked yet.
+//! `imgbuild lock`: resolve the recipe's libraries (see [`crate::project`]) and its
+//! Debian package sets against the live repositories, and write its lock file (the
+//! project's `imgbuild.lock`, or `RECIPE.lock` outside a project); also what `imgbuild
+//! build` runs first when a set is not locked yet.
 
 use std::path::Path;
 
 use imgbuild_builtins::debian::repository;
 use imgbuild_builtins::debian::request::SetRequest;
-use imgbuild_builtins::lock::{self, LockFile};
+use imgbuild_builtins::lock::LockFile;
 use imgbuild_builtins::{LockInput, Update};
 use imgbuild_engine::Mirrors;
 use imgbuild_evaluator::PendingRequest;
@@ -17,21 +18,50 @@ use crate::errors::Failure;
 /// Runs `imgbuild lock`.
 pub fn run(store: Option<&std::path::Path>, arguments: &LockArgs) -> Result<(), Failure> {
     let mirrors = crate::settings::mirrors(arguments.mirror.as_deref());
-    let update = match &arguments.update {
-        None => Update::Nothing,
-        Some(None) => Update::All,
-        Some(Some(name)) => Update::Set(name.clone()),
+    let project = crate::project::Project::find(&super::split_recipe(&arguments.recipe.recipe).0)?;
+    let locked = LockFile::read(&project.lock_path)
+        .map_err(|error| Failure::Recipe(miette::miette!("{error}")))?;
+    let library_names = crate::project::library_names(&project, &locked);
+    let mut resolve = super::Resolve {
+        verify_tags: true,
+        ..super::Resolve::default()
     };
-    let (evaluation, path, lock) = super::load_with(store, &arguments.recipe, update.clone())?;
-    if let Update::Set(name) = &update {
+    match &arguments.update {
+        None => {}
+        Some(None) => {
+            resolve.sets = Update::All;
+            resolve.libraries = imgbuild_libraries::Update::All;
+        }
+        Some(Some(name)) if library_names.contains(name) => {
+            resolve.libraries =
+                imgbuild_libraries::Update::Names(std::iter::once(name.clone()).collect());
+        }
+        Some(Some(name)) => resolve.sets = Update::Set(name.clone()),
+    }
+    let loaded = super::load_with(store, &arguments.recipe, &resolve)?;
+    let (evaluation, path, lock) = (loaded.evaluation, loaded.recipe, loaded.lock);
+    let lock_path = loaded.lock_path;
+    if let Update::Set(name) = &resolve.sets {
         let known = evaluation
             .pending
             .iter()
             .any(|request| &request.name == name)
             || lock.file.debian.set(name).is_some();
         if !known {
+            let mut names: Vec<&str> = library_names.iter().map(String::as_str).collect();
+            names.extend(lock.file.debian.sets.iter().map(|set| set.name.as_str()));
+            names.extend(
+                evaluation
+                    .pending
+                    .iter()
+                    .map(|request| request.name.as_str()),
+            );
             return Err(Failure::Recipe(miette::miette!(
-                "{} has no package set `{name}`",
+                help = match imgbuild_evaluator::suggest(name, names.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("package sets and libraries: {}", names.join(", ")),
+                },
+                "{} has no package set or library `{name}`",
                 path.display()
             )));
         }
@@ -44,16 +74,19 @@ pub fn run(store: Option<&std::path::Path>, arguments: &LockArgs) -> Result<(), 
         .count();
     let pending = evaluation.pending;
     if sets == 0 {
-        eprintln!(
-            "{} has no debian::packages sets: nothing to lock",
-            path.display()
-        );
+        if loaded.libraries.resolution.is_some() {
+            eprintln!("{} is up to date", lock_path.display());
+        } else {
+            eprintln!(
+                "{} has no debian::packages sets and no libraries: nothing to lock",
+                path.display()
+            );
+        }
         return Ok(());
     }
-    let written = resolve_pending(&path, &lock, &pending, &mirrors, &mut |line| {
+    let written = resolve_pending(&lock_path, &lock, &pending, &mirrors, &mut |line| {
         eprintln!("{line}")
     })?;
-    let lock_path = lock::path_for(&path);
     match written {
         Some(lock) => {
             for set in &lock.debian.sets {
@@ -78,9 +111,9 @@ pub fn run(store: Option<&std::path::Path>, arguments: &LockArgs) -> Result<(), 
 }
 
 /// Resolves every pending request of an evaluation that read `lock`, writes the lock
-/// file next to `recipe`, and returns it (`None` when nothing was pending).
+/// file `lock_path`, and returns it (`None` when nothing was pending).
 pub fn resolve_pending(
-    recipe: &Path,
+    lock_path: &Path,
     lock: &LockInput,
     pending: &[PendingRequest],
     mirrors: &Mirrors,
@@ -147,8 +180,7 @@ pub fn resolve_pending(
         })?;
         lock.debian.upsert(set);
     }
-    let path = lock::path_for(recipe);
-    lock.write(&path)
+    lock.write(lock_path)
         .map_err(|error| Failure::Environment(miette::miette!("{error}")))?;
     Ok(Some(lock))
 }

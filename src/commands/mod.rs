@@ -5,6 +5,7 @@ pub mod build;
 pub mod doc;
 pub mod eval;
 pub mod graph;
+pub mod libraries;
 pub mod lock;
 pub mod log;
 pub mod store;
@@ -36,8 +37,9 @@ pub fn load(
     store: Option<&Path>,
     arguments: &RecipeArgs,
 ) -> Result<(Evaluation, PathBuf), Failure> {
-    let (evaluation, path, _) = load_with(store, arguments, Update::Nothing)?;
-    let pending: Vec<String> = evaluation
+    let loaded = load_with(store, arguments, &Resolve::default())?;
+    let pending: Vec<String> = loaded
+        .evaluation
         .pending
         .iter()
         .map(|request| format!("`{}`", request.name))
@@ -46,14 +48,41 @@ pub fn load(
         eprintln!(
             "note: package set(s) {} are not in {} yet: `imgbuild lock` resolves them (`imgbuild build` does so by itself)",
             pending.join(", "),
-            imgbuild_builtins::lock::path_for(&path).display()
+            loaded.lock_path.display()
         );
     }
-    Ok((evaluation, path))
+    Ok((loaded.evaluation, loaded.recipe))
+}
+
+/// What to resolve again and whether the network may be used.
+#[derive(Debug, Clone, Default)]
+pub struct Resolve {
+    /// Package sets to resolve again.
+    pub sets: Update,
+    /// Libraries to resolve again.
+    pub libraries: imgbuild_libraries::Update,
+    /// `--offline`.
+    pub offline: bool,
+    /// Check locked tags against their repositories (`imgbuild lock`).
+    pub verify_tags: bool,
+}
+
+/// A recipe evaluated with its project's libraries and lock.
+pub struct Loaded {
+    /// The evaluation.
+    pub evaluation: Evaluation,
+    /// The recipe file.
+    pub recipe: PathBuf,
+    /// The lock the evaluation read.
+    pub lock: Rc<LockInput>,
+    /// Where that lock is written (the project's `imgbuild.lock` or `RECIPE.lock`).
+    pub lock_path: PathBuf,
+    /// The project's libraries.
+    pub libraries: crate::project::Libraries,
 }
 
 /// `--override NAME=PATH`: each library directory, checked, and said on stderr.
-fn overrides(pairs: &[String]) -> Result<BTreeMap<String, PathBuf>, Failure> {
+pub fn overrides(pairs: &[String]) -> Result<BTreeMap<String, PathBuf>, Failure> {
     let mut libraries = BTreeMap::new();
     for pair in pairs {
         let Some((name, path)) = pair.split_once('=') else {
@@ -84,18 +113,18 @@ fn overrides(pairs: &[String]) -> Result<BTreeMap<String, PathBuf>, Failure> {
                 "library `{name}` is overridden twice"
             )));
         }
-        eprintln!("library {name} overridden by {path}");
     }
     Ok(libraries)
 }
 
-/// [`load`] without the note, reading the lock file with `update`; also returns the
-/// lock the evaluation read. What it does not answer is in [`Evaluation::pending`].
+/// [`load`] without the note: resolves the project's libraries (writing the lock when
+/// they changed), reads the lock file with `resolve.sets`, and evaluates. What the lock
+/// does not answer is in [`Evaluation::pending`].
 pub fn load_with(
     store: Option<&Path>,
     arguments: &RecipeArgs,
-    update: Update,
-) -> Result<(Evaluation, PathBuf, Rc<LockInput>), Failure> {
+    resolve: &Resolve,
+) -> Result<Loaded, Failure> {
     let (path, selected) = split_recipe(&arguments.recipe);
     let mut args = BTreeMap::new();
     for pair in &arguments.args {
@@ -117,7 +146,22 @@ pub fn load_with(
         search_path
             .extend(std::env::split_paths(&paths).filter(|path| !path.as_os_str().is_empty()));
     }
-    let libraries = overrides(&arguments.overrides)?;
+    let overrides = overrides(&arguments.overrides)?;
+    let project = crate::project::Project::find(&path)?;
+    let lock_path = project.lock_path.clone();
+    let mut file =
+        LockFile::read(&lock_path).map_err(|error| Failure::Recipe(miette::miette!("{error}")))?;
+    let libraries = crate::project::libraries(
+        &project,
+        &mut file,
+        &crate::project::Settings {
+            offline: resolve.offline,
+            update: resolve.libraries.clone(),
+            verify_tags: resolve.verify_tags,
+            overrides: &overrides,
+            store,
+        },
+    )?;
     let secret_args = crate::secrets::secret_args(&arguments.secrets)?;
     if let Some(name) = secret_args.keys().find(|name| args.contains_key(*name)) {
         return Err(Failure::Recipe(miette::miette!(
@@ -133,13 +177,14 @@ pub fn load_with(
             store,
             arguments.secret_key_file.as_deref(),
         )?),
-        libraries,
+        libraries: libraries.roots.clone(),
+        library_imports: libraries.imports.clone(),
         ..EvalOptions::default()
     };
-    let lock_path = imgbuild_builtins::lock::path_for(&path);
-    let file =
-        LockFile::read(&lock_path).map_err(|error| Failure::Recipe(miette::miette!("{error}")))?;
-    let lock = Rc::new(LockInput { file, update });
+    let lock = Rc::new(LockInput {
+        file,
+        update: resolve.sets.clone(),
+    });
     let register = |engine: &mut imgbuild_evaluator::rhai::Engine,
                     state: &imgbuild_evaluator::SharedState| {
         imgbuild_builtins::register_with(engine, state, lock.clone());
@@ -172,7 +217,13 @@ pub fn load_with(
         }
     }
     check_result_names(&evaluation.graph)?;
-    Ok((evaluation, path, lock))
+    Ok(Loaded {
+        evaluation,
+        recipe: path,
+        lock,
+        lock_path,
+        libraries,
+    })
 }
 
 /// The store directory: `--store`, `IMGBUILD_STORE`, `$XDG_DATA_HOME/imgbuild`, or

@@ -48,6 +48,7 @@ const DIRECTORIES: &[&str] = &[
     "roots/auto",
     "tmp",
     "quarantine",
+    "libraries",
 ];
 
 impl Layout {

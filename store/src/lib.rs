@@ -26,6 +26,8 @@
 //! roots/auto/<64 hex>              symlinks to result manifests (hex = BLAKE3 of its path)
 //! tmp/                             scratch space (temporary root links)
 //! quarantine/<kind>-<64 hex>       corrupt objects moved aside by verify
+//! libraries/                       recipe libraries fetched by the CLI (git mirrors,
+//!                                  trees/<commit>, archives/<sha256>); GC leaves it
 //! ```
 //!
 //! `x` is the first hex character of the digest (v1 used two: 16 directories per
@@ -139,6 +141,12 @@ impl Store {
         let path = self.layout.tmp();
         std::fs::create_dir_all(&path).at("create", &path)?;
         Ok(path)
+    }
+
+    /// The directory recipe libraries are fetched into (`libraries/`): the store keeps
+    /// it for the CLI's library resolution and knows nothing of its contents.
+    pub fn libraries_directory(&self) -> std::path::PathBuf {
+        self.layout.root().join("libraries")
     }
 
     /// Flushes the store's whole filesystem to disk (`syncfs`): the durability point.

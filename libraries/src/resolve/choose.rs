@@ -35,6 +35,8 @@ pub(crate) struct Choice {
     pub hash: String,
     pub path: PathBuf,
     pub overridden: bool,
+    /// The repository URL git was given (relative URLs resolved), for git sources.
+    pub url: Option<String>,
 }
 
 /// The inputs of a resolution and what it has learned so far (tag lists, hashes).
@@ -62,6 +64,7 @@ impl Chooser<'_> {
                     source: entry.source.clone(),
                     base: self.root.directory().to_path_buf(),
                     confined_to: None,
+                    origin: None,
                     chain: vec!["[patch]".to_owned()],
                     location: format!("{}:{}", self.root.path.display(), entry.line),
                 }];
@@ -106,6 +109,7 @@ impl Chooser<'_> {
                 self.archive(name, &first.source, url, sha256)
             }
             Source::Git { url, .. } => {
+                let url = first.effective_url(url);
                 let mut ranges: Vec<&VersionReq> = Vec::new();
                 let mut pin: Option<&Selector> = None;
                 for requirement in deciding {
@@ -116,6 +120,7 @@ impl Chooser<'_> {
                     else {
                         return Err(conflict());
                     };
+                    let other_url = requirement.effective_url(other_url);
                     if other_url.trim_end_matches('/') != url.trim_end_matches('/') {
                         return Err(conflict());
                     }
@@ -127,7 +132,7 @@ impl Chooser<'_> {
                         },
                     }
                 }
-                self.git(name, deciding, url, pin, &ranges)
+                self.git(name, deciding, &url, pin, &ranges)
             }
         }
     }
@@ -177,7 +182,12 @@ impl Chooser<'_> {
                     (None, Some(version)) => Some(format!("v{version}")),
                     _ => None,
                 };
-                if let (Some(tag), Mode::Online) = (tag, mode) {
+                let ask = match mode {
+                    Mode::Online => true,
+                    Mode::Cached => !self.cache_dir.join("trees").join(&commit).is_dir(),
+                    Mode::Offline => false,
+                };
+                if let (Some(tag), true) = (tag, ask) {
                     let now = self
                         .tags(url)?
                         .iter()
@@ -205,7 +215,7 @@ impl Chooser<'_> {
                         .map(|entry| entry.source.clone()),
                 })
             }
-            (None, Mode::Online) => match pin {
+            (None, Mode::Online | Mode::Cached) => match pin {
                 Some(selector) => {
                     let mirror = self.mirror(url);
                     let commit = git::resolve(url, selector, &mirror, &first.describe(name))?;
@@ -244,6 +254,7 @@ impl Chooser<'_> {
             hash,
             path,
             overridden: false,
+            url: Some(url.to_owned()),
         })
     }
 
@@ -305,6 +316,7 @@ impl Chooser<'_> {
             hash,
             path: tree,
             overridden: false,
+            url: None,
         })
     }
 
@@ -413,6 +425,7 @@ impl Chooser<'_> {
             hash,
             path,
             overridden,
+            url: None,
         })
     }
 }

@@ -34,8 +34,14 @@ use choose::{Choice, Chooser};
 /// Whether the network may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Resolve and fetch what the lock and the cache do not answer.
+    /// Resolve and fetch what the lock and the cache do not answer, and check that
+    /// every locked tag still points to its commit (`imgbuild lock`).
     Online,
+    /// As `Online`, but a locked library whose tree is already cached is used without
+    /// asking its repository again (builds: the lock pins the commit and the cached
+    /// tree is checked against the locked hash; a moved tag is found by `imgbuild lock`
+    /// and whenever the tree has to be fetched).
+    Cached,
     /// Use only the lock and the cache; anything else is an error.
     Offline,
 }
@@ -104,6 +110,10 @@ pub(crate) struct Requirement {
     /// For a requirement made by a fetched library: that library's tree, which a path
     /// source must not leave.
     pub confined_to: Option<PathBuf>,
+    /// For a requirement made by a library fetched from git: that repository's URL, which
+    /// a relative git URL (`../tools.git`) is resolved against, as git does for
+    /// submodules.
+    pub origin: Option<String>,
     /// The names from the root to the requirer, e.g. `["web", "tools"]`.
     pub chain: Vec<String>,
     /// Where it is written: `path/imgbuild.toml:LINE` for the root and local
@@ -112,6 +122,26 @@ pub(crate) struct Requirement {
 }
 
 impl Requirement {
+    /// The URL git is given for the git source `written` of this requirement: a
+    /// relative one (`./x`, `../x`) is resolved against the manifest's directory, or
+    /// for a fetched library against its repository's URL; others are used as written.
+    pub fn effective_url(&self, written: &str) -> String {
+        if !(written.starts_with("./") || written.starts_with("../")) {
+            return written.to_owned();
+        }
+        match &self.origin {
+            None => join_path(&self.base.to_string_lossy(), written),
+            Some(origin) => match origin.split_once("://") {
+                Some((scheme, rest)) => {
+                    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+                    let joined = join_path(&format!("/{path}"), written);
+                    format!("{scheme}://{host}{joined}")
+                }
+                None => join_path(origin, written),
+            },
+        }
+    }
+
     /// `web → tools → base ^2 (imgbuild.toml:3 of tools)`.
     pub fn describe(&self, name: &str) -> String {
         let what = match &self.source {
@@ -124,6 +154,27 @@ impl Requirement {
             self.chain.join(" → "),
             self.location
         )
+    }
+}
+
+/// `base` joined with the relative `path`, `.` and `..` applied (never above `/`).
+fn join_path(base: &str, path: &str) -> String {
+    let absolute = base.starts_with('/');
+    let mut parts: Vec<&str> = base.split('/').filter(|part| !part.is_empty()).collect();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
     }
 }
 
@@ -220,6 +271,19 @@ struct Round {
     edges: BTreeMap<String, BTreeSet<String>>,
 }
 
+/// A manifest waiting to be walked.
+struct Visit {
+    manifest: Manifest,
+    /// Its node's key.
+    key: String,
+    /// Names from the root to it.
+    chain: Vec<String>,
+    /// A fetched library's tree, which its path sources must not leave.
+    confined_to: Option<PathBuf>,
+    /// A library fetched from git: the repository URL (for relative git URLs).
+    origin: Option<String>,
+}
+
 fn walk(
     chooser: &mut Chooser<'_>,
     root: &Manifest,
@@ -231,14 +295,22 @@ fn walk(
         used: BTreeMap::new(),
         edges: BTreeMap::new(),
     };
-    let mut queue: VecDeque<(Manifest, String, Vec<String>, Option<PathBuf>)> = VecDeque::new();
-    queue.push_back((
-        root.clone(),
-        root_node.key.clone(),
-        vec![root_node.display.clone()],
-        None,
-    ));
-    while let Some((manifest, key, chain, confined_to)) = queue.pop_front() {
+    let mut queue: VecDeque<Visit> = VecDeque::new();
+    queue.push_back(Visit {
+        manifest: root.clone(),
+        key: root_node.key.clone(),
+        chain: vec![root_node.display.clone()],
+        confined_to: None,
+        origin: None,
+    });
+    while let Some(Visit {
+        manifest,
+        key,
+        chain,
+        confined_to,
+        origin,
+    }) = queue.pop_front()
+    {
         for (name, entry) in &manifest.libraries {
             round
                 .edges
@@ -253,6 +325,7 @@ fn walk(
                 source: entry.source.clone(),
                 base: manifest.directory().to_path_buf(),
                 confined_to: confined_to.clone(),
+                origin: origin.clone(),
                 chain: chain.clone(),
                 location: match confined_to {
                     None => format!("{}:{}", manifest.path.display(), entry.line),
@@ -276,8 +349,15 @@ fn walk(
             let mut library_chain = chain.clone();
             library_chain.push(name.clone());
             let confinement = choice.commit.as_ref().map(|_| choice.path.clone());
+            let library_origin = choice.url.clone();
             round.used.insert(name.clone(), choice);
-            queue.push_back((library_manifest, name.clone(), library_chain, confinement));
+            queue.push_back(Visit {
+                manifest: library_manifest,
+                key: name.clone(),
+                chain: library_chain,
+                confined_to: confinement,
+                origin: library_origin,
+            });
         }
     }
     Ok(round)
