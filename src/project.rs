@@ -124,6 +124,7 @@ pub fn libraries(
         mode,
         &settings.update,
         settings.overrides,
+        &Http,
     )
     .map_err(library_failure)?;
     let section = LockSection::from_resolution(&resolution, previous);
@@ -188,6 +189,16 @@ fn offline_mismatch(manifest: &Manifest, lock_path: &Path, error: LibraryError) 
         line.unwrap_or_default(),
         lock_path.display()
     ))
+}
+
+/// Archive sources download through the builtins' one HTTP client (retries, redirects,
+/// credentials kept out of messages).
+struct Http;
+
+impl imgbuild_libraries::archive::Download for Http {
+    fn get(&self, url: &str, limit: u64) -> Result<Vec<u8>, String> {
+        imgbuild_builtins::core::http::get(url, limit).map_err(|error| error.to_string())
+    }
 }
 
 /// A library error as a failure: the machine's (exit 3) or the project's (exit 2).

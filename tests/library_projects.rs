@@ -247,6 +247,16 @@ fn an_override_builds_against_a_checkout_without_touching_the_lock() {
     );
 }
 
+/// What is wrong, the files that make it so, the command, its exit code and what its
+/// message must mention.
+type Case<'a> = (
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a [&'a str],
+    i32,
+    &'a [&'a str],
+);
+
 #[test]
 fn bad_projects_get_located_errors() {
     let Some((scratch, example)) = example() else {
@@ -255,7 +265,7 @@ fn bad_projects_get_located_errors() {
     let store = scratch.path().join("store");
     let web = example.join("web-team");
     cli(&web, &store, &["build", "web.rhai"]).success();
-    let cases: &[(&str, &[(&str, &str)], &[&str], i32, &[&str])] = &[
+    let cases: &[Case] = &[
         (
             "unknown library in an import",
             &[("typo.rhai", "import \"bsae/seed\" as base;\n#{}\n")],

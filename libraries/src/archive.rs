@@ -1,5 +1,5 @@
 //! Archive sources: a tar archive (plain or gzip-compressed) downloaded over HTTP(S)
-//! or read from a `file://` URL, checked against the SHA-256 the manifest gives, and
+//! or read from a `file://` URL through the caller's [`Download`], checked against the SHA-256 the manifest gives, and
 //! unpacked into a plain directory.
 //!
 //! As for every fixed-output fetch in imgbuild, the SHA-256 is the identity and the
@@ -12,9 +12,7 @@
 //! target directory (the `tar` crate refuses `..` and absolute entries); a download
 //! that fails is [`LibraryError::Unreachable`], an environment error.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -23,39 +21,30 @@ use crate::error::{IoResultExt, LibraryError, Result};
 /// The largest archive downloaded (a recipe library is text; this is generous).
 pub const MAX_ARCHIVE_BYTES: u64 = 256 * 1024 * 1024;
 
+/// How archive sources are downloaded: the caller's one download path (imgbuild passes
+/// its HTTP client, with its retries, redirects and credential handling), so this crate
+/// has none of its own.
+pub trait Download {
+    /// The bytes at `url` (`http`, `https` or `file`), at most `limit` of them; an error
+    /// says why the location did not serve them (an environment error).
+    fn get(&self, url: &str, limit: u64) -> std::result::Result<Vec<u8>, String>;
+}
+
 /// The bytes at `url`, which must hash to `sha256` (hexadecimal). `name` is the
 /// library, for errors.
-pub fn download(name: &str, url: &str, sha256: &str) -> Result<Vec<u8>> {
-    let unreachable = |stderr: String| LibraryError::Unreachable {
-        url: url.to_owned(),
-        stderr,
-    };
-    let mut bytes = Vec::new();
-    if let Some(path) = url.strip_prefix("file://") {
-        let file = std::fs::File::open(path).at("open archive", Path::new(path))?;
-        file.take(MAX_ARCHIVE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .at("read archive", Path::new(path))?;
-    } else {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(15))
-            .timeout_read(Duration::from_secs(60))
-            .try_proxy_from_env(true)
-            .build();
-        let response = agent.get(url).call().map_err(|error| match error {
-            ureq::Error::Status(code, _) => unreachable(format!("HTTP status {code}")),
-            ureq::Error::Transport(transport) => unreachable(transport.to_string()),
-        })?;
-        response
-            .into_reader()
-            .take(MAX_ARCHIVE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|error| unreachable(error.to_string()))?;
-    }
+pub fn download(name: &str, url: &str, sha256: &str, downloader: &dyn Download) -> Result<Vec<u8>> {
+    let bytes =
+        downloader
+            .get(url, MAX_ARCHIVE_BYTES)
+            .map_err(|stderr| LibraryError::Unreachable {
+                url: url.to_owned(),
+                stderr,
+            })?;
     if bytes.len() as u64 > MAX_ARCHIVE_BYTES {
-        return Err(unreachable(format!(
-            "larger than the {MAX_ARCHIVE_BYTES}-byte limit for a library archive"
-        )));
+        return Err(LibraryError::Unreachable {
+            url: url.to_owned(),
+            stderr: format!("larger than the {MAX_ARCHIVE_BYTES}-byte limit for a library archive"),
+        });
     }
     let actual = hex_digest(&bytes);
     if !actual.eq_ignore_ascii_case(sha256) {

@@ -160,6 +160,7 @@ fn the_sha256_is_the_identity_not_the_url() {
         Mode::Online,
         &Update::Nothing,
         &BTreeMap::new(),
+        &Fetcher,
     )
     .expect("resolution succeeds");
     assert_eq!(resolution.libraries["net"].importers, ["tools", "web"]);

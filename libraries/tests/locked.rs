@@ -54,6 +54,7 @@ fn the_lock_is_followed_without_re_resolving_the_range() {
         Mode::Online,
         &update,
         &BTreeMap::new(),
+        &Fetcher,
     )
     .expect("fixture");
     assert_eq!(
@@ -90,6 +91,7 @@ fn a_moved_tag_is_refused_naming_both_commits() {
         Mode::Online,
         &update,
         &BTreeMap::new(),
+        &Fetcher,
     )
     .expect("fixture");
     assert_eq!(
@@ -154,6 +156,7 @@ fn offline_uses_the_lock_and_the_cache_only() {
             Mode::Offline,
             &Update::Nothing,
             &BTreeMap::new(),
+            &Fetcher,
         ),
         &["library `base`", "no entry", "--offline"],
     );
@@ -190,6 +193,7 @@ fn update_all_and_offline_updates() {
         Mode::Online,
         &Update::All,
         &BTreeMap::new(),
+        &Fetcher,
     )
     .expect("resolution succeeds");
     assert_eq!(
@@ -207,6 +211,7 @@ fn update_all_and_offline_updates() {
         Mode::Offline,
         &Update::All,
         &BTreeMap::new(),
+        &Fetcher,
     )
     .expect_err("resolution fails");
     assert!(matches!(error, LibraryError::OfflineUpdate), "{error}");

@@ -333,6 +333,7 @@ fn patch_and_override_force_a_source() {
         Mode::Online,
         &Update::Nothing,
         &overrides,
+        &Fetcher,
     )
     .expect("fixture");
     assert!(overridden.libraries["base"].overridden);

@@ -47,6 +47,7 @@ pub(crate) struct Chooser<'a> {
     pub mode: Mode,
     pub update: &'a Update,
     pub overrides: &'a BTreeMap<String, PathBuf>,
+    pub download: &'a dyn archive::Download,
     pub tags: HashMap<String, Vec<(String, String)>>,
     pub hashes: HashMap<PathBuf, String>,
 }
@@ -287,7 +288,7 @@ impl Chooser<'_> {
                     what: format!("the archive sha256:{sha256}"),
                 });
             }
-            let bytes = archive::download(name, url, sha256)?;
+            let bytes = archive::download(name, url, sha256, self.download)?;
             let partial = archives.join(format!(".partial-{sha256}-{}", std::process::id()));
             if partial.exists() {
                 std::fs::remove_dir_all(&partial).at("remove directory", &partial)?;

@@ -186,7 +186,8 @@ const MAX_ROUNDS: usize = 10;
 /// Fetched trees and git mirrors go under `cache_dir`. With a `lock`, a library whose
 /// entry matches the manifests (and is not named by `update`) keeps its locked commit;
 /// online, a tag it came from must still point to that commit; its content must still
-/// hash to the locked hash. `overrides` force a local directory for a name.
+/// hash to the locked hash. `overrides` force a local directory for a name. Archive
+/// sources are downloaded with `download`.
 pub fn resolve(
     manifest: &Manifest,
     cache_dir: &Path,
@@ -194,6 +195,7 @@ pub fn resolve(
     mode: Mode,
     update: &Update,
     overrides: &BTreeMap<String, PathBuf>,
+    download: &dyn crate::archive::Download,
 ) -> Result<Resolution> {
     if mode == Mode::Offline && *update != Update::Nothing {
         return Err(LibraryError::OfflineUpdate);
@@ -223,6 +225,7 @@ pub fn resolve(
         mode,
         update,
         overrides,
+        download,
         tags: HashMap::new(),
         hashes: HashMap::new(),
     };

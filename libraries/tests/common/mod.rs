@@ -168,6 +168,7 @@ pub fn resolve_fresh(manifest: &Manifest, cache: &Path) -> Result<Resolution, Li
         Mode::Online,
         &Update::Nothing,
         &BTreeMap::new(),
+        &Fetcher,
     )
 }
 
@@ -185,6 +186,7 @@ pub fn resolve_locked(
         mode,
         &Update::Nothing,
         &BTreeMap::new(),
+        &Fetcher,
     )
 }
 
@@ -199,4 +201,29 @@ pub fn assert_error_mentions<T: std::fmt::Debug>(
         assert!(message.contains(mention), "`{mention}` not in: {message}");
     }
     error
+}
+
+/// The tests' download path for archive sources (the binary passes its own HTTP
+/// client): `file://` URLs from disk, `http://` ones (servers on 127.0.0.1) with ureq.
+pub struct Fetcher;
+
+impl imgbuild_libraries::archive::Download for Fetcher {
+    fn get(&self, url: &str, limit: u64) -> Result<Vec<u8>, String> {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        if let Some(path) = url.strip_prefix("file://") {
+            std::fs::File::open(path)
+                .and_then(|file| file.take(limit + 1).read_to_end(&mut bytes))
+                .map_err(|error| error.to_string())?;
+        } else {
+            ureq::get(url)
+                .call()
+                .map_err(|error| error.to_string())?
+                .into_reader()
+                .take(limit + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|error| error.to_string())?;
+        }
+        Ok(bytes)
+    }
 }
