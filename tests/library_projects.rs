@@ -345,3 +345,62 @@ fn bad_projects_get_located_errors() {
     none.expect_code(2);
     assert!(none.stderr.contains("no imgbuild.toml"), "{}", none.stderr);
 }
+
+#[test]
+fn an_archive_library_is_checked_and_imported() {
+    let Some((scratch, example)) = example() else {
+        return;
+    };
+    let store = scratch.path().join("store");
+    let archive = scratch.path().join("tools-0.1.0.tar.gz");
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(example.join("sources"))
+        .arg("tools")
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    let output = Command::new("sha256sum")
+        .arg(&archive)
+        .output()
+        .expect("sha256sum");
+    let sha256 = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_owned();
+    let project = example.join("archive-user");
+    let manifest = |sha: &str| {
+        format!(
+            "[libraries]\nnet = {{ url = \"file://{}\", sha256 = \"{sha}\" }}\n",
+            archive.display()
+        )
+    };
+    write_files(
+        &project,
+        &[
+            ("imgbuild.toml", &manifest(&sha256)),
+            (
+                "recipe.rhai",
+                "import \"net/motd\" as motd;\n#{ motd: text(\"motd\", motd::banner(\"ops\", \"x\")) }\n",
+            ),
+        ],
+    );
+    cli(&project, &store, &["build", "recipe.rhai"]).success();
+    let motd = std::fs::read_to_string(project.join("result/motd")).expect("motd");
+    assert!(motd.contains("the ops team"), "{motd}");
+    let lock = std::fs::read_to_string(project.join("imgbuild.lock")).expect("lock");
+    assert!(lock.contains(&format!("#sha256={sha256}")), "{lock}");
+    // A promise the archive does not keep: both hashes named, the project's fault.
+    let wrong = "0".repeat(64);
+    write_files(&project, &[("imgbuild.toml", &manifest(&wrong))]);
+    let refused = cli(&project, &store, &["lock", "recipe.rhai"]);
+    refused.expect_code(2);
+    assert!(
+        refused.stderr.contains(&sha256) && refused.stderr.contains(&wrong),
+        "{}",
+        refused.stderr
+    );
+}
