@@ -761,7 +761,7 @@ fn locking_a_recipe_without_package_sets_says_so_and_writes_nothing() {
     let output = run(lock_command(work.path(), &recipe));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("no debian::packages sets: nothing to lock"),
+        stderr.contains("no debian::packages sets and no libraries: nothing to lock"),
         "{stderr}"
     );
     assert!(!work.path().join("plain.lock").exists());
