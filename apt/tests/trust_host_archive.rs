@@ -25,6 +25,12 @@ fn inrelease_files() -> Vec<PathBuf> {
                 .and_then(|name| name.to_str())
                 .is_some_and(|name| name.ends_with("_InRelease"))
         })
+        // Debian's own (other origins are signed by their own keys, and a list left
+        // behind by a disabled third-party source stays until the next `apt-get update`).
+        .filter(|path| {
+            std::fs::read_to_string(path)
+                .is_ok_and(|text| text.lines().any(|line| line == "Origin: Debian"))
+        })
         .collect();
     files.sort();
     files

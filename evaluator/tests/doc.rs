@@ -8,6 +8,22 @@ use std::path::Path;
 use imgbuild_evaluator::doc::{self, DocError, ModuleDoc};
 use proptest::prelude::*;
 
+/// True when this build's Rhai refuses a `///` that is not right above a function: its
+/// `metadata` feature is on, as in `cargo test --workspace`, where the builtins' registry
+/// test turns it on for every crate. The product is built without it, so the tests of
+/// such comments run in `cargo test -p imgbuild-evaluator` (scripts/test.sh runs both).
+fn stray_doc_comments_refused() -> bool {
+    let refused = imgbuild_evaluator::rhai::Engine::new_raw()
+        .compile("/// x\nlet a = 1;")
+        .is_err();
+    if refused {
+        eprintln!(
+            "skipped here: this build has Rhai's `metadata` feature; run `cargo test -p imgbuild-evaluator --test doc`"
+        );
+    }
+    refused
+}
+
 fn parse(source: &str) -> ModuleDoc {
     doc::parse_module(Path::new("test.rhai"), source)
         .unwrap_or_else(|error| panic!("{error}\n{source}"))
@@ -56,6 +72,9 @@ fn doc_comments_signatures_and_lines() {
 
 #[test]
 fn any_other_token_detaches_a_doc_comment() {
+    if stray_doc_comments_refused() {
+        return;
+    }
     check(
         "/// Not about g.\nlet x = 1;\nfn g() {}\n",
         "",
@@ -293,6 +312,9 @@ proptest! {
     /// with its signature, the `///` lines right above it, and its line.
     #[test]
     fn generated_modules_are_read_exactly(choices in prop::collection::vec(0..FRAGMENTS.len(), 0..30)) {
+        if stray_doc_comments_refused() {
+            return Ok(());
+        }
         let mut text = String::new();
         let mut expected = Vec::new();
         let mut doc: Vec<String> = Vec::new();
