@@ -76,10 +76,11 @@ fn every_format_from_one_graph_matches_the_raw_image_and_is_reproducible() {
             ),
         )],
     );
+    // With --json, a failure's story is in the events on stdout.
     let (code, stdout, stderr) = build(directory, "store-a", "result-a");
-    assert_eq!(code, 0, "{stderr}");
-    let (code, _, stderr) = build(directory, "store-b", "result-b");
-    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let (code, second, stderr) = build(directory, "store-b", "result-b");
+    assert_eq!(code, 0, "{stderr}\n{second}");
     let result = |out: &str, format: &str| directory.join(format!("{out}/image.{format}"));
     for format in ["raw", "qcow2", "vmdk", "vhd"] {
         assert_eq!(

@@ -160,7 +160,10 @@ pub(crate) fn build_vmdk(context: &mut BuildContext<'_>) -> Result<OutputRecord,
     finish(context, &vmdk, work.secret)
 }
 
-/// Replaces the 8 hex digits of `CID=` in a vmdk's embedded descriptor with `cid`.
+/// Replaces the value of `CID=` in a vmdk's embedded descriptor with `cid` (8 hex
+/// digits). qemu-img writes its random CID without leading zeros (`CID=%x`), so the
+/// value has 1 to 8 digits: the descriptor text is rewritten within its NUL-padded
+/// sectors, so the result does not depend on how long the random value was.
 fn fix_cid(path: &Path, cid: &str) -> Result<(), BuildError> {
     let failed =
         |error: std::io::Error| BuildError::Environment(format!("{}: {error}", path.display()));
@@ -183,23 +186,43 @@ fn fix_cid(path: &Path, cid: &str) -> Result<(), BuildError> {
             path.display()
         )));
     }
-    let mut descriptor = vec![0u8; (sectors * 512) as usize];
+    let mut area = vec![0u8; (sectors * 512) as usize];
     file.seek(SeekFrom::Start(offset * 512)).map_err(failed)?;
-    file.read_exact(&mut descriptor).map_err(failed)?;
-    let Some(at) = descriptor
-        .windows(5)
-        .position(|window| window == b"\nCID=")
-        .map(|at| at + 5)
-        .filter(|at| descriptor.len() >= at + 9 && descriptor[at + 8] == b'\n')
-    else {
-        return Err(BuildError::Failed(format!(
+    file.read_exact(&mut area).map_err(failed)?;
+    let fixed = with_cid(&area, cid).ok_or_else(|| {
+        BuildError::Failed(format!(
             "{}: the vmdk descriptor has no CID line",
             path.display()
-        )));
-    };
-    file.seek(SeekFrom::Start(offset * 512 + at as u64))
-        .map_err(failed)?;
-    file.write_all(cid.as_bytes()).map_err(failed)
+        ))
+    })?;
+    file.seek(SeekFrom::Start(offset * 512)).map_err(failed)?;
+    file.write_all(&fixed).map_err(failed)
+}
+
+/// The descriptor `area` (text, then NUL padding) with the value of its `CID=` line
+/// replaced by `cid`, the same length as `area`; `None` without a CID line of 1 to 8
+/// hex digits or without room.
+fn with_cid(area: &[u8], cid: &str) -> Option<Vec<u8>> {
+    let text_end = area
+        .iter()
+        .position(|byte| *byte == 0)
+        .unwrap_or(area.len());
+    let text = &area[..text_end];
+    let value_start = text.windows(5).position(|window| window == b"\nCID=")? + 5;
+    let value_len = text[value_start..].iter().position(|byte| *byte == b'\n')?;
+    let value = &text[value_start..value_start + value_len];
+    if !(1..=8).contains(&value.len()) || !value.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let mut fixed = Vec::with_capacity(area.len());
+    fixed.extend_from_slice(&text[..value_start]);
+    fixed.extend_from_slice(cid.as_bytes());
+    fixed.extend_from_slice(&text[value_start + value_len..]);
+    if fixed.len() > area.len() {
+        return None;
+    }
+    fixed.resize(area.len(), 0);
+    Some(fixed)
 }
 
 pub(crate) fn build_vhd(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
@@ -271,5 +294,26 @@ mod tests {
             u32::from_be_bytes(footer[24..28].try_into().expect("4 bytes")),
             1_700_000_000 - 946_684_800
         );
+    }
+
+    #[test]
+    fn a_cid_of_any_length_gives_the_same_descriptor() {
+        let area = |value: &str| {
+            let mut area = format!(
+                "# Disk DescriptorFile\nversion=1\nCID={value}\nparentCID=ffffffff\ncreateType=\"streamOptimized\"\n"
+            )
+            .into_bytes();
+            area.resize(1024, 0);
+            area
+        };
+        let long = with_cid(&area("8a3b4c5d"), "0123abcd").expect("a CID line");
+        let short = with_cid(&area("3c5d"), "0123abcd").expect("a CID line");
+        assert_eq!(long, short);
+        assert_eq!(long.len(), 1024);
+        assert!(String::from_utf8_lossy(&long).contains("\nCID=0123abcd\nparentCID=ffffffff\n"));
+        assert_eq!(with_cid(&area("xyz"), "0123abcd"), None);
+        let mut none = b"version=1\n".to_vec();
+        none.resize(512, 0);
+        assert_eq!(with_cid(&none, "0123abcd"), None);
     }
 }
