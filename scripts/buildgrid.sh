@@ -119,6 +119,10 @@ schedulers:
     sql: *sql
     storage: *cas
     action-cache: *action-cache
+    # A worker that stops answering loses its lease after this (default 600 s): the
+    # job goes back to the queue for another worker.
+    bot-session-keepalive-timeout: 10
+    session-expiry-timer-interval: 2
 instances:
   - name: ''
     services:

@@ -59,6 +59,14 @@ pub enum Command {
     /// Inspect and maintain the store.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Execute actions for a remote engine: a bot on its Remote Workers API.
+    ///
+    /// Takes actions `imgbuild build --remote URL --remote-exec` sent to the engine,
+    /// fetches their inputs from the engine's CAS into this machine's store, runs the
+    /// same builders as a local build (sandboxed steps in this machine's sandbox, with
+    /// this worker's mirror and settings) and uploads the outputs. A worker whose
+    /// builders differ in version from the client's refuses the action with a message.
+    Worker(WorkerArgs),
     /// Boot a disk image in qemu with its serial console on this terminal.
     ///
     /// UEFI (OVMF), the image as a virtio disk, user-mode networking with forwarded
@@ -210,6 +218,68 @@ pub struct BuildArgs {
     /// Print one JSON event per line on stdout instead of progress.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+
+    /// Send derivations to the remote engine's workers instead of building them here
+    /// (needs --remote; kinds that read local files, fetches and anything holding a
+    /// secret still build here).
+    #[arg(long, requires = "remote")]
+    pub remote_exec: bool,
+
+    /// When the remote engine fails (unreachable, stopped mid-build), say so once and
+    /// build the rest here instead of failing (also implied by --keep-going).
+    #[arg(long, requires = "remote")]
+    pub remote_fallback: bool,
+
+    /// Upload outputs that hold secrets too (never done otherwise).
+    #[arg(long, requires = "remote")]
+    pub remote_upload_secrets: bool,
+}
+
+/// How to reach a remote engine (REAPI v2: BuildGrid, Buildbarn, NativeLink, ...).
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// The remote engine: grpc://HOST:PORT[/INSTANCE], or grpcs:// for TLS. Builds
+    /// consult its ActionCache and CAS before building and fill them after.
+    #[arg(long, value_name = "URL", env = "IMGBUILD_REMOTE")]
+    pub remote: Option<String>,
+
+    /// A file holding a token sent as `authorization: Bearer TOKEN` with every call.
+    #[arg(long, value_name = "FILE", env = "IMGBUILD_REMOTE_TOKEN_FILE")]
+    pub remote_token_file: Option<PathBuf>,
+
+    /// A header sent with every call (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub remote_header: Vec<String>,
+
+    /// A PEM certificate authority to trust for grpcs:// instead of the system's.
+    #[arg(long, value_name = "FILE", env = "IMGBUILD_REMOTE_CA")]
+    pub remote_ca: Option<PathBuf>,
+}
+
+/// `imgbuild worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+
+    /// This worker's id among the engine's workers [default: HOSTNAME-PID].
+    #[arg(long, value_name = "NAME")]
+    pub id: Option<String>,
+
+    /// Stop after this many actions (for tests and benchmarks).
+    #[arg(long, value_name = "N")]
+    pub max_actions: Option<u64>,
+
+    /// Never use the network for builds (fetches fail).
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Debian mirror for package sets (else IMGBUILD_DEBIAN_MIRROR or the host's apt sources).
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
 }
 
 /// `imgbuild libraries`.

@@ -33,6 +33,17 @@ impl Failure {
         Failure::Internal(miette::miette!("internal bug in imgbuild: {error}"))
     }
 
+    /// The failure's message, on one line.
+    pub fn message(&self) -> String {
+        match self {
+            Failure::Build => "a derivation failed".to_owned(),
+            Failure::Verify => "the store check found problems".to_owned(),
+            Failure::Recipe(report) | Failure::Environment(report) | Failure::Internal(report) => {
+                report.to_string()
+            }
+        }
+    }
+
     /// Wraps an environment error with a message.
     pub fn environment(error: impl std::fmt::Display) -> Self {
         Failure::Environment(miette::miette!("{error}"))

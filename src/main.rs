@@ -130,6 +130,7 @@ fn run() -> ExitCode {
         Command::Log(arguments) => commands::log::run(store, arguments),
         Command::Store(command) => commands::store::run(store, command),
         Command::Boot(arguments) => commands::boot::run(arguments),
+        Command::Worker(arguments) => commands::worker::run(store, arguments),
         Command::Doc(arguments) => commands::doc::run(store, arguments),
     };
     match result {

@@ -67,6 +67,9 @@ pub struct LockInput {
 pub struct Kind {
     /// The derivation kind (`text`, `cloud_init_seed`, ...).
     pub name: &'static str,
+    /// Its builder's version (the derivations' `kind_version`): a remote worker
+    /// refuses an action whose version differs from its own.
+    pub version: u32,
     /// The builder that realises it.
     pub builder: BuildFn,
     /// The file extension of a file output (`iso`, `tar`), if any.
@@ -83,9 +86,15 @@ pub struct Builtin {
     pub register: fn(&mut Engine, &Registration),
 }
 
-const fn kind(name: &'static str, builder: BuildFn, extension: Option<&'static str>) -> Kind {
+const fn kind(
+    name: &'static str,
+    version: u32,
+    builder: BuildFn,
+    extension: Option<&'static str>,
+) -> Kind {
     Kind {
         name,
+        version,
         builder,
         extension,
     }
@@ -95,35 +104,70 @@ const fn kind(name: &'static str, builder: BuildFn, extension: Option<&'static s
 pub static BUILTINS: &[Builtin] = &[
     Builtin {
         functions: &["text"],
-        kinds: &[kind(core::text::KIND, core::text::build, None)],
+        kinds: &[kind(
+            core::text::KIND,
+            core::text::VERSION,
+            core::text::build,
+            None,
+        )],
         register: core::text::register,
     },
     Builtin {
         functions: &["file", "dir"],
         kinds: &[
-            kind(core::local::FILE_KIND, core::local::build_file, None),
-            kind(core::local::DIR_KIND, core::local::build_dir, None),
+            kind(
+                core::local::FILE_KIND,
+                core::local::VERSION,
+                core::local::build_file,
+                None,
+            ),
+            kind(
+                core::local::DIR_KIND,
+                core::local::VERSION,
+                core::local::build_dir,
+                None,
+            ),
         ],
         register: core::local::register,
     },
     Builtin {
         functions: &["tree"],
-        kinds: &[kind(core::tree::KIND, core::tree::build, None)],
+        kinds: &[kind(
+            core::tree::KIND,
+            core::tree::VERSION,
+            core::tree::build,
+            None,
+        )],
         register: core::tree::register,
     },
     Builtin {
         functions: &["merge"],
-        kinds: &[kind(core::merge::KIND, core::merge::build, None)],
+        kinds: &[kind(
+            core::merge::KIND,
+            core::merge::VERSION,
+            core::merge::build,
+            None,
+        )],
         register: core::merge::register,
     },
     Builtin {
         functions: &["tar"],
-        kinds: &[kind(core::tar::KIND, core::tar::build, Some("tar"))],
+        kinds: &[kind(
+            core::tar::KIND,
+            core::tar::VERSION,
+            core::tar::build,
+            Some("tar"),
+        )],
         register: core::tar::register,
     },
     Builtin {
         functions: &["run"],
-        kinds: &[kind(core::run::KIND, core::run::build, None)],
+        kinds: &[kind(
+            core::run::KIND,
+            core::run::VERSION,
+            core::run::build,
+            None,
+        )],
         register: core::run::register,
     },
     Builtin {
@@ -133,13 +177,19 @@ pub static BUILTINS: &[Builtin] = &[
     },
     Builtin {
         functions: &["fetch"],
-        kinds: &[kind(core::fetch::KIND, core::fetch::build, None)],
+        kinds: &[kind(
+            core::fetch::KIND,
+            core::fetch::VERSION,
+            core::fetch::build,
+            None,
+        )],
         register: core::fetch::register,
     },
     Builtin {
         functions: &["iso::image"],
         kinds: &[kind(
             media::iso_image::KIND,
+            media::iso_image::VERSION,
             media::iso_image::build,
             Some("iso"),
         )],
@@ -150,11 +200,13 @@ pub static BUILTINS: &[Builtin] = &[
         kinds: &[
             kind(
                 media::cloud_init::SEED_KIND,
+                media::cloud_init::VERSION,
                 media::cloud_init::build_seed,
                 Some("iso"),
             ),
             kind(
                 media::cloud_init::USER_DATA_KIND,
+                media::cloud_init::VERSION,
                 media::cloud_init::build_user_data,
                 None,
             ),
@@ -165,6 +217,7 @@ pub static BUILTINS: &[Builtin] = &[
         functions: &["context::iso"],
         kinds: &[kind(
             media::context::KIND,
+            media::context::VERSION,
             media::context::build,
             Some("iso"),
         )],
@@ -174,6 +227,7 @@ pub static BUILTINS: &[Builtin] = &[
         functions: &["config_drive::image"],
         kinds: &[kind(
             media::config_drive::KIND,
+            media::config_drive::VERSION,
             media::config_drive::build,
             Some("iso"),
         )],
@@ -187,24 +241,44 @@ pub static BUILTINS: &[Builtin] = &[
     Builtin {
         functions: &["disk::image"],
         kinds: &[
-            kind(disk::RAW_KIND, disk::build_raw, Some("raw")),
-            kind(disk::QCOW2_KIND, disk::build_qcow2, Some("qcow2")),
-            kind(disk::VMDK_KIND, disk::build_vmdk, Some("vmdk")),
-            kind(disk::VHD_KIND, disk::build_vhd, Some("vhd")),
+            kind(disk::RAW_KIND, disk::VERSION, disk::build_raw, Some("raw")),
+            kind(
+                disk::QCOW2_KIND,
+                disk::VERSION,
+                disk::build_qcow2,
+                Some("qcow2"),
+            ),
+            kind(
+                disk::VMDK_KIND,
+                disk::VERSION,
+                disk::build_vmdk,
+                Some("vmdk"),
+            ),
+            kind(disk::VHD_KIND, disk::VERSION, disk::build_vhd, Some("vhd")),
         ],
         register: disk::register,
     },
     Builtin {
         functions: &["first_boot::agent"],
-        kinds: &[kind(first_boot::KIND, first_boot::build, None)],
+        kinds: &[kind(
+            first_boot::KIND,
+            first_boot::VERSION,
+            first_boot::build,
+            None,
+        )],
         register: first_boot::register,
     },
     Builtin {
         functions: &["debian::packages", "debian::rootfs"],
         kinds: &[
-            kind(debian::KIND, debian::build::build, None),
-            kind(rootfs::configure::KIND, rootfs::configure::build, None),
-            kind(rootfs::KIND, rootfs::build, None),
+            kind(debian::KIND, debian::VERSION, debian::build::build, None),
+            kind(
+                rootfs::configure::KIND,
+                rootfs::configure::VERSION,
+                rootfs::configure::build,
+                None,
+            ),
+            kind(rootfs::KIND, rootfs::VERSION, rootfs::build, None),
         ],
         register: debian::register,
     },
@@ -240,6 +314,17 @@ fn find_kind(name: &str) -> Option<&'static Kind> {
         .iter()
         .flat_map(|builtin| builtin.kinds.iter())
         .find(|kind| kind.name == name)
+}
+
+/// The version of the builder for a derivation kind.
+pub fn kind_version(kind: &str) -> Option<u32> {
+    find_kind(kind).map(|kind| kind.version)
+}
+
+/// Whether a kind's builder reads this machine (local files): it never runs on a
+/// remote worker.
+pub fn is_local_kind(kind: &str) -> bool {
+    kind == core::local::FILE_KIND || kind == core::local::DIR_KIND
 }
 
 /// The builder for a derivation kind (the engine's [`imgbuild_engine::Builders`]).

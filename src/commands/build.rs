@@ -76,8 +76,41 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
         deep_check: false,
     };
     let builders = imgbuild_builtins::builder;
-    let executor = LocalExecutor {
+    let local = LocalExecutor {
         builders: &builders,
+    };
+    let remote_settings = super::remote::settings(&arguments.remote)?.map(|mut settings| {
+        settings.upload_secrets = arguments.remote_upload_secrets;
+        settings.need_execution = arguments.remote_exec;
+        settings
+    });
+    let client = match &remote_settings {
+        Some(settings) => match super::remote::connect(settings) {
+            Ok(client) => Some(client),
+            Err(failure) if arguments.remote_fallback || arguments.keep_going => {
+                display.line(&format!("warning: {}; building locally", failure.message()));
+                None
+            }
+            Err(failure) => return Err(failure),
+        },
+        None => None,
+    };
+    let warn = |line: &str| display.line(line);
+    let remote = client.as_ref().map(|client| {
+        imgbuild_remote::RemoteExecutor::new(
+            client,
+            &local,
+            imgbuild_remote::Options {
+                execute: arguments.remote_exec,
+                fallback: arguments.remote_fallback || arguments.keep_going,
+                local_only: &imgbuild_builtins::is_local_kind,
+                warn: &warn,
+            },
+        )
+    });
+    let executor: &dyn imgbuild_engine::Executor = match &remote {
+        Some(remote) => remote,
+        None => &local,
     };
     let started = std::time::Instant::now();
     let mut attempt = 0;
@@ -86,7 +119,7 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
     loop {
         attempt += 1;
         let outcome = scheduler::build(
-            graph, &targets, &store, &executor, &config, &options, &display,
+            graph, &targets, &store, executor, &config, &options, &display,
         )?;
         summary = (outcome.built, outcome.cached);
         // Any derivation that ran (or was found by cache key) published records.
@@ -163,6 +196,9 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
     if wrote {
         store.sync()?;
     }
+    if let Some(remote) = &remote {
+        report_remote(&display, &remote.counters);
+    }
     display.line(&format!(
         "done: {} built, {} from the store, in {}",
         summary.0,
@@ -171,6 +207,26 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
     ));
     display.json(&json!({ "event": "done", "ok": true, "built": summary.0, "cached": summary.1 }));
     Ok(())
+}
+
+/// What the remote engine did, as one line (and one JSON event).
+fn report_remote(display: &Display, counters: &imgbuild_remote::Counters) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let fetched = counters.fetched.load(Relaxed);
+    let executed = counters.executed.load(Relaxed);
+    let uploaded = counters.uploaded.load(Relaxed);
+    let secret = counters.kept_secret.load(Relaxed);
+    let mut line = format!(
+        "remote: {fetched} fetched from the cache, {executed} executed remotely, {uploaded} uploaded"
+    );
+    if secret > 0 {
+        line.push_str(&format!(", {secret} kept local (secrets)"));
+    }
+    display.line(&line);
+    display.json(
+        &json!({ "event": "remote", "fetched": fetched, "executed": executed,
+                          "uploaded": uploaded, "kept_secret": secret }),
+    );
 }
 
 enum MaterializeFailure {

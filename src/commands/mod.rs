@@ -8,7 +8,9 @@ pub mod graph;
 pub mod libraries;
 pub mod lock;
 pub mod log;
+pub mod remote;
 pub mod store;
+pub mod worker;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

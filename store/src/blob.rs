@@ -408,6 +408,31 @@ impl Store {
         Ok(size)
     }
 
+    /// Streams the blob's bytes into `sink` (zero runs as zeros), verified as it goes;
+    /// on error `sink` has received an unspecified prefix. Returns the size.
+    pub fn write_blob_to(
+        &self,
+        digest: &Digest,
+        sink: &mut dyn std::io::Write,
+    ) -> Result<u64, StoreError> {
+        let path = self.layout.blob(digest);
+        let zeros = [0u8; 64 * 1024];
+        visit_blob(&self.layout, digest, &mut |segment| {
+            match segment {
+                Segment::Data(bytes) => sink.write_all(bytes).at("send the bytes of", &path)?,
+                Segment::Zeros(mut length) => {
+                    while length > 0 {
+                        let step = length.min(zeros.len() as u64) as usize;
+                        sink.write_all(&zeros[..step])
+                            .at("send the bytes of", &path)?;
+                        length -= step as u64;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// The uncompressed size of a blob, from its header (not verified).
     pub fn blob_size(&self, digest: &Digest) -> Result<u64, StoreError> {
         let path = self.layout.blob(digest);

@@ -49,6 +49,7 @@ const DIRECTORIES: &[&str] = &[
     "tmp",
     "quarantine",
     "libraries",
+    "remote",
 ];
 
 impl Layout {

@@ -28,6 +28,8 @@
 //! quarantine/<kind>-<64 hex>       corrupt objects moved aside by verify
 //! libraries/                       recipe libraries fetched by the CLI (git mirrors,
 //!                                  trees/<commit>, archives/<sha256>); GC leaves it
+//! remote/                          a remote cache client's state (the SHA-256 name of
+//!                                  each blob sent or received); GC leaves it
 //! ```
 //!
 //! `x` is the first hex character of the digest (v1 used two: 16 directories per
@@ -147,6 +149,12 @@ impl Store {
     /// it for the CLI's library resolution and knows nothing of its contents.
     pub fn libraries_directory(&self) -> std::path::PathBuf {
         self.layout.root().join("libraries")
+    }
+
+    /// The directory a remote cache client keeps its state in (`remote/`: which SHA-256
+    /// digest each blob has on the wire); the store knows nothing of its contents.
+    pub fn remote_directory(&self) -> std::path::PathBuf {
+        self.layout.root().join("remote")
     }
 
     /// Flushes the store's whole filesystem to disk (`syncfs`): the durability point.

@@ -40,8 +40,64 @@ impl Store {
     /// Loads a whole tree, verifying every directory object against its digest.
     pub fn load_tree(&self, digest: &Digest) -> Result<Tree, StoreError> {
         let root = read_directory(&self.layout, digest)?;
-        let directory = load_children(&self.layout, &root, 1)?;
+        let read = |digest: &Digest| read_directory(&self.layout, digest);
+        let directory = load_children(&read, &root, 1)?;
         Ok(Tree::from_parts(root.meta, directory))
+    }
+
+    /// Every directory object of the tree `root` as stored (its canonical encoding),
+    /// each verified against its digest, root first: what a remote cache transfers.
+    pub fn tree_objects(&self, root: &Digest) -> Result<Vec<(Digest, Vec<u8>)>, StoreError> {
+        let mut objects = Vec::new();
+        let mut pending = vec![(*root, 0usize)];
+        let mut seen = std::collections::HashSet::new();
+        while let Some((digest, depth)) = pending.pop() {
+            if !seen.insert(digest) {
+                continue;
+            }
+            let path = self.layout.tree(&digest);
+            let bytes = read_object(&path, ObjectKind::Tree, &digest)?;
+            let decoded = verify_directory(&bytes, &digest, || path.clone())?;
+            if depth > MAX_TREE_DEPTH {
+                return Err(corrupt(&digest, path));
+            }
+            for (_, kind, _) in &decoded.entries {
+                if let DecodedKind::Directory(child) = kind {
+                    pending.push((*child, depth + 1));
+                }
+            }
+            objects.push((digest, bytes));
+        }
+        Ok(objects)
+    }
+
+    /// Stores the tree `root` from its directory objects as [`Store::tree_objects`]
+    /// gave them (from another store): each object is verified against its digest and
+    /// decoded, every file's blob must already be here, and the tree is published as
+    /// [`Store::put_tree`] does. An object that is missing or does not match its digest
+    /// is [`StoreError::NotFound`] or [`StoreError::ObjectCorrupt`] (named `remote:`).
+    pub fn put_tree_objects(
+        &self,
+        root: &Digest,
+        objects: &std::collections::HashMap<Digest, Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let read = |digest: &Digest| -> Result<DecodedDirectory, StoreError> {
+            let bytes = objects.get(digest).ok_or(StoreError::NotFound {
+                kind: ObjectKind::Tree,
+                digest: *digest,
+            })?;
+            verify_directory(bytes, digest, || {
+                std::path::PathBuf::from(format!("remote:{}", digest.to_hex()))
+            })
+        };
+        let top = read(root)?;
+        let directory = load_children(&read, &top, 1)?;
+        let tree = Tree::from_parts(top.meta, directory);
+        let written = self.put_tree(&tree)?;
+        if written != *root {
+            return Err(corrupt(root, std::path::PathBuf::from("remote tree")));
+        }
+        Ok(())
     }
 
     /// Whether the root directory object of a tree exists.
@@ -57,22 +113,33 @@ pub(crate) fn read_directory(
 ) -> Result<DecodedDirectory, StoreError> {
     let path = layout.tree(digest);
     let bytes = read_object(&path, ObjectKind::Tree, digest)?;
-    if Digest::of(&bytes) != *digest {
-        return Err(StoreError::ObjectCorrupt {
-            kind: ObjectKind::Tree,
-            digest: *digest,
-            path,
-        });
+    verify_directory(&bytes, digest, || path)
+}
+
+/// Checks a directory object's bytes against its digest and decodes them.
+fn verify_directory(
+    bytes: &[u8],
+    digest: &Digest,
+    path: impl FnOnce() -> std::path::PathBuf,
+) -> Result<DecodedDirectory, StoreError> {
+    if Digest::of(bytes) != *digest {
+        return Err(corrupt(digest, path()));
     }
-    decode_directory(&bytes).map_err(|_| StoreError::ObjectCorrupt {
+    decode_directory(bytes).map_err(|_| corrupt(digest, path()))
+}
+
+fn corrupt(digest: &Digest, path: std::path::PathBuf) -> StoreError {
+    StoreError::ObjectCorrupt {
         kind: ObjectKind::Tree,
         digest: *digest,
         path,
-    })
+    }
 }
 
+type ReadDirectory<'a> = dyn Fn(&Digest) -> Result<DecodedDirectory, StoreError> + 'a;
+
 fn load_children(
-    layout: &Layout,
+    read: &ReadDirectory<'_>,
     decoded: &DecodedDirectory,
     depth: usize,
 ) -> Result<Directory, StoreError> {
@@ -81,15 +148,14 @@ fn load_children(
         let kind = match kind {
             DecodedKind::Leaf(kind) => kind.clone(),
             DecodedKind::Directory(child_digest) => {
-                let child = read_directory(layout, child_digest)?;
                 if depth > MAX_TREE_DEPTH {
-                    return Err(StoreError::ObjectCorrupt {
-                        kind: ObjectKind::Tree,
-                        digest: *child_digest,
-                        path: layout.tree(child_digest),
-                    });
+                    return Err(corrupt(
+                        child_digest,
+                        std::path::PathBuf::from("(too deep)"),
+                    ));
                 }
-                EntryKind::Directory(load_children(layout, &child, depth + 1)?)
+                let child = read(child_digest)?;
+                EntryKind::Directory(load_children(read, &child, depth + 1)?)
             }
         };
         entries.insert(

@@ -25,7 +25,7 @@ use imgbuild_engine::{BuildContext, BuildError};
 pub const FILE_KIND: &str = "file";
 /// Kind of `dir(...)`.
 pub const DIR_KIND: &str = "dir";
-const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) {
     let state = &registration.state;

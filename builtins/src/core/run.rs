@@ -30,7 +30,7 @@ use crate::sandbox::{self, Step};
 
 /// The derivation kind.
 pub const KIND: &str = "run";
-const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 const KNOWN: &[&str] = &[
     "root",

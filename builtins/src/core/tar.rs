@@ -12,7 +12,7 @@ use imgbuild_engine::{BuildContext, BuildError};
 
 /// The derivation kind.
 pub const KIND: &str = "tar";
-const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) {
     let state = registration.state.clone();

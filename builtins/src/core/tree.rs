@@ -36,7 +36,7 @@ use imgbuild_engine::{BuildContext, BuildError};
 
 /// The derivation kind.
 pub const KIND: &str = "tree";
-const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 const TYPE_KEYS: &[&str] = &[
     "source",

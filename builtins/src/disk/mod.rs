@@ -56,7 +56,7 @@ pub use convert::{QCOW2_KIND, VHD_KIND, VMDK_KIND};
 
 /// The raw image's derivation kind.
 pub const RAW_KIND: &str = "disk_raw";
-const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 const KEYS: &[&str] = &[
     "root",

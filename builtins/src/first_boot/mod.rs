@@ -43,7 +43,7 @@ use crate::rootfs::edit::{self, InstallFile};
 
 /// The derivation kind.
 pub const KIND: &str = "first_boot_agent";
-const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 /// The agent program, built by `builtins/build.rs`.
 pub const AGENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/imgbuild-first-boot"));

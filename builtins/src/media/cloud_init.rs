@@ -41,7 +41,7 @@ use imgbuild_engine::{BuildContext, BuildError};
 pub const SEED_KIND: &str = "cloud_init_seed";
 /// Kind of `cloud_init::user_data`.
 pub const USER_DATA_KIND: &str = "cloud_init_user_data";
-const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 const SEED_KEYS: &[&str] = &[
     "name",

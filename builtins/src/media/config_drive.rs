@@ -32,7 +32,7 @@ use imgbuild_engine::{BuildContext, BuildError};
 
 /// Kind of `config_drive::image`.
 pub const KIND: &str = "openstack_config_drive";
-const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 const KEYS: &[&str] = &[
     "name",

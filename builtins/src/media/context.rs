@@ -35,7 +35,7 @@ use imgbuild_engine::{BuildContext, BuildError};
 
 /// Kind of `context::iso`.
 pub const KIND: &str = "opennebula_context";
-const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 const KEYS: &[&str] = &[
     "name",

@@ -21,7 +21,7 @@ use imgbuild_engine::{BuildContext, BuildError};
 
 /// Kind of `iso::image`.
 pub const KIND: &str = "iso_image";
-const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 const KEYS: &[&str] = &["label", "tree", "name", "source_date_epoch", "secret"];
 
 pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) {

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::identity::{hash_derivation, Domain, Identity};
+use crate::identity::{encode_derivation, hash_derivation, Domain, Identity};
 use crate::origin::Origin;
 use crate::value::Value;
 
@@ -45,6 +45,37 @@ pub struct Derivation {
     pub secret: bool,
     /// Where the recipe constructed it (not hashed; shown in build errors).
     pub origin: Option<Arc<Origin>>,
+}
+
+impl Derivation {
+    /// The bytes its cache key hashes, given its inputs' output digests: the
+    /// `imgbuild-key-v1` encoding, or `imgbuild-fixed-v1` (no name, no inputs) for a
+    /// fixed output. A remote action carries exactly these bytes.
+    pub fn cache_key_encoding(&self, input_outputs: &[[u8; 32]]) -> Vec<u8> {
+        let mut buffer = Vec::with_capacity(128);
+        if self.fixed {
+            encode_derivation(
+                &mut buffer,
+                Domain::Fixed,
+                &self.kind,
+                self.kind_version,
+                "",
+                &self.args,
+                &[],
+            );
+        } else {
+            encode_derivation(
+                &mut buffer,
+                Domain::CacheKey,
+                &self.kind,
+                self.kind_version,
+                &self.name,
+                &self.args,
+                input_outputs,
+            );
+        }
+        buffer
+    }
 }
 
 /// A derivation with its recipe identity.
@@ -118,18 +149,10 @@ impl Graph {
 
     /// The cache key of `id`, given the output digests of its inputs (in input order).
     pub fn cache_key(&self, id: DrvId, input_outputs: &[[u8; 32]]) -> Identity {
-        let derivation = &self.nodes[id.index()].derivation;
-        if derivation.fixed {
-            return fixed_identity(derivation);
-        }
-        hash_derivation(
-            Domain::CacheKey,
-            &derivation.kind,
-            derivation.kind_version,
-            &derivation.name,
-            &derivation.args,
-            input_outputs,
-        )
+        let encoding = self.nodes[id.index()]
+            .derivation
+            .cache_key_encoding(input_outputs);
+        Identity(*blake3::hash(&encoding).as_bytes())
     }
 
     /// The node with id `id`.

@@ -80,7 +80,7 @@ pub enum Domain {
 }
 
 impl Domain {
-    fn prefix(self) -> &'static [u8] {
+    pub(crate) fn prefix(self) -> &'static [u8] {
         match self {
             Domain::Recipe => b"imgbuild-drv-v1\0",
             Domain::CacheKey => b"imgbuild-key-v1\0",

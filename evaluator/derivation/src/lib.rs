@@ -10,11 +10,13 @@
 //! need: it depends on no Rhai and no store, so `imgbuild-engine` can depend on it and
 //! still not link the recipe language (`tests/architecture.rs` checks both).
 
+mod decode;
 mod graph;
 pub mod identity;
 mod origin;
 mod value;
 
+pub use decode::{decode_derivation, DecodeError, Decoded};
 pub use graph::{Derivation, DrvId, Graph, Node, Output};
 pub use identity::{encode_derivation, encode_value, hash_derivation, Domain, Identity};
 pub use origin::Origin;

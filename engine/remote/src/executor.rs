@@ -1,0 +1,257 @@
+//! [`RemoteExecutor`]: the engine's executor seam, with a remote engine behind it.
+//!
+//! For each derivation the scheduler could not find in the local store:
+//!
+//! 1. Derivations holding secrets (or reading one) stay local and are never uploaded,
+//!    unless the settings ask for it explicitly.
+//! 2. The derivation becomes an Action ([`crate::action`]); the engine's ActionCache is
+//!    asked for it. A hit is downloaded and verified; a hit whose blobs are missing or
+//!    do not match is reported and the derivation is built as if there were none.
+//! 3. With remote execution, derivations whose kind can run anywhere are sent to the
+//!    engine (inputs uploaded first, only what the CAS lacks) and their output fetched.
+//!    Kinds that read this machine (local files) run here.
+//! 4. Otherwise the local executor builds it and the output, its log and the
+//!    ActionCache entry are uploaded.
+//!
+//! A remote that stops answering is an environment error naming it; with `fallback`
+//! the first such failure is reported once and the rest of the build is local.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use imgbuild_engine::{BuildContext, BuildError, Executor};
+use imgbuild_store::OutputRecord;
+
+use crate::action::{self, Prepared};
+use crate::client::Client;
+use crate::digest::WireDigest;
+use crate::error::RemoteError;
+use crate::transfer::Transfer;
+
+/// What the remote did during a build (for the summary line).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Outputs fetched from the ActionCache.
+    pub fetched: AtomicU64,
+    /// Derivations executed by the engine's workers.
+    pub executed: AtomicU64,
+    /// Outputs built here and uploaded.
+    pub uploaded: AtomicU64,
+    /// Derivations kept local because they hold secrets.
+    pub kept_secret: AtomicU64,
+}
+
+/// Settings of a [`RemoteExecutor`].
+pub struct Options<'a> {
+    /// Send derivations to the engine's workers (`--remote-exec`).
+    pub execute: bool,
+    /// Build locally when the remote fails instead of failing the derivation.
+    pub fallback: bool,
+    /// Kinds that must run on this machine (their builders read local files).
+    pub local_only: &'a (dyn Fn(&str) -> bool + Sync),
+    /// Where warnings go (the CLI prints them).
+    pub warn: &'a (dyn Fn(&str) + Sync),
+}
+
+/// The remote cache and remote execution in front of a local executor.
+pub struct RemoteExecutor<'a> {
+    client: &'a Client,
+    local: &'a dyn Executor,
+    options: Options<'a>,
+    disabled: AtomicBool,
+    /// What happened.
+    pub counters: Counters,
+}
+
+impl<'a> RemoteExecutor<'a> {
+    /// A remote executor over `client`, building locally with `local`.
+    pub fn new(client: &'a Client, local: &'a dyn Executor, options: Options<'a>) -> Self {
+        RemoteExecutor {
+            client,
+            local,
+            options,
+            disabled: AtomicBool::new(false),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Turns a remote failure into the derivation's error, or (with fallback) into a
+    /// warning and local building from now on.
+    fn failed(&self, error: RemoteError) -> Result<(), BuildError> {
+        if error.is_bad_data() {
+            (self.options.warn)(&format!("warning: {error}; building it here instead"));
+            return Ok(());
+        }
+        if self.options.fallback && error.is_environment() {
+            if !self.disabled.swap(true, Ordering::SeqCst) {
+                (self.options.warn)(&format!(
+                    "warning: {error}; building the rest locally (--remote-fallback)"
+                ));
+            }
+            return Ok(());
+        }
+        Err(if error.is_environment() {
+            BuildError::Network(error.to_string())
+        } else {
+            BuildError::Failed(error.to_string())
+        })
+    }
+
+    fn prepare(&self, context: &BuildContext<'_>) -> Result<Prepared, RemoteError> {
+        let transfer = Transfer::new(self.client, context.store);
+        let mut descriptions = Vec::with_capacity(context.inputs.len());
+        let mut digests = Vec::with_capacity(context.inputs.len());
+        for input in &context.inputs {
+            descriptions.push(transfer.describe(&input.record)?.digest);
+            digests.push(*input.record.digest().as_bytes());
+        }
+        let encoding = context.derivation.cache_key_encoding(&digests);
+        Ok(action::prepare(&encoding, &descriptions))
+    }
+
+    fn lookup(
+        &self,
+        context: &mut BuildContext<'_>,
+        prepared: &Prepared,
+    ) -> Result<Option<OutputRecord>, RemoteError> {
+        let Some(result) = self.client.get_action_result(prepared.digest)? else {
+            return Ok(None);
+        };
+        let Some(output) = action::output_of(&result) else {
+            return Ok(None);
+        };
+        let record = Transfer::new(self.client, context.store).download(output)?;
+        context.log_line(format!(
+            "fetched from the remote cache {}",
+            self.client.endpoint
+        ));
+        self.counters.fetched.fetch_add(1, Ordering::Relaxed);
+        Ok(Some(record))
+    }
+
+    fn execute_remotely(
+        &self,
+        context: &mut BuildContext<'_>,
+        prepared: &Prepared,
+    ) -> Result<OutputRecord, RemoteError> {
+        let transfer = Transfer::new(self.client, context.store);
+        for input in &context.inputs {
+            transfer.upload(&input.record)?;
+        }
+        let wanted: Vec<WireDigest> = prepared.blobs.iter().map(|(digest, _)| *digest).collect();
+        let missing = self.client.find_missing(&wanted)?;
+        let blobs = prepared
+            .blobs
+            .iter()
+            .filter(|(digest, _)| missing.contains(digest))
+            .cloned()
+            .collect();
+        self.client.upload_batch(blobs)?;
+        let response = self.client.execute(prepared.digest, false)?;
+        let result = response.result.unwrap_or_default();
+        if result.exit_code != 0 {
+            let message = format!(
+                "on a remote worker: {}",
+                String::from_utf8_lossy(&result.stderr_raw).trim()
+            );
+            return Err(if result.exit_code == 3 {
+                RemoteError::WorkerMachine(message)
+            } else {
+                RemoteError::Execution(message)
+            });
+        }
+        let Some(output) = action::output_of(&result) else {
+            return Err(RemoteError::Execution(format!(
+                "the remote engine at {} returned no output (exit code {})",
+                self.client.endpoint, result.exit_code
+            )));
+        };
+        let record = transfer.download(output)?;
+        context.log_line(format!(
+            "executed by the remote engine {}",
+            self.client.endpoint
+        ));
+        self.counters.executed.fetch_add(1, Ordering::Relaxed);
+        Ok(record)
+    }
+
+    fn upload(
+        &self,
+        context: &BuildContext<'_>,
+        prepared: &Prepared,
+        record: &OutputRecord,
+    ) -> Result<(), RemoteError> {
+        let transfer = Transfer::new(self.client, context.store);
+        let output = transfer.upload(record)?;
+        let log = if context.log.is_empty() {
+            None
+        } else {
+            let digest = WireDigest::of(&context.log);
+            self.client
+                .upload_batch(vec![(digest, context.log.clone())])?;
+            Some(digest)
+        };
+        // The Action's own blobs go too, so that the entry is complete for anyone.
+        let wanted: Vec<WireDigest> = prepared.blobs.iter().map(|(digest, _)| *digest).collect();
+        let missing = self.client.find_missing(&wanted)?;
+        let blobs = prepared
+            .blobs
+            .iter()
+            .filter(|(digest, _)| missing.contains(digest))
+            .cloned()
+            .collect();
+        self.client.upload_batch(blobs)?;
+        self.client
+            .update_action_result(prepared.digest, action::result(output, log))?;
+        self.counters.uploaded.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn holds_secret(context: &BuildContext<'_>) -> bool {
+        context.derivation.secret
+            || context.derivation.args.holds_secret()
+            || context.inputs.iter().any(|input| input.record.secret)
+    }
+}
+
+impl Executor for RemoteExecutor<'_> {
+    fn execute(&self, context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
+        if self.disabled.load(Ordering::SeqCst) {
+            return self.local.execute(context);
+        }
+        let secret = Self::holds_secret(context);
+        if secret && !self.client.settings.upload_secrets {
+            self.counters.kept_secret.fetch_add(1, Ordering::Relaxed);
+            return self.local.execute(context);
+        }
+        let prepared = match self.prepare(context) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                self.failed(error)?;
+                return self.local.execute(context);
+            }
+        };
+        match self.lookup(context, &prepared) {
+            Ok(Some(record)) => return Ok(record),
+            Ok(None) => {}
+            Err(error) => self.failed(error)?,
+        }
+        let remote_kind =
+            !context.derivation.fixed && !(self.options.local_only)(&context.derivation.kind);
+        if self.options.execute && remote_kind && !secret && !self.disabled.load(Ordering::SeqCst) {
+            match self.execute_remotely(context, &prepared) {
+                Ok(record) => return Ok(record),
+                Err(RemoteError::Execution(message)) => return Err(BuildError::Failed(message)),
+                Err(error) => self.failed(error)?,
+            }
+        }
+        let record = self.local.execute(context)?;
+        if !self.disabled.load(Ordering::SeqCst)
+            && (!record.secret || self.client.settings.upload_secrets)
+        {
+            if let Err(error) = self.upload(context, &prepared, &record) {
+                self.failed(error)?;
+            }
+        }
+        Ok(record)
+    }
+}
