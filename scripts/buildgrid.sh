@@ -94,6 +94,9 @@ ensure_database() {
 
 write_config() {
     cat >"$dir/server.yml" <<YAML
+# gRPC calls served at once (default 5 per core): a build's Execute streams and every
+# worker's long poll each hold one.
+thread-pool-size: 200
 server:
   - !channel
     address: "127.0.0.1:$port"

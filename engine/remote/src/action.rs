@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! Action  { command: Command, input_root, salt: "imgbuild-action-v1" }   no platform
-//! Command { arguments: ["imgbuild-action", "v1"], output_files: ["output"] }
+//! Command { arguments: ["imgbuild-action", "v1"] (+ "--secret"), output_paths: ["output"] }
 //! input root/
 //!   derivation         the bytes the derivation's cache key hashes
 //!                      (`Derivation::cache_key_encoding`: kind, version, name, args,
@@ -13,6 +13,8 @@
 //! Everything in the Action is a function of the cache key (the descriptions are
 //! functions of the inputs' outputs), so equal cache keys give equal Action digests
 //! and the engine's ActionCache is keyed like the store: early cutoff carries over.
+//! `--secret` says the derivation's output holds secrets (builders write such media
+//! owner-only); the flag follows from its arguments, so it adds nothing to the key.
 //! The ActionResult names one output file, `output`: the output's description. Its
 //! stderr is the derivation's log.
 
@@ -25,6 +27,8 @@ use crate::digest::WireDigest;
 pub const SALT: &[u8] = b"imgbuild-action-v1";
 /// The Command's arguments (a worker checks them).
 pub const ARGUMENTS: [&str; 2] = ["imgbuild-action", "v1"];
+/// The argument that marks a derivation whose output holds secrets.
+pub const SECRET: &str = "--secret";
 /// The one output file: the output's description.
 pub const OUTPUT: &str = "output";
 /// The input root's file holding the derivation's encoding.
@@ -54,7 +58,7 @@ pub fn input_name(index: usize) -> String {
 
 /// The Action of a derivation with this cache-key encoding and these inputs' output
 /// descriptions (in input order).
-pub fn prepare(encoding: &[u8], inputs: &[WireDigest]) -> Prepared {
+pub fn prepare(encoding: &[u8], inputs: &[WireDigest], secret: bool) -> Prepared {
     let mut blobs = Vec::new();
     let derivation = WireDigest::of(encoding);
     blobs.push((derivation, encoding.to_vec()));
@@ -89,6 +93,7 @@ pub fn prepare(encoding: &[u8], inputs: &[WireDigest]) -> Prepared {
     let command = reapi::Command {
         arguments: ARGUMENTS
             .iter()
+            .chain(secret.then_some(&SECRET))
             .map(|argument| (*argument).to_owned())
             .collect(),
         output_paths: vec![OUTPUT.to_owned()],
@@ -138,14 +143,14 @@ mod tests {
 
     #[test]
     fn the_action_is_a_function_of_its_encoding_and_inputs() {
-        let one = prepare(b"imgbuild-key-v1\0abc", &[WireDigest::of(b"x")]);
-        let again = prepare(b"imgbuild-key-v1\0abc", &[WireDigest::of(b"x")]);
-        let other = prepare(b"imgbuild-key-v1\0abc", &[WireDigest::of(b"y")]);
+        let one = prepare(b"imgbuild-key-v1\0abc", &[WireDigest::of(b"x")], false);
+        let again = prepare(b"imgbuild-key-v1\0abc", &[WireDigest::of(b"x")], false);
+        let other = prepare(b"imgbuild-key-v1\0abc", &[WireDigest::of(b"y")], false);
         assert_eq!(one.digest, again.digest);
         assert_ne!(one.digest, other.digest);
         // Golden: a change to the layout changes every action key (bump SALT).
         assert_eq!(
-            prepare(b"imgbuild-key-v1\0", &[]).digest.to_text(),
+            prepare(b"imgbuild-key-v1\0", &[], false).digest.to_text(),
             "42275e50aaa3900cc32717a9ac04c5b9fbf259acc965e1afd83ee8e6f604650e/161"
         );
     }

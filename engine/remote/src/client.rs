@@ -227,6 +227,35 @@ impl Client {
         self.runtime.block_on(future)
     }
 
+    /// One unary call, retried with backoff while the server is busy
+    /// (`RESOURCE_EXHAUSTED`, e.g. BuildGrid's concurrent-RPC limit) or briefly
+    /// unavailable: about half a minute in all before giving up.
+    fn call<T, F, Fut>(&self, operation: &'static str, mut make: F) -> Result<T, RemoteError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut delay = Duration::from_millis(50);
+        let mut attempts = 0;
+        loop {
+            match self.block_on(make()) {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(status)
+                    if attempts < 10
+                        && matches!(
+                            status.code(),
+                            tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+                        ) =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(status) => return Err(self.status(operation, &status)),
+            }
+        }
+    }
+
     pub(crate) fn service(&self) -> Service {
         InterceptedService::new(self.channel.clone(), self.headers.clone())
     }
@@ -247,17 +276,18 @@ impl Client {
     /// The digests among `digests` the server does not have.
     pub fn find_missing(&self, digests: &[WireDigest]) -> Result<HashSet<WireDigest>, RemoteError> {
         let mut missing = HashSet::new();
-        let mut cas = self.cas();
+        let cas = self.cas();
         for batch in digests.chunks(8192) {
             let request = reapi::FindMissingBlobsRequest {
                 instance_name: self.instance.clone(),
                 blob_digests: batch.iter().map(|digest| digest.to_proto()).collect(),
                 digest_function: SHA256,
             };
-            let answer = self
-                .block_on(cas.find_missing_blobs(request))
-                .map_err(|status| self.status("FindMissingBlobs", &status))?
-                .into_inner();
+            let answer = self.call("FindMissingBlobs", || {
+                let mut cas = cas.clone();
+                let request = request.clone();
+                async move { cas.find_missing_blobs(request).await }
+            })?;
             for digest in &answer.missing_blob_digests {
                 if let Some(digest) = WireDigest::from_proto(digest) {
                     missing.insert(digest);
@@ -269,7 +299,7 @@ impl Client {
 
     /// Uploads small blobs in as few batches as the server's limit allows.
     pub fn upload_batch(&self, blobs: Vec<(WireDigest, Vec<u8>)>) -> Result<(), RemoteError> {
-        let mut cas = self.cas();
+        let cas = self.cas();
         let mut pending = blobs.into_iter().peekable();
         while pending.peek().is_some() {
             let mut requests = Vec::new();
@@ -293,10 +323,11 @@ impl Client {
                 requests,
                 digest_function: SHA256,
             };
-            let answer = self
-                .block_on(cas.batch_update_blobs(request))
-                .map_err(|status| self.status("BatchUpdateBlobs", &status))?
-                .into_inner();
+            let answer = self.call("BatchUpdateBlobs", || {
+                let mut cas = cas.clone();
+                let request = request.clone();
+                async move { cas.batch_update_blobs(request).await }
+            })?;
             for response in answer.responses {
                 let status = response.status.unwrap_or_default();
                 if status.code != 0 {
@@ -397,7 +428,7 @@ impl Client {
         &self,
         digests: &[WireDigest],
     ) -> Result<Vec<(WireDigest, Vec<u8>)>, RemoteError> {
-        let mut cas = self.cas();
+        let cas = self.cas();
         let mut out = Vec::with_capacity(digests.len());
         let mut start = 0;
         while start < digests.len() {
@@ -418,10 +449,11 @@ impl Client {
                 acceptable_compressors: Vec::new(),
                 digest_function: SHA256,
             };
-            let answer = self
-                .block_on(cas.batch_read_blobs(request))
-                .map_err(|status| self.status("BatchReadBlobs", &status))?
-                .into_inner();
+            let answer = self.call("BatchReadBlobs", || {
+                let mut cas = cas.clone();
+                let request = request.clone();
+                async move { cas.batch_read_blobs(request).await }
+            })?;
             for response in answer.responses {
                 let Some(digest) = response.digest.as_ref().and_then(WireDigest::from_proto) else {
                     continue;
@@ -542,9 +574,12 @@ impl Client {
             results_cache_policy: None,
             digest_function: SHA256,
         };
-        let mut cache = ActionCacheClient::new(self.service());
-        self.block_on(cache.update_action_result(request))
-            .map_err(|status| self.status("UpdateActionResult", &status))?;
+        let cache = ActionCacheClient::new(self.service());
+        self.call("UpdateActionResult", || {
+            let mut cache = cache.clone();
+            let request = request.clone();
+            async move { cache.update_action_result(request).await }
+        })?;
         Ok(())
     }
 
@@ -569,29 +604,44 @@ impl Client {
             inline_stderr: false,
             inline_output_files: Vec::new(),
         };
-        let mut execution =
-            ExecutionClient::new(self.service()).max_decoding_message_size(MAX_MESSAGE);
-        let operation = self.block_on(async {
-            let mut operations = execution
-                .execute(request)
-                .await
-                .map_err(|status| self.status("Execute", &status))?
-                .into_inner();
-            loop {
-                match operations.message().await {
-                    Ok(Some(operation)) if operation.done => return Ok(operation),
-                    Ok(Some(_)) => continue,
-                    Ok(None) => {
-                        return Err(RemoteError::Unreachable {
-                            endpoint: self.endpoint.clone(),
-                            message: "the Execute stream ended before the action finished"
-                                .to_owned(),
-                        })
+        let execution = ExecutionClient::new(self.service()).max_decoding_message_size(MAX_MESSAGE);
+        let mut delay = Duration::from_millis(50);
+        let mut attempts = 0;
+        let operation = loop {
+            let mut execution = execution.clone();
+            let request = request.clone();
+            let attempt = self.block_on(async {
+                let mut operations = execution
+                    .execute(request)
+                    .await
+                    .map_err(|status| self.status("Execute", &status))?
+                    .into_inner();
+                loop {
+                    match operations.message().await {
+                        Ok(Some(operation)) if operation.done => return Ok(operation),
+                        Ok(Some(_)) => continue,
+                        Ok(None) => {
+                            return Err(RemoteError::Unreachable {
+                                endpoint: self.endpoint.clone(),
+                                message: "the Execute stream ended before the action finished"
+                                    .to_owned(),
+                            })
+                        }
+                        Err(status) => return Err(self.status("Execute", &status)),
                     }
-                    Err(status) => return Err(self.status("Execute", &status)),
                 }
+            });
+            match attempt {
+                Err(RemoteError::Status { code, .. })
+                    if code == "ResourceExhausted" && attempts < 10 =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                other => break other?,
             }
-        })?;
+        };
         match operation.result {
             Some(Outcome::Response(any)) => {
                 let response =

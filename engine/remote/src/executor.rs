@@ -105,7 +105,11 @@ impl<'a> RemoteExecutor<'a> {
             digests.push(*input.record.digest().as_bytes());
         }
         let encoding = context.derivation.cache_key_encoding(&digests);
-        Ok(action::prepare(&encoding, &descriptions))
+        Ok(action::prepare(
+            &encoding,
+            &descriptions,
+            context.derivation.secret,
+        ))
     }
 
     fn lookup(
@@ -235,9 +239,11 @@ impl Executor for RemoteExecutor<'_> {
             Ok(None) => {}
             Err(error) => self.failed(error)?,
         }
-        let remote_kind =
-            !context.derivation.fixed && !(self.options.local_only)(&context.derivation.kind);
-        if self.options.execute && remote_kind && !secret && !self.disabled.load(Ordering::SeqCst) {
+        // Secret text travels only as its seal: a derivation holding some runs here.
+        let remote_kind = !context.derivation.fixed
+            && !context.derivation.args.holds_secret()
+            && !(self.options.local_only)(&context.derivation.kind);
+        if self.options.execute && remote_kind && !self.disabled.load(Ordering::SeqCst) {
             match self.execute_remotely(context, &prepared) {
                 Ok(record) => return Ok(record),
                 Err(RemoteError::Execution(message)) => return Err(BuildError::Failed(message)),

@@ -217,8 +217,19 @@ impl<'a> Transfer<'a> {
     /// Fetches an output by its description's digest into the store, verified, and
     /// returns its record.
     pub fn download(&self, description: WireDigest) -> Result<OutputRecord, RemoteError> {
+        self.download_as(description, false)
+    }
+
+    /// [`Transfer::download`], keeping the output owner-only when `secret` (the
+    /// derivation says so even if the worker's record does not).
+    pub fn download_as(
+        &self,
+        description: WireDigest,
+        secret: bool,
+    ) -> Result<OutputRecord, RemoteError> {
         let bytes = self.read_blob(description)?;
-        let (described, record) = parse(&bytes, description)?;
+        let (described, mut record) = parse(&bytes, description)?;
+        record.secret |= secret;
         let secret = record.secret;
         let mut small = Vec::new();
         for (digest, wire) in &described.blobs {

@@ -183,6 +183,8 @@ fn create(client: &Client, options: &WorkerOptions<'_>) -> Result<BotSession, Re
         .map_err(|status| crate::error::from_status("CreateBotSession", &client.endpoint, &status))
 }
 
+/// `UpdateBotSession`, retried while the engine is busy or briefly unreachable (about
+/// two minutes in all: a restarting server is waited for, a gone one is not).
 fn update(
     client: &Client,
     session: &BotSession,
@@ -192,7 +194,27 @@ fn update(
         name: session.name.clone(),
         bot_session: Some(session.clone()),
     };
-    client.block_on(bots::call(client.service(), bots::UPDATE, request, wait))
+    let mut delay = Duration::from_millis(200);
+    let started = Instant::now();
+    loop {
+        match client.block_on(bots::call(
+            client.service(),
+            bots::UPDATE,
+            request.clone(),
+            wait,
+        )) {
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+                ) && started.elapsed() < Duration::from_secs(120) =>
+            {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn refuse(message: String) -> (Status, Option<reapi::ActionResult>) {
@@ -303,7 +325,10 @@ fn run_action(
     let command =
         reapi::Command::decode(read(client, &transfer, action.command_digest.as_ref())?.as_slice())
             .unwrap_or_default();
-    if command.arguments != action::ARGUMENTS {
+    let secret = command.arguments.get(2).map(String::as_str) == Some(action::SECRET);
+    if command.arguments.get(..2) != Some(&action::ARGUMENTS.map(str::to_owned)[..])
+        || command.arguments.len() > 2 + usize::from(secret)
+    {
         return Ok(Outcome::Refused(format!(
             "worker {} runs imgbuild actions only; this one runs {:?}",
             options.bot_id, command.arguments
@@ -348,7 +373,8 @@ fn run_action(
                 options.bot_id, options.imgbuild_version, decoded.kind
             )))
         }
-        Some(version) if version != decoded.kind_version => return Ok(Outcome::Refused(format!(
+        Some(version) if version != decoded.kind_version => {
+            return Ok(Outcome::Refused(format!(
             "worker {} (imgbuild {}) builds `{}` version {version}, but `{}` needs version {}: \
                  run the same imgbuild on the client and the workers",
             options.bot_id,
@@ -356,7 +382,8 @@ fn run_action(
             decoded.kind,
             decoded.name,
             decoded.kind_version
-        ))),
+        )))
+        }
         Some(_) => {}
     }
     if inputs_listing.files.len() != decoded.inputs.len() {
@@ -395,7 +422,7 @@ fn run_action(
         inputs: (0..inputs.len() as u32).map(DrvId).collect(),
         fixed: decoded.domain == Domain::Fixed,
         location: None,
-        secret: false,
+        secret,
         origin: None,
     };
     (options.say)(&format!(

@@ -398,6 +398,50 @@ fn connect(uri: &str) -> Result<(), Missing> {
     Err(unreachable(last_error))
 }
 
+/// A real REAPI engine for the remote tests: `IMGBUILD_REMOTE` when set, else (with
+/// slow tests on) BuildGrid on 127.0.0.1 started by `scripts/buildgrid.sh start`
+/// (idempotent; serialized between test processes with `flock`). `None` after saying
+/// why when neither is possible — which fails the test under CI.
+#[track_caller]
+pub fn require_buildgrid() -> Option<String> {
+    if let Some(endpoint) = std::env::var("IMGBUILD_REMOTE")
+        .ok()
+        .filter(|endpoint| !endpoint.is_empty())
+    {
+        return Some(endpoint);
+    }
+    if std::env::var_os(SLOW_TESTS_VARIABLE).is_none_or(|value| value.is_empty()) {
+        say(&format!(
+            "skipped: {}: needs a REAPI engine; set {SLOW_TESTS_VARIABLE}=1 to start BuildGrid \
+             with scripts/buildgrid.sh, or IMGBUILD_REMOTE=grpc://HOST:PORT",
+            test_name()
+        ));
+        return None;
+    }
+    require(start_buildgrid())
+}
+
+fn start_buildgrid() -> Result<String, Missing> {
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script = repository.join("scripts/buildgrid.sh");
+    let lock = repository.join("target/buildgrid.lock");
+    let flock = find_tool("flock")?;
+    let output = std::process::Command::new(flock)
+        .arg(&lock)
+        .arg(&script)
+        .arg("start")
+        .output()
+        .map_err(|error| Missing::new(format!("cannot run {}: {error}", script.display())))?;
+    if !output.status.success() {
+        return Err(Missing::new(format!(
+            "scripts/buildgrid.sh start failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    let endpoint = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    Ok(endpoint.replacen("http://", "grpc://", 1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
