@@ -225,16 +225,16 @@ pub struct BuildArgs {
     /// Send derivations to the remote engine's workers instead of building them here
     /// (needs --remote; kinds that read local files, fetches and anything holding a
     /// secret still build here).
-    #[arg(long, requires = "remote")]
+    #[arg(long)]
     pub remote_exec: bool,
 
     /// When the remote engine fails (unreachable, stopped mid-build), say so once and
     /// build the rest here instead of failing (also implied by --keep-going).
-    #[arg(long, requires = "remote")]
+    #[arg(long)]
     pub remote_fallback: bool,
 
     /// Upload outputs that hold secrets too (never done otherwise).
-    #[arg(long, requires = "remote")]
+    #[arg(long)]
     pub remote_upload_secrets: bool,
 }
 
@@ -257,6 +257,12 @@ pub struct RemoteArgs {
     /// A PEM certificate authority to trust for grpcs:// instead of the system's.
     #[arg(long, value_name = "FILE", env = "IMGBUILD_REMOTE_CA")]
     pub remote_ca: Option<PathBuf>,
+
+    /// Remote settings file [default: $XDG_CONFIG_HOME/imgbuild/remote.toml or
+    /// ~/.config/imgbuild/remote.toml, when it exists]: `url`, `token-file`, `ca`,
+    /// `headers` (a table), `exec`, `fallback`. Command-line flags win over it.
+    #[arg(long, value_name = "FILE", env = "IMGBUILD_REMOTE_CONFIG")]
+    pub remote_config: Option<PathBuf>,
 }
 
 /// `imgbuild worker`.

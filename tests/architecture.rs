@@ -144,6 +144,24 @@ fn engine_does_not_know_the_recipe_language() {
     );
 }
 
+#[test]
+fn remote_execution_knows_neither_the_recipe_language_nor_the_builders() {
+    // A worker runs whatever builders the binary hands it: the remote crate sees only
+    // the engine's table, so the same code serves any builder set.
+    check_forbidden(
+        &workspace_packages(),
+        "imgbuild-remote",
+        &[
+            "rhai",
+            "imgbuild-evaluator",
+            "imgbuild-builtins",
+            "imgbuild-apt",
+            "imgbuild-iso",
+            "imgbuild",
+        ],
+    );
+}
+
 /// Every workspace crate except test support: the format libraries may depend on none.
 const WORKSPACE_CRATES: &[&str] = &[
     "imgbuild",
@@ -155,6 +173,7 @@ const WORKSPACE_CRATES: &[&str] = &[
     "imgbuild-iso",
     "imgbuild-apt",
     "imgbuild-libraries",
+    "imgbuild-remote",
 ];
 
 fn check_stands_alone(package: &str) {

@@ -72,7 +72,25 @@ fn a_second_store_fetches_everything_and_gets_identical_outputs() {
         common::fingerprint(&directory.path().join("r1")),
         common::fingerprint(&directory.path().join("r2"))
     );
-    // Without the remote, the first store rebuilds nothing and the second has it all.
+    // `b` is only an input of `site`: it stays remote.
+    assert_eq!(event["downloaded"], 3, "{}", second.stdout);
+    // Lazily: one output of a chain downloads that output only.
+    let archive = build(
+        directory.path(),
+        "recipe.rhai#archive",
+        Path::new("s3"),
+        Path::new("r3"),
+        &remote,
+    );
+    archive.success();
+    let event = remote_event(&archive);
+    assert_eq!(
+        (event["fetched"].as_u64(), event["downloaded"].as_u64()),
+        (Some(4), Some(1)),
+        "{}",
+        archive.stdout
+    );
+    // Without the remote, the second store rebuilds nothing: fetched outputs are its own.
     let local = build(
         directory.path(),
         "recipe.rhai",

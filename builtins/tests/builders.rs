@@ -191,6 +191,7 @@ fn a_local_file_that_changed_since_evaluation_is_refused() {
         log: Vec::new(),
         reporter: &imgbuild_engine::NoReporter,
         config: &config,
+        keys: None,
     };
     let builder = imgbuild_builtins::builder("file").expect("builder");
     assert!(matches!(

@@ -64,6 +64,19 @@ pub struct BuildContext<'a> {
     pub reporter: &'a dyn Reporter,
     /// Settings resolved at the edge (`--offline`, mirrors); never hashed.
     pub config: &'a BuildConfig,
+    /// The keys the scheduler will publish the output under (`None` outside a
+    /// scheduler: tests, a remote worker). Builders do not need them; an executor that
+    /// leaves an output elsewhere publishes it under them once fetched.
+    pub keys: Option<OutputKeys>,
+}
+
+/// The two index keys of a derivation's output in the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputKeys {
+    /// Its cache key.
+    pub cache_key: imgbuild_store::Digest,
+    /// Its recipe identity.
+    pub recipe: imgbuild_store::Digest,
 }
 
 impl BuildContext<'_> {

@@ -31,8 +31,21 @@ where
 
 /// Runs one derivation's build step.
 pub trait Executor: Sync {
-    /// Builds `context.derivation` into `context.store` and returns its output record.
+    /// Builds `context.derivation` and returns its output record. The output is in
+    /// `context.store`, or (a remote executor's) elsewhere, to be brought in by
+    /// [`Executor::fetch`] when something needs it; the scheduler publishes only
+    /// records whose objects are in the store.
     fn execute(&self, context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError>;
+
+    /// Brings an output this executor left elsewhere into `store` (before it is
+    /// materialized). The local executor leaves nothing elsewhere.
+    fn fetch(
+        &self,
+        _store: &imgbuild_store::Store,
+        _record: &OutputRecord,
+    ) -> Result<(), BuildError> {
+        Ok(())
+    }
 }
 
 /// Runs builders in this process, on the scheduler's worker thread.

@@ -25,7 +25,9 @@ pub mod integrity;
 pub mod scheduler;
 
 pub use config::{BuildConfig, HostRepository, IdMapping, Mirrors, SandboxConfig, Tools};
-pub use context::{file_output, tree_output, BuildContext, InputOutput, NoReporter, Reporter};
+pub use context::{
+    file_output, tree_output, BuildContext, InputOutput, NoReporter, OutputKeys, Reporter,
+};
 pub use error::{describe, BuildError};
 pub use executor::{BuildFn, Builders, Executor, LocalExecutor};
 pub use imgbuild_derivation::{Derivation, DrvId, Graph, Identity, Origin};

@@ -79,20 +79,37 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
     let local = LocalExecutor {
         builders: &builders,
     };
-    let remote_settings = super::remote::settings(&arguments.remote)?.map(|mut settings| {
-        settings.upload_secrets = arguments.remote_upload_secrets;
-        settings.need_execution = arguments.remote_exec;
-        settings
-    });
-    let client = match &remote_settings {
-        Some(settings) => match super::remote::connect(settings) {
-            Ok(client) => Some(client),
-            Err(failure) if arguments.remote_fallback || arguments.keep_going => {
-                display.line(&format!("warning: {}; building locally", failure.message()));
-                None
+    let resolved = super::remote::settings(&arguments.remote)?;
+    let (remote_exec, fallback) = match &resolved {
+        Some(resolved) => (
+            arguments.remote_exec || resolved.exec,
+            arguments.remote_fallback || resolved.fallback || arguments.keep_going,
+        ),
+        None if arguments.remote_exec
+            || arguments.remote_fallback
+            || arguments.remote_upload_secrets =>
+        {
+            return Err(Failure::Recipe(miette::miette!(
+                help = "add --remote grpc://HOST:PORT (or `url` in the remote settings file)",
+                "--remote-exec, --remote-fallback and --remote-upload-secrets need a remote engine"
+            )));
+        }
+        None => (false, false),
+    };
+    let client = match resolved {
+        Some(resolved) => {
+            let mut settings = resolved.settings;
+            settings.upload_secrets = arguments.remote_upload_secrets;
+            settings.need_execution = remote_exec;
+            match super::remote::connect(&settings) {
+                Ok(client) => Some(client),
+                Err(failure) if fallback => {
+                    display.line(&format!("warning: {}; building locally", failure.message()));
+                    None
+                }
+                Err(failure) => return Err(failure),
             }
-            Err(failure) => return Err(failure),
-        },
+        }
         None => None,
     };
     let warn = |line: &str| display.line(line);
@@ -101,8 +118,8 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
             client,
             &local,
             imgbuild_remote::Options {
-                execute: arguments.remote_exec,
-                fallback: arguments.remote_fallback || arguments.keep_going,
+                execute: remote_exec,
+                fallback,
                 local_only: &imgbuild_builtins::is_local_kind,
                 warn: &warn,
             },
@@ -132,9 +149,18 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
             options.deep_check = true;
             continue;
         }
+        // An output left in the remote turned out corrupt or missing when a local
+        // build needed it: build again, that output here this time.
+        if !outcome.failed.is_empty()
+            && attempt < 3
+            && remote.as_ref().is_some_and(|r| r.take_refusals())
+        {
+            continue;
+        }
         if !outcome.failed.is_empty() {
             // Materialize what did build when asked to keep going.
             if arguments.keep_going {
+                fetch_outputs(graph, &store, &outcome.outputs, executor)?;
                 materialize_all(graph, &store, &outcome.outputs, &arguments.out, &display)?;
             }
             display.finish();
@@ -156,6 +182,12 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
             } else {
                 Failure::Build
             });
+        }
+        if let Err(failure) = fetch_outputs(graph, &store, &outcome.outputs, executor) {
+            if attempt < 3 && remote.as_ref().is_some_and(|r| r.take_refusals()) {
+                continue;
+            }
+            return Err(failure);
         }
         match materialize_all(graph, &store, &outcome.outputs, &arguments.out, &display) {
             Ok(materialized) => {
@@ -196,12 +228,19 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
     if wrote {
         store.sync()?;
     }
-    if let Some(remote) = &remote {
-        report_remote(&display, &remote.counters);
-    }
+    // Outputs the remote fetched or executed count as built for the scheduler.
+    let remote_work = match &remote {
+        Some(remote) => report_remote(&display, &remote.counters),
+        None => 0,
+    };
     display.line(&format!(
-        "done: {} built, {} from the store, in {}",
-        summary.0,
+        "done: {} built{}, {} from the store, in {}",
+        summary.0 - remote_work.min(summary.0),
+        if remote.is_some() {
+            format!(" here, {remote_work} by the remote")
+        } else {
+            String::new()
+        },
         summary.1,
         crate::progress::human_duration(started.elapsed())
     ));
@@ -209,24 +248,54 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
     Ok(())
 }
 
-/// What the remote engine did, as one line (and one JSON event).
-fn report_remote(display: &Display, counters: &imgbuild_remote::Counters) {
+/// Brings the recipe's outputs that a remote left in its CAS into the store, so they
+/// can be materialized (a remote build downloads what it writes under result/, not
+/// every intermediate output).
+fn fetch_outputs(
+    graph: &Graph,
+    store: &Store,
+    outputs: &std::collections::HashMap<DrvId, OutputRecord>,
+    executor: &dyn imgbuild_engine::Executor,
+) -> Result<(), Failure> {
+    // Every output is tried, so that all the bad ones are known after one pass.
+    let mut first = None;
+    for output in graph.outputs() {
+        if let Some(record) = outputs.get(&output.derivation) {
+            if let Err(error) = executor.fetch(store, record) {
+                first.get_or_insert_with(|| {
+                    Failure::environment(format!(
+                        "{}: {}",
+                        output.name,
+                        imgbuild_engine::describe(&error)
+                    ))
+                });
+            }
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// What the remote engine did, as one line (and one JSON event); returns how many
+/// outputs it provided (fetched or executed).
+fn report_remote(display: &Display, counters: &imgbuild_remote::Counters) -> usize {
     use std::sync::atomic::Ordering::Relaxed;
     let fetched = counters.fetched.load(Relaxed);
+    let downloaded = counters.downloaded.load(Relaxed);
     let executed = counters.executed.load(Relaxed);
     let uploaded = counters.uploaded.load(Relaxed);
     let secret = counters.kept_secret.load(Relaxed);
     let mut line = format!(
-        "remote: {fetched} fetched from the cache, {executed} executed remotely, {uploaded} uploaded"
+        "remote: {fetched} found in the cache, {executed} executed remotely, {downloaded} downloaded, {uploaded} uploaded"
     );
     if secret > 0 {
         line.push_str(&format!(", {secret} kept local (secrets)"));
     }
     display.line(&line);
     display.json(
-        &json!({ "event": "remote", "fetched": fetched, "executed": executed,
+        &json!({ "event": "remote", "fetched": fetched, "executed": executed, "downloaded": downloaded,
                           "uploaded": uploaded, "kept_secret": secret }),
     );
+    usize::try_from(fetched + executed).unwrap_or(usize::MAX)
 }
 
 enum MaterializeFailure {

@@ -9,7 +9,9 @@ use crate::errors::Failure;
 
 /// Runs `imgbuild worker`.
 pub fn run(store_dir: Option<&Path>, arguments: &WorkerArgs) -> Result<(), Failure> {
-    let Some(mut settings) = super::remote::settings(&arguments.remote)? else {
+    let Some(super::remote::Resolved { mut settings, .. }) =
+        super::remote::settings(&arguments.remote)?
+    else {
         return Err(Failure::Recipe(miette::miette!(
             help = "e.g. imgbuild worker --remote grpc://127.0.0.1:50051",
             "imgbuild worker needs --remote URL"

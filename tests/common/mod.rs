@@ -42,6 +42,7 @@ pub fn imgbuild(directory: &Path) -> Command {
         .env_remove("IMGBUILD_REMOTE")
         .env_remove("IMGBUILD_REMOTE_TOKEN_FILE")
         .env_remove("IMGBUILD_REMOTE_CA")
+        .env_remove("IMGBUILD_REMOTE_CONFIG")
         .env_remove("RUST_BACKTRACE")
         // miette takes its width from the first of stdout, stderr, stdin that is a
         // terminal: none of them may be one, so reports wrap at 80 columns everywhere.

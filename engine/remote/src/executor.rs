@@ -13,13 +13,22 @@
 //! 4. Otherwise the local executor builds it and the output, its log and the
 //!    ActionCache entry are uploaded.
 //!
+//! Outputs found in the ActionCache or executed remotely stay in the remote CAS until
+//! something needs them: only their description is read. A derivation built here
+//! fetches its inputs first, and the CLI fetches what it materializes
+//! ([`Executor::fetch`]); the scheduler does not publish records whose objects are
+//! elsewhere. So a remote build of a disk image downloads the image, not the package
+//! sets and root filesystems behind it.
+//!
 //! A remote that stops answering is an environment error naming it; with `fallback`
 //! the first such failure is reported once and the rest of the build is local.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
-use imgbuild_engine::{BuildContext, BuildError, Executor};
-use imgbuild_store::OutputRecord;
+use imgbuild_engine::{BuildContext, BuildError, Executor, OutputKeys};
+use imgbuild_store::{Digest, OutputRecord, Store};
 
 use crate::action::{self, Prepared};
 use crate::client::Client;
@@ -30,8 +39,10 @@ use crate::transfer::Transfer;
 /// What the remote did during a build (for the summary line).
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// Outputs fetched from the ActionCache.
+    /// Outputs found in the ActionCache.
     pub fetched: AtomicU64,
+    /// Outputs downloaded into the store (the others stayed remote: nothing needed them).
+    pub downloaded: AtomicU64,
     /// Derivations executed by the engine's workers.
     pub executed: AtomicU64,
     /// Outputs built here and uploaded.
@@ -58,6 +69,13 @@ pub struct RemoteExecutor<'a> {
     local: &'a dyn Executor,
     options: Options<'a>,
     disabled: AtomicBool,
+    /// Outputs left in the remote CAS: output digest → description, and the keys to
+    /// publish it under once fetched.
+    elsewhere: Mutex<HashMap<Digest, (WireDigest, Option<OutputKeys>)>>,
+    /// Output descriptions whose objects turned out corrupt or missing: never used again.
+    refused: Mutex<std::collections::HashSet<WireDigest>>,
+    /// Set when something was refused: the caller builds again (those outputs here).
+    refused_any: AtomicBool,
     /// What happened.
     pub counters: Counters,
 }
@@ -70,6 +88,9 @@ impl<'a> RemoteExecutor<'a> {
             local,
             options,
             disabled: AtomicBool::new(false),
+            elsewhere: Mutex::new(HashMap::new()),
+            refused: Mutex::new(std::collections::HashSet::new()),
+            refused_any: AtomicBool::new(false),
             counters: Counters::default(),
         }
     }
@@ -123,9 +144,17 @@ impl<'a> RemoteExecutor<'a> {
         let Some(output) = action::output_of(&result) else {
             return Ok(None);
         };
-        let record = Transfer::new(self.client, context.store).download(output)?;
+        if self
+            .refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&output)
+        {
+            return Ok(None);
+        }
+        let record = self.leave_remote(context, output)?;
         context.log_line(format!(
-            "fetched from the remote cache {}",
+            "found in the remote cache {}",
             self.client.endpoint
         ));
         self.counters.fetched.fetch_add(1, Ordering::Relaxed);
@@ -169,7 +198,7 @@ impl<'a> RemoteExecutor<'a> {
                 self.client.endpoint, result.exit_code
             )));
         };
-        let record = transfer.download(output)?;
+        let record = self.leave_remote(context, output)?;
         context.log_line(format!(
             "executed by the remote engine {}",
             self.client.endpoint
@@ -210,6 +239,37 @@ impl<'a> RemoteExecutor<'a> {
         Ok(())
     }
 
+    /// Notes an output that stays in the remote CAS (only its description is read).
+    fn leave_remote(
+        &self,
+        context: &BuildContext<'_>,
+        description: WireDigest,
+    ) -> Result<OutputRecord, RemoteError> {
+        let record = Transfer::new(self.client, context.store)
+            .record_of(description, context.derivation.secret)?;
+        if !context.store.has_top_object(&record) {
+            self.elsewhere
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(record.digest(), (description, context.keys));
+        }
+        Ok(record)
+    }
+
+    /// Whether an output left remote turned out corrupt or missing since the last call:
+    /// building again builds those here.
+    pub fn take_refusals(&self) -> bool {
+        self.refused_any.swap(false, Ordering::SeqCst)
+    }
+
+    /// Brings every input left remote into the store before a local build.
+    fn fetch_inputs(&self, context: &BuildContext<'_>) -> Result<(), BuildError> {
+        for input in &context.inputs {
+            self.fetch(context.store, &input.record)?;
+        }
+        Ok(())
+    }
+
     fn holds_secret(context: &BuildContext<'_>) -> bool {
         context.derivation.secret
             || context.derivation.args.holds_secret()
@@ -217,21 +277,68 @@ impl<'a> RemoteExecutor<'a> {
     }
 }
 
+impl RemoteExecutor<'_> {
+    fn build_here(&self, context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
+        self.fetch_inputs(context)?;
+        self.local.execute(context)
+    }
+}
+
 impl Executor for RemoteExecutor<'_> {
+    fn fetch(&self, store: &Store, record: &OutputRecord) -> Result<(), BuildError> {
+        if store.has_top_object(record) {
+            return Ok(());
+        }
+        let description = self
+            .elsewhere
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&record.digest())
+            .copied();
+        let Some((description, keys)) = description else {
+            return Ok(());
+        };
+        let fetched = Transfer::new(self.client, store)
+            .download_as(description, record.secret)
+            .map_err(|error| {
+                if error.is_bad_data() {
+                    self.refused
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(description);
+                    self.refused_any.store(true, Ordering::SeqCst);
+                    (self.options.warn)(&format!(
+                        "warning: {error}; the output will be built here instead"
+                    ));
+                }
+                if error.is_environment() {
+                    BuildError::Network(format!("cannot fetch an output from the remote: {error}"))
+                } else {
+                    BuildError::Failed(error.to_string())
+                }
+            })?;
+        self.counters.downloaded.fetch_add(1, Ordering::Relaxed);
+        // Now that its objects are here, the store knows the output like any other.
+        if let Some(keys) = keys {
+            store.put_output_pair(&keys.cache_key, &keys.recipe, &fetched)?;
+        }
+        Ok(())
+    }
+
     fn execute(&self, context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
         if self.disabled.load(Ordering::SeqCst) {
-            return self.local.execute(context);
+            return self.build_here(context);
         }
         let secret = Self::holds_secret(context);
         if secret && !self.client.settings.upload_secrets {
             self.counters.kept_secret.fetch_add(1, Ordering::Relaxed);
-            return self.local.execute(context);
+            return self.build_here(context);
         }
         let prepared = match self.prepare(context) {
             Ok(prepared) => prepared,
             Err(error) => {
                 self.failed(error)?;
-                return self.local.execute(context);
+                return self.build_here(context);
             }
         };
         match self.lookup(context, &prepared) {
@@ -250,7 +357,7 @@ impl Executor for RemoteExecutor<'_> {
                 Err(error) => self.failed(error)?,
             }
         }
-        let record = self.local.execute(context)?;
+        let record = self.build_here(context)?;
         if !self.disabled.load(Ordering::SeqCst)
             && (!record.secret || self.client.settings.upload_secrets)
         {

@@ -79,7 +79,7 @@ impl<'a> Transfer<'a> {
     pub fn describe(&self, record: &OutputRecord) -> Result<Described, RemoteError> {
         if let Ok(bytes) = std::fs::read(self.cached_path(record)) {
             if let Ok(described) = parse(&bytes, WireDigest::of(&bytes)) {
-                if described.1 == *record {
+                if described.1.object == record.object {
                     return Ok(described.0);
                 }
             }
@@ -119,18 +119,7 @@ impl<'a> Transfer<'a> {
             digest: record.digest().to_hex(),
             reason: error.to_string(),
         })?;
-        if !record.secret {
-            let path = self.cached_path(record);
-            if let Some(parent) = path.parent() {
-                let _ = std::fs::create_dir_all(parent);
-                if let Ok(mut file) = tempfile::NamedTempFile::new_in(parent) {
-                    use std::io::Write;
-                    if file.write_all(&bytes).is_ok() {
-                        let _ = file.persist(&path);
-                    }
-                }
-            }
-        }
+        self.keep_description(record, &bytes);
         let digest = WireDigest::of(&bytes);
         Ok(Described {
             bytes,
@@ -138,6 +127,38 @@ impl<'a> Transfer<'a> {
             blobs,
             trees,
         })
+    }
+
+    /// Keeps a description under `STORE/remote/outputs/` (best effort: a cache).
+    fn keep_description(&self, record: &OutputRecord, bytes: &[u8]) {
+        let path = self.cached_path(record);
+        if path.exists() {
+            return;
+        }
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+            if let Ok(mut file) = tempfile::NamedTempFile::new_in(parent) {
+                use std::io::Write;
+                if file.write_all(bytes).is_ok() {
+                    let _ = file.persist(&path);
+                }
+            }
+        }
+    }
+
+    /// The record an output description names, reading only the description (and
+    /// keeping it, so the output can be named to the remote again without its objects
+    /// being here).
+    pub fn record_of(
+        &self,
+        description: WireDigest,
+        secret: bool,
+    ) -> Result<OutputRecord, RemoteError> {
+        let bytes = self.read_blob(description)?;
+        let (_, mut record) = parse(&bytes, description)?;
+        record.secret |= secret;
+        self.keep_description(&record, &bytes);
+        Ok(record)
     }
 
     /// Sends what the CAS lacks of a stored output, and its description; returns the

@@ -443,6 +443,7 @@ fn run_action(
         log: Vec::new(),
         reporter: &NoReporter,
         config: machine.config,
+        keys: None,
     };
     let built = match found {
         Some(record) => Ok(record),

@@ -101,11 +101,19 @@ impl Step<'_> {
             log: Vec::new(),
             reporter,
             config,
+            keys: Some(crate::context::OutputKeys { cache_key, recipe }),
         };
         let result = executor.execute(&mut context);
         let mut log = context.log;
         match result {
             Ok(record) => {
+                // An output an executor left elsewhere (a remote engine's CAS, fetched
+                // only when needed) is not published here: the store never holds a
+                // record whose objects it lacks.
+                if !store.has_top_object(&record) {
+                    tracing::info!(output = %shown(&record.digest()), "built elsewhere");
+                    return Ok((record, false));
+                }
                 let publish = || -> Result<(), StoreError> {
                     store.put_output_pair(&cache_key, &recipe, &record)?;
                     if !log.is_empty() {
