@@ -342,3 +342,96 @@ fn a_server_that_goes_away_is_an_environment_error_unless_falling_back() {
         }
     }
 }
+
+#[test]
+fn remote_settings_and_usage_errors_are_located() {
+    let directory = scratch();
+    write_files(directory.path(), &[("recipe.rhai", &small_recipe("usage"))]);
+    let check = |extra: &[&str], code: i32, mention: &str| {
+        let run = build(
+            directory.path(),
+            "recipe.rhai",
+            Path::new("s"),
+            Path::new("r"),
+            extra,
+        );
+        run.expect_code(code);
+        let text = common::unwrapped(&run.stderr);
+        assert!(text.contains(mention), "{extra:?}: {text}");
+        assert!(
+            !directory.path().join("r").exists(),
+            "{extra:?} wrote a result"
+        );
+    };
+    check(&["--remote-exec"], 2, "need a remote engine");
+    check(
+        &["--remote", "127.0.0.1:50051"],
+        2,
+        "is not a remote endpoint",
+    );
+    check(
+        &["--remote", "grpc://user:pw@127.0.0.1:1"],
+        2,
+        "credentials go in --remote-header",
+    );
+    check(
+        &[
+            "--remote",
+            "grpc://127.0.0.1:1",
+            "--remote-header",
+            "novalue",
+        ],
+        2,
+        "expected NAME=VALUE",
+    );
+    write_files(directory.path(), &[("empty-token", "\n")]);
+    check(
+        &[
+            "--remote",
+            "grpc://127.0.0.1:1",
+            "--remote-token-file",
+            "empty-token",
+        ],
+        3,
+        "is empty",
+    );
+    // The settings file: an unknown key is refused with the file's name; its URL is used.
+    write_files(
+        directory.path(),
+        &[(
+            "remote.toml",
+            "url = \"grpc://127.0.0.1:1\"\nexecute = true\n",
+        )],
+    );
+    check(
+        &["--remote-config", "remote.toml"],
+        2,
+        "unknown key `execute`",
+    );
+    let closed = remote_support::closed_endpoint();
+    write_files(
+        directory.path(),
+        &[("remote.toml", &format!("url = \"{closed}\"\n"))],
+    );
+    check(
+        &["--remote-config", "remote.toml"],
+        3,
+        &format!("cannot reach the remote engine at {closed}"),
+    );
+    write_files(
+        directory.path(),
+        &[(
+            "remote.toml",
+            &format!("url = \"{closed}\"\nfallback = true\n"),
+        )],
+    );
+    let run = build(
+        directory.path(),
+        "recipe.rhai",
+        Path::new("s"),
+        Path::new("r"),
+        &["--remote-config", "remote.toml"],
+    );
+    run.success();
+    assert!(run.stderr.contains("building locally"), "{}", run.stderr);
+}
