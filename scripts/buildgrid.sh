@@ -126,6 +126,12 @@ schedulers:
     # job goes back to the queue for another worker.
     bot-session-keepalive-timeout: 10
     session-expiry-timer-interval: 2
+    # How often queued jobs are assigned, operation updates are read and waiting
+    # workers look at the database (default 1 s each): most of a small action's
+    # round trip.
+    job-assignment-interval: 0.1
+    poll-interval: 0.1
+    bot-poll-interval: 0.1
 instances:
   - name: ''
     services:

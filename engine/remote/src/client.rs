@@ -30,6 +30,9 @@ use crate::error::{from_status, RemoteError};
 
 /// REAPI's `DigestFunction.SHA256`.
 const SHA256: i32 = 1;
+/// What one blob adds to a batch request besides its bytes: its digest (64 hex
+/// digits, a size), a status, field tags and lengths, with room to spare.
+const BLOB_OVERHEAD: u64 = 128;
 /// Bytes per ByteStream message.
 const STREAM_CHUNK: usize = 1 << 20;
 /// Largest gRPC message we accept (batch reads answer up to the batch limit).
@@ -102,8 +105,12 @@ fn parse_endpoint(endpoint: &str) -> Result<(String, bool, String), RemoteError>
     if authority.is_empty() {
         return Err(bad("no host"));
     }
-    if authority.contains('@') {
-        return Err(bad("credentials go in --remote-header, not in the URL"));
+    if let Some((_, host)) = authority.rsplit_once('@') {
+        // What precedes the `@` is a password: never echo it.
+        return Err(RemoteError::Endpoint {
+            endpoint: format!("{scheme}://…@{host}"),
+            reason: "credentials go in --remote-header, not in the URL".to_owned(),
+        });
     }
     let uri = format!("{}://{authority}", if tls { "https" } else { "http" });
     Ok((uri, tls, instance.trim_end_matches('/').to_owned()))
@@ -240,12 +247,14 @@ impl Client {
         loop {
             match self.block_on(make()) {
                 Ok(response) => return Ok(response.into_inner()),
+                // A message over the size limit is RESOURCE_EXHAUSTED too, and final.
                 Err(status)
                     if attempts < 10
                         && matches!(
                             status.code(),
                             tonic::Code::ResourceExhausted | tonic::Code::Unavailable
-                        ) =>
+                        )
+                        && !status.message().contains("larger than max") =>
                 {
                     attempts += 1;
                     std::thread::sleep(delay);
@@ -305,10 +314,10 @@ impl Client {
             let mut requests = Vec::new();
             let mut total = 0u64;
             while let Some((digest, _)) = pending.peek() {
-                if !requests.is_empty() && total + digest.size > self.max_batch {
+                if !requests.is_empty() && total + digest.size + BLOB_OVERHEAD > self.max_batch {
                     break;
                 }
-                total += digest.size;
+                total += digest.size + BLOB_OVERHEAD;
                 let Some((digest, data)) = pending.next() else {
                     break;
                 };
@@ -435,9 +444,9 @@ impl Client {
             let mut end = start;
             let mut total = 0u64;
             while end < digests.len()
-                && (end == start || total + digests[end].size <= self.max_batch)
+                && (end == start || total + digests[end].size + BLOB_OVERHEAD <= self.max_batch)
             {
-                total += digests[end].size;
+                total += digests[end].size + BLOB_OVERHEAD;
                 end += 1;
             }
             let request = reapi::BatchReadBlobsRequest {

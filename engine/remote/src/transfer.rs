@@ -175,7 +175,7 @@ impl<'a> Transfer<'a> {
         }
         let mut batch = Vec::new();
         if missing.contains(&described.digest) {
-            batch.push((described.digest, described.bytes.clone()));
+            self.queue(&mut batch, described.digest, described.bytes.clone())?;
         }
         if described.trees.values().any(|wire| missing.contains(wire)) {
             if let OutputObject::Tree { tree } = &record.object {
@@ -185,7 +185,7 @@ impl<'a> Transfer<'a> {
                         .get(&digest)
                         .filter(|wire| missing.contains(wire))
                     {
-                        batch.push((*wire, bytes));
+                        self.queue(&mut batch, *wire, bytes)?;
                     }
                 }
             }
@@ -211,6 +211,22 @@ impl<'a> Transfer<'a> {
         }
         self.client.upload_batch(batch)?;
         Ok(described.digest)
+    }
+
+    /// Adds a blob to `batch`, or streams it now when it is too large for one.
+    fn queue(
+        &self,
+        batch: &mut Vec<(WireDigest, Vec<u8>)>,
+        wire: WireDigest,
+        bytes: Vec<u8>,
+    ) -> Result<(), RemoteError> {
+        if self.client.fits_batch(wire.size) {
+            batch.push((wire, bytes));
+            Ok(())
+        } else {
+            self.client
+                .upload_stream(wire, Box::new(std::io::Cursor::new(bytes)))
+        }
     }
 
     fn upload_large(&self, digest: &Digest, wire: WireDigest) -> Result<(), RemoteError> {
@@ -281,9 +297,16 @@ impl<'a> Transfer<'a> {
         }
         if let OutputObject::Tree { tree } = &record.object {
             if !self.store.has_tree(tree) {
-                let wires: Vec<WireDigest> = described.trees.values().copied().collect();
-                let fetched: HashMap<WireDigest, Vec<u8>> =
+                let (wires, large): (Vec<WireDigest>, Vec<WireDigest>) = described
+                    .trees
+                    .values()
+                    .copied()
+                    .partition(|wire| self.client.fits_batch(wire.size));
+                let mut fetched: HashMap<WireDigest, Vec<u8>> =
                     self.client.read_batch(&wires)?.into_iter().collect();
+                for wire in large {
+                    fetched.insert(wire, self.read_blob(wire)?);
+                }
                 let mut objects = HashMap::new();
                 for (digest, wire) in &described.trees {
                     let bytes = fetched.get(wire).ok_or(RemoteError::Missing {

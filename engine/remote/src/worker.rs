@@ -11,7 +11,6 @@
 //! ActionResult. While a build runs the session is refreshed every two seconds, so the
 //! engine can tell a live worker from a dead one and re-queue a dead one's lease.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bazel_remote_apis::build::bazel::remote::execution::v2 as reapi;
@@ -99,16 +98,11 @@ pub fn serve(
         };
         session.leases[index].state = bots::LEASE_ACTIVE;
         let lease = session.leases[index].clone();
-        let done = AtomicBool::new(false);
         let (status, result) = std::thread::scope(|scope| {
-            let work = scope.spawn(|| {
-                let outcome = run_lease(client, machine, options, &lease);
-                done.store(true, Ordering::SeqCst);
-                outcome
-            });
+            let work = scope.spawn(|| run_lease(client, machine, options, &lease));
             // Heartbeats while the build runs; the session's version moves with them.
             let mut last = Instant::now();
-            while !done.load(Ordering::SeqCst) {
+            while !work.is_finished() {
                 std::thread::sleep(Duration::from_millis(100));
                 if last.elapsed() >= HEARTBEAT {
                     last = Instant::now();
