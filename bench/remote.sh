@@ -109,7 +109,7 @@ for name in one two; do
     echo "worker $name built $(grep -c '^built ' "$WORK/worker-$name.log" || true) actions"
 done
 
-"${MEASURE[@]}" table --results "$RESULTS" --title "remote (BuildGrid 0.4.4 on loopback, $(nproc) cores)" \
+"${MEASURE[@]}" table --results "$RESULTS" --other local --title "remote (BuildGrid 0.4.4 on loopback, $(nproc) cores)" \
     "trivial: local vs remote execution|trivial remote-exec|trivial local|time||" \
     "trivial: cache hit vs local|trivial cache hit|trivial local|time||" \
     "web rootfs: cache hit vs cold local|rootfs cache hit|rootfs cold local|time||" \

@@ -4,39 +4,33 @@
 //! What it speaks: `Capabilities` (checked once at connection: SHA-256 must be offered,
 //! execution when asked for), CAS `FindMissingBlobs`, `BatchUpdateBlobs` and
 //! `BatchReadBlobs` for blobs that fit the server's batch limit and ByteStream `Write` /
-//! `Read` for larger ones, `GetActionResult` / `UpdateActionResult`, and `Execute`.
+//! `Read` for larger ones (`bytestream.rs`), `GetActionResult` / `UpdateActionResult`,
+//! and `Execute` (`execute.rs`).
 //! Every blob read is checked against its SHA-256 and size before it is returned; the
 //! endpoint's headers (an authorization token) go with every call and never into a
 //! message.
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use bazel_remote_apis::build::bazel::remote::execution::v2 as reapi;
-use bazel_remote_apis::google::bytestream::{
-    byte_stream_client::ByteStreamClient, ReadRequest, WriteRequest,
-};
 use reapi::action_cache_client::ActionCacheClient;
 use reapi::capabilities_client::CapabilitiesClient;
 use reapi::content_addressable_storage_client::ContentAddressableStorageClient;
-use reapi::execution_client::ExecutionClient;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
-use crate::digest::{WireDigest, WireHasher};
+use crate::digest::WireDigest;
 use crate::error::{from_status, RemoteError};
 
 /// REAPI's `DigestFunction.SHA256`.
-const SHA256: i32 = 1;
+pub(crate) const SHA256: i32 = 1;
 /// What one blob adds to a batch request besides its bytes: its digest (64 hex
 /// digits, a size), a status, field tags and lengths, with room to spare.
 const BLOB_OVERHEAD: u64 = 128;
-/// Bytes per ByteStream message.
-const STREAM_CHUNK: usize = 1 << 20;
 /// Largest gRPC message we accept (batch reads answer up to the batch limit).
-const MAX_MESSAGE: usize = 64 << 20;
+pub(crate) const MAX_MESSAGE: usize = 64 << 20;
 
 /// How to reach an engine: resolved at the CLI edge, never part of an identity.
 #[derive(Clone, Debug, Default)]
@@ -273,7 +267,7 @@ impl Client {
         ContentAddressableStorageClient::new(self.service()).max_decoding_message_size(MAX_MESSAGE)
     }
 
-    fn status(&self, operation: &'static str, status: &tonic::Status) -> RemoteError {
+    pub(crate) fn status(&self, operation: &'static str, status: &tonic::Status) -> RemoteError {
         from_status(operation, &self.endpoint, status)
     }
 
@@ -359,71 +353,7 @@ impl Client {
         Ok(())
     }
 
-    /// Uploads one blob by ByteStream, reading it from `source` (run on its own thread
-    /// so a multi-gigabyte image streams without sitting in memory).
-    pub fn upload_stream(
-        &self,
-        digest: WireDigest,
-        source: Box<dyn Read + Send>,
-    ) -> Result<(), RemoteError> {
-        let resource = format!(
-            "{}uploads/{}/blobs/{}",
-            self.prefix(),
-            upload_id(),
-            digest.to_text()
-        );
-        let (sender, receiver) = tokio::sync::mpsc::channel::<WriteRequest>(4);
-        let reader = std::thread::spawn(move || -> std::io::Result<()> {
-            let mut source = source;
-            let mut offset = 0i64;
-            let mut first = true;
-            loop {
-                let mut data = vec![0u8; STREAM_CHUNK];
-                let mut filled = 0;
-                while filled < data.len() {
-                    let read = source.read(&mut data[filled..])?;
-                    if read == 0 {
-                        break;
-                    }
-                    filled += read;
-                }
-                data.truncate(filled);
-                let finish_write = (filled as u64) < STREAM_CHUNK as u64
-                    || offset as u64 + filled as u64 >= digest.size;
-                let request = WriteRequest {
-                    resource_name: if first {
-                        resource.clone()
-                    } else {
-                        String::new()
-                    },
-                    write_offset: offset,
-                    finish_write,
-                    data,
-                };
-                first = false;
-                offset += filled as i64;
-                if sender.blocking_send(request).is_err() || finish_write {
-                    return Ok(());
-                }
-            }
-        });
-        let mut stream = ByteStreamClient::new(self.service());
-        let result =
-            self.block_on(stream.write(tokio_stream::wrappers::ReceiverStream::new(receiver)));
-        let read = reader.join();
-        result.map_err(|status| self.status("ByteStream.Write", &status))?;
-        match read {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(RemoteError::Execution(format!(
-                "cannot read blob {digest} to upload it: {error}"
-            ))),
-            Err(_) => Err(RemoteError::Execution(format!(
-                "reading blob {digest} to upload it panicked"
-            ))),
-        }
-    }
-
-    fn prefix(&self) -> String {
+    pub(crate) fn prefix(&self) -> String {
         if self.instance.is_empty() {
             String::new()
         } else {
@@ -495,59 +425,6 @@ impl Client {
         Ok(out)
     }
 
-    /// Reads one blob by ByteStream into `sink`, verifying its digest at the end (the
-    /// caller discards what it wrote when this fails).
-    pub fn read_stream(&self, digest: WireDigest, sink: &mut dyn Write) -> Result<(), RemoteError> {
-        let request = ReadRequest {
-            resource_name: format!("{}blobs/{}", self.prefix(), digest.to_text()),
-            read_offset: 0,
-            read_limit: 0,
-        };
-        let mut stream =
-            ByteStreamClient::new(self.service()).max_decoding_message_size(MAX_MESSAGE);
-        let mut hasher = WireHasher::default();
-        self.block_on(async {
-            let mut responses = match stream.read(request).await {
-                Ok(responses) => responses.into_inner(),
-                Err(status) if status.code() == tonic::Code::NotFound => {
-                    return Err(RemoteError::Missing {
-                        digest: digest.to_text(),
-                    })
-                }
-                Err(status) => return Err(self.status("ByteStream.Read", &status)),
-            };
-            loop {
-                match responses.message().await {
-                    Ok(Some(response)) => {
-                        hasher.update(&response.data);
-                        if hasher_size(&hasher) > digest.size {
-                            break;
-                        }
-                        sink.write_all(&response.data).map_err(|error| {
-                            RemoteError::Execution(format!("cannot keep blob {digest}: {error}"))
-                        })?;
-                    }
-                    Ok(None) => break,
-                    Err(status) if status.code() == tonic::Code::NotFound => {
-                        return Err(RemoteError::Missing {
-                            digest: digest.to_text(),
-                        })
-                    }
-                    Err(status) => return Err(self.status("ByteStream.Read", &status)),
-                }
-            }
-            Ok(())
-        })?;
-        let found = hasher.finish();
-        if found != digest {
-            return Err(RemoteError::Corrupt {
-                digest: digest.to_text(),
-                found: found.to_text(),
-            });
-        }
-        Ok(())
-    }
-
     /// The cached result of an action, if the server has one.
     pub fn get_action_result(
         &self,
@@ -591,105 +468,6 @@ impl Client {
         })?;
         Ok(())
     }
-
-    /// Executes `action` remotely and waits for its result. A status the engine or the
-    /// worker reports (the worker refused the action, it could not run) is
-    /// [`RemoteError::Execution`] with the message; a transport failure is not.
-    pub fn execute(
-        &self,
-        action: WireDigest,
-        skip_cache_lookup: bool,
-    ) -> Result<reapi::ExecuteResponse, RemoteError> {
-        use bazel_remote_apis::google::longrunning::operation::Result as Outcome;
-        use prost::Message;
-        let request = reapi::ExecuteRequest {
-            instance_name: self.instance.clone(),
-            skip_cache_lookup,
-            action_digest: Some(action.to_proto()),
-            execution_policy: None,
-            results_cache_policy: None,
-            digest_function: SHA256,
-            inline_stdout: false,
-            inline_stderr: false,
-            inline_output_files: Vec::new(),
-        };
-        let execution = ExecutionClient::new(self.service()).max_decoding_message_size(MAX_MESSAGE);
-        let mut delay = Duration::from_millis(50);
-        let mut attempts = 0;
-        let operation = loop {
-            let mut execution = execution.clone();
-            let request = request.clone();
-            let attempt = self.block_on(async {
-                let mut operations = execution
-                    .execute(request)
-                    .await
-                    .map_err(|status| self.status("Execute", &status))?
-                    .into_inner();
-                loop {
-                    match operations.message().await {
-                        Ok(Some(operation)) if operation.done => return Ok(operation),
-                        Ok(Some(_)) => continue,
-                        Ok(None) => {
-                            return Err(RemoteError::Unreachable {
-                                endpoint: self.endpoint.clone(),
-                                message: "the Execute stream ended before the action finished"
-                                    .to_owned(),
-                            })
-                        }
-                        Err(status) => return Err(self.status("Execute", &status)),
-                    }
-                }
-            });
-            match attempt {
-                Err(RemoteError::Status { code, .. })
-                    if code == "ResourceExhausted" && attempts < 10 =>
-                {
-                    attempts += 1;
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                other => break other?,
-            }
-        };
-        match operation.result {
-            Some(Outcome::Response(any)) => {
-                let response =
-                    reapi::ExecuteResponse::decode(any.value.as_slice()).map_err(|error| {
-                        RemoteError::Status {
-                            operation: "Execute",
-                            endpoint: self.endpoint.clone(),
-                            code: "Malformed".to_owned(),
-                            message: format!("the ExecuteResponse does not decode: {error}"),
-                        }
-                    })?;
-                if let Some(status) = response.status.as_ref().filter(|status| status.code != 0) {
-                    return Err(RemoteError::Execution(format!(
-                        "the remote engine at {} reports {:?}: {}",
-                        self.endpoint,
-                        tonic::Code::from(status.code),
-                        status.message
-                    )));
-                }
-                Ok(response)
-            }
-            Some(Outcome::Error(status)) => Err(RemoteError::Execution(format!(
-                "the remote engine at {} reports {:?}: {}",
-                self.endpoint,
-                tonic::Code::from(status.code),
-                status.message
-            ))),
-            None => Err(RemoteError::Status {
-                operation: "Execute",
-                endpoint: self.endpoint.clone(),
-                code: "Malformed".to_owned(),
-                message: "a finished operation without a result".to_owned(),
-            }),
-        }
-    }
-}
-
-fn hasher_size(hasher: &WireHasher) -> u64 {
-    hasher.size()
 }
 
 /// Checks bytes against their digest.
@@ -702,28 +480,6 @@ pub(crate) fn verify(digest: WireDigest, data: &[u8]) -> Result<(), RemoteError>
         });
     }
     Ok(())
-}
-
-/// A name for one upload, unique enough among concurrent ones (not part of anything
-/// hashed or stored).
-fn upload_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |time| time.as_nanos());
-    let seed = format!("{}-{nanos}-{count}", std::process::id());
-    let hash = blake3::hash(seed.as_bytes());
-    let hex = hex::encode(&hash.as_bytes()[..16]);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
 }
 
 /// An error with its causes.

@@ -17,9 +17,11 @@
 
 pub mod action;
 mod bots;
+mod bytestream;
 mod client;
 pub mod digest;
 mod error;
+mod execute;
 mod executor;
 pub mod transfer;
 pub mod worker;
