@@ -223,8 +223,8 @@ pub struct BuildArgs {
     pub remote: RemoteArgs,
 
     /// Send derivations to the remote engine's workers instead of building them here
-    /// (needs --remote; kinds that read local files, fetches and anything holding a
-    /// secret still build here).
+    /// (needs --remote). `file`/`dir`, downloads and anything holding secret text still
+    /// build here; outputs holding secrets stay here unless --remote-upload-secrets.
     #[arg(long)]
     pub remote_exec: bool,
 

@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,6 +61,8 @@ impl Machine {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group, so that dropping the machine stops qemu too.
+            .process_group(0)
             .spawn()
             .expect("imgbuild boot");
         Machine {
@@ -124,6 +127,11 @@ impl Machine {
 
 impl Drop for Machine {
     fn drop(&mut self) {
+        // `imgbuild boot` and the qemu it started: the whole process group.
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(format!("-{}", self.child.id()))
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

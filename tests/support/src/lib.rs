@@ -426,10 +426,15 @@ fn start_buildgrid() -> Result<String, Missing> {
     let script = repository.join("scripts/buildgrid.sh");
     let lock = repository.join("target/buildgrid.lock");
     let flock = find_tool("flock")?;
+    // `-o`: the server and database the script leaves running must not inherit the
+    // lock (they would hold it for ever); their output goes to their own logs, so
+    // nothing keeps our pipes open either.
     let output = std::process::Command::new(flock)
+        .arg("-o")
         .arg(&lock)
         .arg(&script)
         .arg("start")
+        .stdin(std::process::Stdio::null())
         .output()
         .map_err(|error| Missing::new(format!("cannot run {}: {error}", script.display())))?;
     if !output.status.success() {
