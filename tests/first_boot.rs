@@ -129,7 +129,7 @@ impl Drop for Machine {
     fn drop(&mut self) {
         // `imgbuild boot` and the qemu it started: the whole process group.
         let _ = Command::new("kill")
-            .arg("-KILL")
+            .args(["-KILL", "--"])
             .arg(format!("-{}", self.child.id()))
             .status();
         let _ = self.child.kill();
