@@ -170,15 +170,7 @@ impl<'a> RemoteExecutor<'a> {
         for input in &context.inputs {
             transfer.upload(&input.record)?;
         }
-        let wanted: Vec<WireDigest> = prepared.blobs.iter().map(|(digest, _)| *digest).collect();
-        let missing = self.client.find_missing(&wanted)?;
-        let blobs = prepared
-            .blobs
-            .iter()
-            .filter(|(digest, _)| missing.contains(digest))
-            .cloned()
-            .collect();
-        self.client.upload_batch(blobs)?;
+        self.send_action(prepared)?;
         let response = self.client.execute(prepared.digest, false)?;
         let result = response.result.unwrap_or_default();
         if result.exit_code != 0 {
@@ -207,6 +199,20 @@ impl<'a> RemoteExecutor<'a> {
         Ok(record)
     }
 
+    /// Sends the Action's own blobs (action, command, directories, the derivation's
+    /// encoding) that the CAS lacks.
+    fn send_action(&self, prepared: &Prepared) -> Result<(), RemoteError> {
+        let wanted: Vec<WireDigest> = prepared.blobs.iter().map(|(digest, _)| *digest).collect();
+        let missing = self.client.find_missing(&wanted)?;
+        let blobs = prepared
+            .blobs
+            .iter()
+            .filter(|(digest, _)| missing.contains(digest))
+            .cloned()
+            .collect();
+        self.client.upload_batch(blobs)
+    }
+
     fn upload(
         &self,
         context: &BuildContext<'_>,
@@ -224,15 +230,7 @@ impl<'a> RemoteExecutor<'a> {
             Some(digest)
         };
         // The Action's own blobs go too, so that the entry is complete for anyone.
-        let wanted: Vec<WireDigest> = prepared.blobs.iter().map(|(digest, _)| *digest).collect();
-        let missing = self.client.find_missing(&wanted)?;
-        let blobs = prepared
-            .blobs
-            .iter()
-            .filter(|(digest, _)| missing.contains(digest))
-            .cloned()
-            .collect();
-        self.client.upload_batch(blobs)?;
+        self.send_action(prepared)?;
         self.client
             .update_action_result(prepared.digest, action::result(output, log))?;
         self.counters.uploaded.fetch_add(1, Ordering::Relaxed);

@@ -81,19 +81,7 @@ pub fn serve(
         });
         let Some(index) = lease else {
             session.leases.clear();
-            session = match update(client, &session, POLL) {
-                Ok(next) => next,
-                Err(status) if status.code() == tonic::Code::InvalidArgument => {
-                    create(client, options)?
-                }
-                Err(status) => {
-                    return Err(crate::error::from_status(
-                        "UpdateBotSession",
-                        &client.endpoint,
-                        &status,
-                    ))
-                }
-            };
+            session = update_or_recreate(client, &session, POLL, options)?;
             continue;
         };
         session.leases[index].state = bots::LEASE_ACTIVE;
@@ -135,19 +123,7 @@ pub fn serve(
         } else {
             POLL
         };
-        session = match update(client, &session, wait) {
-            Ok(next) => next,
-            Err(status) if status.code() == tonic::Code::InvalidArgument => {
-                create(client, options)?
-            }
-            Err(status) => {
-                return Err(crate::error::from_status(
-                    "UpdateBotSession",
-                    &client.endpoint,
-                    &status,
-                ))
-            }
-        };
+        session = update_or_recreate(client, &session, wait, options)?;
     }
 }
 
@@ -208,6 +184,25 @@ fn update(
             }
             other => return other,
         }
+    }
+}
+
+/// [`update`]; a session the engine forgot (it expired while we were away) is created
+/// again.
+fn update_or_recreate(
+    client: &Client,
+    session: &BotSession,
+    wait: Duration,
+    options: &WorkerOptions<'_>,
+) -> Result<BotSession, RemoteError> {
+    match update(client, session, wait) {
+        Ok(next) => Ok(next),
+        Err(status) if status.code() == tonic::Code::InvalidArgument => create(client, options),
+        Err(status) => Err(crate::error::from_status(
+            "UpdateBotSession",
+            &client.endpoint,
+            &status,
+        )),
     }
 }
 
