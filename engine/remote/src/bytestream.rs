@@ -104,7 +104,7 @@ impl Client {
                 match responses.message().await {
                     Ok(Some(response)) => {
                         hasher.update(&response.data);
-                        if hasher_size(&hasher) > digest.size {
+                        if hasher.size() > digest.size {
                             break;
                         }
                         sink.write_all(&response.data).map_err(|error| {
@@ -131,10 +131,6 @@ impl Client {
         }
         Ok(())
     }
-}
-
-fn hasher_size(hasher: &WireHasher) -> u64 {
-    hasher.size()
 }
 
 /// A name for one upload, unique enough among concurrent ones (not part of anything

@@ -155,13 +155,13 @@ impl Client {
             if let Some(pem) = &settings.ca_certificate {
                 config = config.ca_certificate(Certificate::from_pem(pem));
             }
-            endpoint = endpoint
-                .tls_config(config)
-                .map_err(|error| unreachable(format!("TLS: {}", describe(&error))))?;
+            endpoint = endpoint.tls_config(config).map_err(|error| {
+                unreachable(format!("TLS: {}", imgbuild_engine::describe(&error)))
+            })?;
         }
         let channel = runtime
             .block_on(endpoint.connect())
-            .map_err(|error| unreachable(describe(&error)))?;
+            .map_err(|error| unreachable(imgbuild_engine::describe(&error)))?;
         let mut client = Client {
             runtime,
             channel,
@@ -480,20 +480,6 @@ pub(crate) fn verify(digest: WireDigest, data: &[u8]) -> Result<(), RemoteError>
         });
     }
     Ok(())
-}
-
-/// An error with its causes.
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let text = inner.to_string();
-        if !message.contains(&text) {
-            message = format!("{message}: {text}");
-        }
-        cause = inner.source();
-    }
-    message
 }
 
 #[cfg(test)]

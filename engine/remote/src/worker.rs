@@ -272,17 +272,12 @@ enum Outcome {
     Refused(String),
 }
 
-fn read(
-    client: &Client,
-    transfer: &Transfer<'_>,
-    digest: Option<&reapi::Digest>,
-) -> Result<Vec<u8>, RemoteError> {
+fn read(transfer: &Transfer<'_>, digest: Option<&reapi::Digest>) -> Result<Vec<u8>, RemoteError> {
     let digest = digest
         .and_then(WireDigest::from_proto)
         .ok_or_else(|| RemoteError::Missing {
             digest: "(no digest)".to_owned(),
         })?;
-    let _ = client;
     transfer.read_blob(digest)
 }
 
@@ -303,7 +298,7 @@ fn run_action(
         reapi::Action::decode(payload.value.as_slice())
     } else {
         let digest = reapi::Digest::decode(payload.value.as_slice()).ok();
-        let bytes = read(client, &transfer, digest.as_ref())?;
+        let bytes = read(&transfer, digest.as_ref())?;
         reapi::Action::decode(bytes.as_slice())
     };
     let Ok(action) = action else {
@@ -312,7 +307,7 @@ fn run_action(
         ));
     };
     let command =
-        reapi::Command::decode(read(client, &transfer, action.command_digest.as_ref())?.as_slice())
+        reapi::Command::decode(read(&transfer, action.command_digest.as_ref())?.as_slice())
             .unwrap_or_default();
     let secret = command.arguments.get(2).map(String::as_str) == Some(action::SECRET);
     if command.arguments.get(..2) != Some(&action::ARGUMENTS.map(str::to_owned)[..])
@@ -323,10 +318,9 @@ fn run_action(
             options.bot_id, command.arguments
         )));
     }
-    let root = reapi::Directory::decode(
-        read(client, &transfer, action.input_root_digest.as_ref())?.as_slice(),
-    )
-    .unwrap_or_default();
+    let root =
+        reapi::Directory::decode(read(&transfer, action.input_root_digest.as_ref())?.as_slice())
+            .unwrap_or_default();
     let derivation_file = root
         .files
         .iter()
@@ -341,11 +335,10 @@ fn run_action(
             "the action's input root is not an imgbuild derivation".to_owned(),
         ));
     };
-    let encoding = read(client, &transfer, derivation_file.digest.as_ref())?;
-    let inputs_listing = reapi::Directory::decode(
-        read(client, &transfer, inputs_directory.digest.as_ref())?.as_slice(),
-    )
-    .unwrap_or_default();
+    let encoding = read(&transfer, derivation_file.digest.as_ref())?;
+    let inputs_listing =
+        reapi::Directory::decode(read(&transfer, inputs_directory.digest.as_ref())?.as_slice())
+            .unwrap_or_default();
     let decoded = match decode_derivation(&encoding) {
         Ok(decoded) if decoded.domain != Domain::Recipe => decoded,
         Ok(_) => {

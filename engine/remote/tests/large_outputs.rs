@@ -12,33 +12,12 @@
 //! Every name and file names the run, so nothing the shared server already holds can
 //! answer for it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+mod shared;
 
 use imgbuild_remote::transfer::Transfer;
-use imgbuild_remote::{Client, Settings};
-use imgbuild_store::{Entry, Metadata, OutputObject, OutputRecord, Store, Tree, TreePath};
+use imgbuild_store::{Entry, Metadata, OutputObject, OutputRecord, Store, Tree};
 use imgbuild_test_support::{require, require_buildgrid, require_slow_tests};
-
-/// A name no earlier run used.
-fn unique() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_nanos();
-    format!("{}-{nanos}", std::process::id())
-}
-
-fn connect(endpoint: &str) -> Client {
-    Client::connect(&Settings {
-        endpoint: endpoint.to_owned(),
-        ..Settings::default()
-    })
-    .unwrap_or_else(|error| panic!("connect to {endpoint}: {error}"))
-}
-
-fn path(text: &str) -> TreePath {
-    TreePath::parse(text).unwrap_or_else(|error| panic!("{text}: {error}"))
-}
+use shared::{connect, path, unique};
 
 /// Uploads `tree` (stored in `source`) and downloads it into a fresh store: the
 /// record and the tree must arrive unchanged.

@@ -12,8 +12,10 @@
 //! Every file's content names the run, so nothing the shared server already holds can
 //! answer for it.
 
+mod shared;
+
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bazel_remote_apis::build::bazel::remote::execution::v2::ExecuteResponse;
 use imgbuild_derivation::{Derivation, Value};
@@ -21,34 +23,12 @@ use imgbuild_engine::{BuildConfig, BuildFn};
 use imgbuild_remote::transfer::Transfer;
 use imgbuild_remote::WorkerOptions;
 use imgbuild_remote::{action, serve, Client, Machine, RemoteError, Settings, WireDigest};
-use imgbuild_store::{
-    Entry, EntryKind, Metadata, OutputObject, OutputRecord, Store, Tree, TreePath,
-};
+use imgbuild_store::{Entry, EntryKind, Metadata, OutputObject, OutputRecord, Store, Tree};
 use imgbuild_test_support::{require, require_buildgrid, skip, Missing};
-
-/// A name no earlier run used.
-fn unique() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_nanos();
-    format!("{}-{nanos}", std::process::id())
-}
-
-fn connect(endpoint: &str) -> Client {
-    Client::connect(&Settings {
-        endpoint: endpoint.to_owned(),
-        ..Settings::default()
-    })
-    .unwrap_or_else(|error| panic!("connect to {endpoint}: {error}"))
-}
+use shared::{connect, path, unique};
 
 fn open(directory: &tempfile::TempDir, name: &str) -> Store {
     Store::open(&directory.path().join(name)).unwrap_or_else(|error| panic!("open {name}: {error}"))
-}
-
-fn path(text: &str) -> TreePath {
-    TreePath::parse(text).unwrap_or_else(|error| panic!("{text}: {error}"))
 }
 
 fn meta(mode: u32, uid: u32, gid: u32) -> Metadata {
