@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::cli_provenance::{DiffArgs, SignArgs, VerifyArgs};
+
 /// imgbuild: reproducible operating-system images from Rhai recipes.
 ///
 /// A recipe evaluates to a graph of derivations (files, trees, package sets, disk
@@ -82,6 +84,29 @@ pub enum Command {
     /// (an existing path wins). Exit status 2 for an unknown library or module or a module
     /// that does not parse.
     Doc(DocArgs),
+    /// Sign a result directory: write imgbuild-release.json and an SSH signature.
+    ///
+    /// The manifest lists each output's name, format, size, SHA-256 and SHA-512, the
+    /// recipe identity, the lock file's SHA-256, the SBOM's digest (an output named
+    /// *.spdx.json or *.cdx.json) and source_date_epoch. The signature
+    /// (imgbuild-release.json.NAME.sig) is in the format of `ssh-keygen -Y sign`, namespace
+    /// imgbuild-release: `ssh-keygen -Y verify` checks it with an allowed-signers file. A
+    /// second endorser signing the same outputs adds a signature beside the first.
+    Sign(SignArgs),
+    /// Verify a signed release against an endorsement policy.
+    ///
+    /// Re-hashes every output the manifest lists, checks the SBOM's digest, and checks
+    /// each signature: signatures by trusted endorsers count, a signature by a banned
+    /// endorser fails the release, an unknown key does not count. Exit status 0 when the
+    /// release passes, 1 when it does not (each reason is printed), 2 for a bad policy.
+    Verify(VerifyArgs),
+    /// Compare two images: packages added, removed and upgraded, then files.
+    ///
+    /// A and B are results (a disk image, a root file system directory, an OCI image
+    /// layout under result/) or recipe outputs (RECIPE#OUTPUT, already built). Their root
+    /// trees are compared in the store, skipping every directory whose digest is equal on
+    /// both sides. Exit status 0 whether or not they differ.
+    Diff(DiffArgs),
 }
 
 /// `imgbuild doc`.

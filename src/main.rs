@@ -4,6 +4,7 @@
 //! Only this crate knows about terminals, JSON output and exit codes.
 
 mod cli;
+mod cli_provenance;
 mod commands;
 mod errors;
 mod progress;
@@ -132,6 +133,9 @@ fn run() -> ExitCode {
         Command::Boot(arguments) => commands::boot::run(arguments),
         Command::Worker(arguments) => commands::worker::run(store, arguments),
         Command::Doc(arguments) => commands::doc::run(store, arguments),
+        Command::Sign(arguments) => commands::sign::run(store, arguments),
+        Command::Verify(arguments) => commands::sign::verify(arguments),
+        Command::Diff(arguments) => commands::diff::run(store, arguments),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

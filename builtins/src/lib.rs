@@ -21,7 +21,9 @@
 //!   validation, password hashing);
 //! - [`debian`]: `debian::packages`, resolution against repositories, fetch and unpack;
 //! - [`rootfs`]: `debian::rootfs`, configuring a package set in the [`sandbox`] and
-//!   applying declarative options.
+//!   applying declarative options;
+//! - [`disk`]: `disk::image`; [`first_boot`]: `first_boot::agent`;
+//! - [`provenance`]: `sbom::spdx`/`sbom::cyclonedx`, `oci::image` and `sign`.
 //!
 //! [`lock`] is the lock file, with one section per kind of pinned request.
 
@@ -31,6 +33,7 @@ pub mod disk;
 pub mod first_boot;
 pub mod lock;
 pub mod media;
+pub mod provenance;
 pub mod rootfs;
 pub mod sandbox;
 
@@ -281,6 +284,44 @@ pub static BUILTINS: &[Builtin] = &[
             kind(rootfs::KIND, rootfs::VERSION, rootfs::build, None),
         ],
         register: debian::register,
+    },
+    Builtin {
+        functions: &["sbom::spdx", "sbom::cyclonedx"],
+        kinds: &[
+            kind(
+                provenance::sbom::SPDX_KIND,
+                provenance::sbom::VERSION,
+                provenance::sbom::build_spdx,
+                Some("spdx.json"),
+            ),
+            kind(
+                provenance::sbom::CYCLONEDX_KIND,
+                provenance::sbom::VERSION,
+                provenance::sbom::build_cyclonedx,
+                Some("cdx.json"),
+            ),
+        ],
+        register: provenance::sbom::register,
+    },
+    Builtin {
+        functions: &["oci::image"],
+        kinds: &[kind(
+            provenance::oci::KIND,
+            provenance::oci::VERSION,
+            provenance::oci::build,
+            None,
+        )],
+        register: provenance::oci::register,
+    },
+    Builtin {
+        functions: &["sign"],
+        kinds: &[kind(
+            provenance::sign::KIND,
+            provenance::sign::VERSION,
+            provenance::sign::build,
+            None,
+        )],
+        register: provenance::sign::register,
     },
 ];
 

@@ -59,6 +59,7 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
         evaluation = again;
     }
     let graph = &evaluation.graph;
+    let lock_sha256 = super::result_provenance::lock_sha256(&loaded.lock_path);
     let store = super::open_store(store_dir)?;
     let _session = store.build_session()?;
     let display = Display::new(arguments.json);
@@ -161,7 +162,14 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
             // Materialize what did build when asked to keep going.
             if arguments.keep_going {
                 fetch_outputs(graph, &store, &outcome.outputs, executor)?;
-                materialize_all(graph, &store, &outcome.outputs, &arguments.out, &display)?;
+                materialize_all(
+                    graph,
+                    &store,
+                    &outcome.outputs,
+                    &arguments.out,
+                    lock_sha256.as_deref(),
+                    &display,
+                )?;
             }
             display.finish();
             store.sync()?;
@@ -189,7 +197,14 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
             }
             return Err(failure);
         }
-        match materialize_all(graph, &store, &outcome.outputs, &arguments.out, &display) {
+        match materialize_all(
+                    graph,
+                    &store,
+                    &outcome.outputs,
+                    &arguments.out,
+                    lock_sha256.as_deref(),
+                    &display,
+                ) {
             Ok(materialized) => {
                 wrote |= materialized;
                 break;
@@ -325,6 +340,7 @@ fn materialize_all(
     store: &Store,
     outputs: &std::collections::HashMap<DrvId, OutputRecord>,
     out_dir: &Path,
+    lock_sha256: Option<&str>,
     display: &Display,
 ) -> Result<bool, MaterializeFailure> {
     // One build at a time writes into a result directory: files and manifest stay in step.
@@ -399,6 +415,13 @@ fn materialize_all(
                 name: file_name.clone(),
                 record: record.clone(),
                 written: Some(written),
+                provenance: Some(super::result_provenance::of(
+                    graph,
+                    store,
+                    outputs,
+                    output.derivation,
+                    lock_sha256,
+                )),
             },
         );
         present.insert(file_name);

@@ -2,6 +2,7 @@
 
 pub mod boot;
 pub mod build;
+pub mod diff;
 pub mod doc;
 pub mod eval;
 pub mod graph;
@@ -9,6 +10,8 @@ pub mod libraries;
 pub mod lock;
 pub mod log;
 pub mod remote;
+pub mod sign;
+pub mod result_provenance;
 pub mod store;
 pub mod worker;
 

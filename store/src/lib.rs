@@ -105,6 +105,7 @@ pub use lock::{BuildLock, SessionGuard};
 pub use materialize::{MaterializeOptions, Materialized};
 pub use output::{OutputIndex, OutputLookup, OutputObject, OutputRecord};
 pub use record_file::RECORD_MAC_PURPOSE;
+pub use roots::read_result_manifest;
 pub use tree::{Directory, Entry, EntryKind, Metadata, Name, Tree, TreeError, TreePath};
 pub use tree_encoding::tree_digest;
 pub use verify::{VerifyProblem, VerifyReport};

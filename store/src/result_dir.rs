@@ -39,6 +39,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::digest::Digest;
 use crate::error::{IoResultExt, StoreError};
 use crate::materialize::{
     parent_of, remove_any, replace_into_place, temporary_prefix, MaterializeOptions, Materialized,
@@ -121,6 +122,28 @@ pub struct ResultEntry {
     /// Its state on disk when written (absent in version 1 manifests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written: Option<Written>,
+    /// Where it comes from, for `imgbuild sign` and `imgbuild diff` (absent in manifests
+    /// written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<ResultProvenance>,
+}
+
+/// Where a result comes from: recorded by the build that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultProvenance {
+    /// The recipe identity of the derivation whose output it is (hex).
+    pub recipe: String,
+    /// The tree its content is made of (itself for a tree, a disk image's root file
+    /// system), when that tree is in the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Digest>,
+    /// SHA-256 of the lock file the recipe was evaluated with, if it had one (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_sha256: Option<String>,
+    /// The `source_date_epoch` its derivation (or the nearest input) was built with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_date_epoch: Option<i64>,
 }
 
 /// What [`Store::write_result`] wrote.

@@ -171,6 +171,7 @@ impl Store {
                 name: name.clone(),
                 record: record.clone(),
                 written: None,
+                provenance: None,
             })
             .collect();
         self.write_result_entries(manifest, &entries)
@@ -249,6 +250,12 @@ pub(crate) fn read_manifest(manifest: &Path) -> Result<Vec<(String, OutputRecord
         .into_iter()
         .map(|entry| (entry.name, entry.record))
         .collect())
+}
+
+/// Reads a result directory's manifest (`.imgbuild-manifest`) without a store: what
+/// `imgbuild sign` and `imgbuild diff` learn about the results in a directory.
+pub fn read_result_manifest(manifest: &Path) -> Result<Vec<ResultEntry>, StoreError> {
+    read_manifest_entries(manifest)
 }
 
 fn read_manifest_entries(manifest: &Path) -> Result<Vec<ResultEntry>, StoreError> {
