@@ -67,6 +67,7 @@
 pub mod blob;
 pub mod checkout;
 pub mod chunking;
+pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod gc;
@@ -95,6 +96,7 @@ use std::path::Path;
 pub use blob::{BlobInfo, SINGLE_BLOB_LIMIT};
 pub use checkout::{Checkout, DeviceNodes, ImportOptions, Imported};
 pub use chunking::{hash_file, BlobWriter, CHUNK_AVERAGE, CHUNK_MAX, CHUNK_MIN};
+pub use diff::{escape_bytes, Change, DiffStatistics, EntrySummary, TreeChange};
 pub use digest::{Digest, DigestParseError};
 pub use error::{ObjectKind, StoreError};
 pub use gc::{BadRoot, DeadRoot, GcOptions, GcReport};
