@@ -17,6 +17,12 @@
 //! A principal (the `<principal>` of the file name) is non-empty, at most 200 bytes,
 //! does not start with `.`, and holds no `/`, whitespace or control characters.
 //!
+//! **Key types.** Ed25519 (recommended) and ECDSA (NIST P-256, P-384, P-521) keys sign.
+//! RSA keys are refused for signing ([`ProvenanceError::UnsupportedKeyType`]): ssh-key
+//! 0.6.7 builds the RSA private key from the prime `p` twice instead of `p` and `q`
+//! (fixed upstream in RustCrypto/SSH pull request 217, not in a 0.6 release), so every
+//! RSA signature attempt fails. RSA *signatures* made by `ssh-keygen` verify normally.
+//!
 //! Key material is never printed: [`SigningKey`]'s `Debug` shows the file and the
 //! public fingerprint only, and errors never quote the key file.
 
@@ -53,6 +59,12 @@ impl SigningKey {
         if key.is_encrypted() {
             return Err(ProvenanceError::EncryptedKey {
                 path: path.to_path_buf(),
+            });
+        }
+        if !(key.algorithm().is_ed25519() || key.algorithm().is_ecdsa()) {
+            return Err(ProvenanceError::UnsupportedKeyType {
+                path: path.to_path_buf(),
+                algorithm: key.algorithm().to_string(),
             });
         }
         Ok(SigningKey {

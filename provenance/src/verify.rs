@@ -9,8 +9,9 @@
 //!   another size or digest, or a symlink pointing elsewhere;
 //! * **the SBOM reference**: `sbom.name` must be an output and its SHA-256 must equal
 //!   `sbom.sha256`;
-//! * **signatures**: every `imgbuild-release.json.*.sig` file is read as an SSHSIG
-//!   signature; garbage, another namespace, or a signature that does not verify over
+//! * **signatures**: every `imgbuild-release.json.*.sig` file (and
+//!   `imgbuild-release.json.sig`, the name `ssh-keygen -Y sign` gives) is read as an
+//!   SSHSIG signature; garbage, another namespace, or a signature that does not verify over
 //!   the manifest's bytes is a problem; so is a valid signature by a banned key ("signed
 //!   by banned endorser NAME"), which fails verification however many trusted
 //!   signatures there are; a valid signature by a key the policy does not list is
@@ -159,7 +160,8 @@ fn signature_files(dir: &Path) -> Result<Vec<String>, ProvenanceError> {
     for item in std::fs::read_dir(dir).at("list", dir)? {
         let item = item.at("list", dir)?;
         if let Ok(name) = item.file_name().into_string() {
-            if name.len() > prefix.len() + 4 && name.starts_with(&prefix) && name.ends_with(".sig")
+            // `imgbuild-release.json.sig` is what `ssh-keygen -Y sign` itself writes.
+            if name.len() >= prefix.len() + 3 && name.starts_with(&prefix) && name.ends_with(".sig")
             {
                 names.push(name);
             }
