@@ -258,7 +258,11 @@ fn compare_output(listed: &OutputEntry, found: &OutputEntry, problems: &mut Vec<
     if problems.len() == before {
         compare_digests(
             name,
-            "the output has",
+            if listed_directory {
+                "the directory has"
+            } else {
+                "file has"
+            },
             (listed.size, &listed.sha256, &listed.sha512),
             (found.size, &found.sha256, &found.sha512),
             problems,
