@@ -27,7 +27,7 @@ fn ed25519_signature_is_golden() {
 #[test]
 fn encrypted_key_is_refused_with_help_and_without_key_material() {
     let path = common::data("encrypted_ed25519");
-    let error = load_signing_key(&path).map(|_| ()).map_err(|error| error);
+    let error = load_signing_key(&path).map(|_| ());
     assert!(
         matches!(error, Err(ProvenanceError::EncryptedKey { .. })),
         "{error:?}"
