@@ -87,7 +87,7 @@ pub fn run(_store: Option<&Path>, arguments: &SignArgs) -> Result<(), Failure> {
             .unwrap_or_else(|| "release".to_owned()),
     };
     let manifest = imgbuild_provenance::Manifest {
-        format: imgbuild_provenance::MANIFEST_FORMAT.to_owned(),
+        format: imgbuild_provenance::FORMAT.to_owned(),
         name: release,
         outputs,
         recipe,

@@ -24,6 +24,7 @@ use imgbuild_evaluator::{DrvId, Graph, Value};
 fn content_argument(kind: &str, args: &std::collections::BTreeMap<String, Value>) -> Option<&'static str> {
     match kind {
         crate::disk::RAW_KIND | oci::KIND => Some("root"),
+        crate::core::tar::KIND => Some("tree"),
         crate::disk::QCOW2_KIND | crate::disk::VMDK_KIND | crate::disk::VHD_KIND => {
             // One format alone takes the root; several share a raw image.
             Some(if args.contains_key("raw") { "raw" } else { "root" })

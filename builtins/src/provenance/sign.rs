@@ -161,7 +161,7 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
     let key_text = args.get("key").and_then(Value::as_str).ok_or_else(|| malformed("a key"))?;
     let principal = args.get("name").and_then(Value::as_str).ok_or_else(|| malformed("a name"))?;
     let epoch = args.get("source_date_epoch").and_then(Value::as_int).unwrap_or(0);
-    let key = imgbuild_provenance::parse_signing_key(key_text)
+    let key = imgbuild_provenance::SigningKey::from_openssh(key_text.as_bytes(), Path::new("the `key` secret"))
         .map_err(|error| BuildError::Failed(format!("sign: the key of `{principal}`: {error}")))?;
     let scratch = context.store.scratch_directory()?;
     let directory = tempfile::Builder::new()
@@ -211,7 +211,7 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
     let release_name = args.get("release").and_then(Value::as_str).unwrap_or("release").to_owned();
     let recipe = described.first().and_then(|output| identity(&output.name));
     let manifest = imgbuild_provenance::Manifest {
-        format: imgbuild_provenance::MANIFEST_FORMAT.to_owned(),
+        format: imgbuild_provenance::FORMAT.to_owned(),
         name: release_name,
         outputs: described,
         recipe,
