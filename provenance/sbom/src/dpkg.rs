@@ -129,10 +129,8 @@ fn parse_source(value: &str) -> Option<(String, String)> {
 }
 
 /// The paths one `var/lib/dpkg/info/*.list` file lists, in file order: its non-empty
-/// lines, without trailing spaces. dpkg writes one absolute path per line, the
-/// directories (`/.`, `/usr`) as well as the files; this returns them all.
+/// lines, verbatim (a path may end in a space). dpkg writes one absolute path per line,
+/// the directories (`/.`, `/usr`) as well as the files; this returns them all.
 pub fn listed_paths(list: &str) -> impl Iterator<Item = &str> {
-    list.lines()
-        .map(|line| line.trim_end_matches([' ', '\t', '\r']))
-        .filter(|line| !line.is_empty())
+    list.split('\n').filter(|line| !line.is_empty())
 }
