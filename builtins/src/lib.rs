@@ -23,7 +23,7 @@
 //! - [`rootfs`]: `debian::rootfs`, configuring a package set in the [`sandbox`] and
 //!   applying declarative options;
 //! - [`disk`]: `disk::image`; [`first_boot`]: `first_boot::agent`;
-//! - [`provenance`]: `sbom::spdx`/`sbom::cyclonedx`, `oci::image` and `sign`.
+//! - [`provenance`]: `sbom::spdx`, `oci::image` and `sign`.
 //!
 //! [`lock`] is the lock file, with one section per kind of pinned request.
 
@@ -286,21 +286,13 @@ pub static BUILTINS: &[Builtin] = &[
         register: debian::register,
     },
     Builtin {
-        functions: &["sbom::spdx", "sbom::cyclonedx"],
-        kinds: &[
-            kind(
-                provenance::sbom::SPDX_KIND,
-                provenance::sbom::VERSION,
-                provenance::sbom::build_spdx,
-                Some("spdx.json"),
-            ),
-            kind(
-                provenance::sbom::CYCLONEDX_KIND,
-                provenance::sbom::VERSION,
-                provenance::sbom::build_cyclonedx,
-                Some("cdx.json"),
-            ),
-        ],
+        functions: &["sbom::spdx"],
+        kinds: &[kind(
+            provenance::sbom::SPDX_KIND,
+            provenance::sbom::VERSION,
+            provenance::sbom::build_spdx,
+            Some("spdx.json"),
+        )],
         register: provenance::sbom::register,
     },
     Builtin {

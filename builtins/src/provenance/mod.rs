@@ -1,8 +1,7 @@
 //! Provenance and distribution: what is inside an image, who endorsed it, and the same
 //! root for container platforms.
 //!
-//! - [`sbom`]: `sbom::spdx(subject)` and `sbom::cyclonedx(subject)`, a software bill of
-//!   materials of a package set, root filesystem, disk image or OCI image, made from the
+//! - [`sbom`]: `sbom::spdx(subject)`, a software bill of materials (SPDX 2.3) of a package set, root filesystem, disk image or OCI image, made from the
 //!   lock's pins and the tree's own dpkg database by `imgbuild-sbom`;
 //! - [`oci`]: `oci::image(root, #{ ... })`, an OCI image layout whose one layer is the
 //!   store's deterministic tar of the root, written by `imgbuild-oci`;
@@ -21,13 +20,13 @@ use imgbuild_evaluator::{DrvId, Graph, Value};
 
 /// The argument through which a derivation of `kind` takes the tree its content is made
 /// of, if its output is an encoding of another tree rather than a tree itself.
-fn content_argument(kind: &str, args: &std::collections::BTreeMap<String, Value>) -> Option<&'static str> {
+fn content_argument(kind: &str, args: &Value) -> Option<&'static str> {
     match kind {
         crate::disk::RAW_KIND | oci::KIND => Some("root"),
         crate::core::tar::KIND => Some("tree"),
         crate::disk::QCOW2_KIND | crate::disk::VMDK_KIND | crate::disk::VHD_KIND => {
             // One format alone takes the root; several share a raw image.
-            Some(if args.contains_key("raw") { "raw" } else { "root" })
+            Some(if args.get("raw").is_some() { "raw" } else { "root" })
         }
         _ => None,
     }

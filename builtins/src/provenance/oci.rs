@@ -202,7 +202,7 @@ fn environment(arguments: &ArgMap) -> Result<Vec<Value>, BuiltinError> {
     Ok(entries)
 }
 
-fn config_of(args: &BTreeMap<String, Value>) -> imgbuild_oci::ImageConfig {
+fn config_of(args: &Value) -> imgbuild_oci::ImageConfig {
     let text = |key: &str| args.get(key).and_then(Value::as_str).map(str::to_owned);
     let list = |key: &str| -> Vec<String> {
         args.get(key)
@@ -222,6 +222,7 @@ fn config_of(args: &BTreeMap<String, Value>) -> imgbuild_oci::ImageConfig {
     imgbuild_oci::ImageConfig {
         architecture: text("architecture").unwrap_or_else(|| "amd64".to_owned()),
         os: "linux".to_owned(),
+        variant: None,
         created: args.get("source_date_epoch").and_then(Value::as_int).unwrap_or(0),
         entrypoint: list("entrypoint"),
         cmd: list("cmd"),

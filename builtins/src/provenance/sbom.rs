@@ -1,9 +1,9 @@
-//! `sbom::spdx(subject)` and `sbom::cyclonedx(subject)`: a software bill of materials
-//! of a package set, a root filesystem, a disk image or an OCI image.
+//! `sbom::spdx(subject)`: a software bill of materials (SPDX 2.3 JSON) of a package set,
+//! a root filesystem, a disk image or an OCI image.
 //!
 //! ```rhai
-//! let bom = sbom::spdx(disk);                      // result/web.spdx.json
-//! let bom = sbom::cyclonedx(root, #{ name: "web-root" });   // result/web-root.cdx.json
+//! let bom = sbom::spdx(disk);                                // result/NAME.spdx.json
+//! let bom = sbom::spdx(root, #{ name: "web-root", source_date_epoch: 1700000000 });
 //! ```
 //!
 //! At evaluation the constructor finds the tree the subject is made of
@@ -33,8 +33,6 @@ use crate::debian::arguments::{Contents, Locations, PackageSet};
 
 /// The SPDX 2.3 JSON document's derivation kind.
 pub const SPDX_KIND: &str = "sbom_spdx";
-/// The CycloneDX JSON document's derivation kind.
-pub const CYCLONEDX_KIND: &str = "sbom_cyclonedx";
 pub(crate) const VERSION: u32 = 1;
 
 const KEYS: &[&str] = &["name", "source_date_epoch"];
@@ -44,7 +42,7 @@ const DPKG_DATABASE: &str = "var/lib/dpkg";
 
 pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) {
     let mut module = Module::new();
-    for (function, kind) in [("spdx", SPDX_KIND), ("cyclonedx", CYCLONEDX_KIND)] {
+    for (function, kind) in [("spdx", SPDX_KIND)] {
         let state = registration.state.clone();
         module.set_native_fn(
             function,
@@ -73,11 +71,11 @@ pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) 
 fn sbom(
     state: &SharedState,
     context: &NativeCallContext,
-    kind: &str,
+    kind: &'static str,
     subject: DerivationHandle,
     options: Map,
 ) -> Result<DerivationHandle, BuiltinError> {
-    let function = if kind == SPDX_KIND { "sbom::spdx" } else { "sbom::cyclonedx" };
+    let function = "sbom::spdx";
     let arguments = ArgMap::new(function, options, KEYS)?;
     let name = match arguments.optional_string("name")? {
         Some(name) => name,
@@ -132,7 +130,7 @@ fn tool() -> String {
 
 /// A package set's pins as `[name, version, architecture, sha256, size, filename, suite]`.
 fn set_pins(derivation: &imgbuild_evaluator::Derivation) -> Result<Vec<Value>, String> {
-    let set = PackageSet::from_args(&Value::Map(derivation.args.clone()))?;
+    let set = PackageSet::from_args(&derivation.args)?;
     let Contents::Pinned(packages) = set.contents else {
         // Not locked yet: the evaluation has a pending request and nothing is built.
         return Ok(Vec::new());
@@ -195,10 +193,6 @@ fn read_pins(value: Option<&Value>) -> Result<Vec<imgbuild_sbom::Pin>, BuildErro
 
 pub(crate) fn build_spdx(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
     build(context, imgbuild_sbom::spdx_json)
-}
-
-pub(crate) fn build_cyclonedx(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
-    build(context, imgbuild_sbom::cyclonedx_json)
 }
 
 type Writer = fn(&imgbuild_sbom::SbomInput) -> Result<Vec<u8>, imgbuild_sbom::SbomError>;

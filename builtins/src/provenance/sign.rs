@@ -43,8 +43,9 @@ pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) 
               outputs: Dynamic,
               options: Map|
               -> Result<DerivationHandle, Box<EvalAltResult>> {
-            let lock_sha256 = (!lock.file.is_empty())
-                .then(|| hex::encode(sha2::Sha256::digest(lock.file.to_bytes())));
+            let bytes = lock.file.to_bytes();
+            let lock_sha256 = (bytes != crate::LockFile::default().to_bytes())
+                .then(|| hex::encode(sha2::Sha256::digest(bytes)));
             sign(&state, &context, outputs, options, lock_sha256)
                 .map_err(|error| crate::core::at_call(&context, error))
         },
@@ -88,7 +89,7 @@ fn sign(
     }
     let key = arguments.required("key")?;
     let key = if key.is::<imgbuild_evaluator::Sealed>() {
-        key.cast::<imgbuild_evaluator::Sealed>()
+        key.clone().cast::<imgbuild_evaluator::Sealed>()
     } else {
         return Err(BuiltinError::new(format!(
             "sign: `key` is {}, not a secret",
@@ -115,7 +116,7 @@ fn sign(
         let graph = state.graph();
         for (name, handle) in &named {
             let derivation = &graph.node(handle.id).derivation;
-            if derivation.kind == super::sbom::SPDX_KIND || derivation.kind == super::sbom::CYCLONEDX_KIND {
+            if derivation.kind == super::sbom::SPDX_KIND {
                 sbom = Value::String(name.clone());
             }
             if epoch.is_none() {
