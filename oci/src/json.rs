@@ -138,7 +138,11 @@ struct LayoutDocument {
 }
 
 /// The image configuration blob for a single layer whose uncompressed digest is `diff_id`.
-pub(crate) fn config(image: &ImageConfig, created: &str, diff_id: &str) -> Result<Vec<u8>, OciError> {
+pub(crate) fn config(
+    image: &ImageConfig,
+    created: &str,
+    diff_id: &str,
+) -> Result<Vec<u8>, OciError> {
     let document = ConfigDocument {
         created,
         author: image.author.as_deref(),
@@ -227,31 +231,55 @@ fn set(items: &[String]) -> BTreeMap<&str, Empty> {
 /// Compact JSON of one of the documents above (named `name` in the error). Their
 /// serialisation cannot fail in practice (string keys, no floats, no custom `Serialize`).
 fn to_json(name: &'static str, document: &impl Serialize) -> Result<Vec<u8>, OciError> {
-    serde_json::to_vec(document).map_err(|source| OciError::Json { document: name, source })
+    serde_json::to_vec(document).map_err(|source| OciError::Json {
+        document: name,
+        source,
+    })
 }
 
 /// Checks the rules of the image specification that [`ImageConfig`] fields must follow.
 pub(crate) fn validate(image: &ImageConfig) -> Result<(), OciError> {
-    let invalid = |field: &'static str, value: &str, reason: &'static str| OciError::InvalidConfig {
-        field,
-        value: value.to_owned(),
-        reason,
-    };
+    let invalid =
+        |field: &'static str, value: &str, reason: &'static str| OciError::InvalidConfig {
+            field,
+            value: value.to_owned(),
+            reason,
+        };
     if image.architecture.is_empty() {
-        return Err(invalid("architecture", "", "an image names its architecture (\"amd64\")"));
+        return Err(invalid(
+            "architecture",
+            "",
+            "an image names its architecture (\"amd64\")",
+        ));
     }
     if image.os.is_empty() {
-        return Err(invalid("os", "", "an image names its operating system (\"linux\")"));
+        return Err(invalid(
+            "os",
+            "",
+            "an image names its operating system (\"linux\")",
+        ));
     }
     for variable in &image.env {
-        if variable.split_once('=').is_none_or(|(name, _)| name.is_empty()) {
-            return Err(invalid("env", variable, "an entry is NAME=VALUE with a non-empty name"));
+        if variable
+            .split_once('=')
+            .is_none_or(|(name, _)| name.is_empty())
+        {
+            return Err(invalid(
+                "env",
+                variable,
+                "an entry is NAME=VALUE with a non-empty name",
+            ));
         }
     }
     for port in &image.exposed_ports {
         let (number, protocol) = port.split_once('/').unwrap_or((port, "tcp"));
-        if !matches!(number.parse::<u16>(), Ok(1..)) || !matches!(protocol, "tcp" | "udp" | "sctp") {
-            return Err(invalid("exposed_ports", port, "a port is PORT, PORT/tcp, PORT/udp or PORT/sctp"));
+        if !matches!(number.parse::<u16>(), Ok(1..)) || !matches!(protocol, "tcp" | "udp" | "sctp")
+        {
+            return Err(invalid(
+                "exposed_ports",
+                port,
+                "a port is PORT, PORT/tcp, PORT/udp or PORT/sctp",
+            ));
         }
     }
     check_unique("exposed_ports", &image.exposed_ports)?;
@@ -261,7 +289,10 @@ pub(crate) fn validate(image: &ImageConfig) -> Result<(), OciError> {
         }
     }
     check_unique("volumes", &image.volumes)?;
-    for (field, map) in [("labels", &image.labels), ("annotations", &image.annotations)] {
+    for (field, map) in [
+        ("labels", &image.labels),
+        ("annotations", &image.annotations),
+    ] {
         if map.contains_key("") {
             return Err(invalid(field, "", "keys are not empty"));
         }

@@ -96,8 +96,9 @@ impl<'file> LayerSink<'file> {
     /// Compresses what is left, waits for every block, writes the gzip trailer and flushes.
     pub(crate) fn finish(mut self) -> io::Result<LayerDigests> {
         if let Some(mut blocks) = self.blocks.take() {
-            let needs_last_block =
-                blocks.format == BlockFormat::Gzip || !blocks.current.is_empty() || blocks.blocks_submitted == 0;
+            let needs_last_block = blocks.format == BlockFormat::Gzip
+                || !blocks.current.is_empty()
+                || blocks.blocks_submitted == 0;
             if needs_last_block {
                 blocks.submit(true, &mut self.output)?;
             }
@@ -105,7 +106,8 @@ impl<'file> LayerSink<'file> {
                 blocks.append(&receiver, &mut self.output)?;
             }
             if blocks.format == BlockFormat::Gzip {
-                self.output.write_all(&compress::gzip_trailer(blocks.crc, self.uncompressed_size))?;
+                self.output
+                    .write_all(&compress::gzip_trailer(blocks.crc, self.uncompressed_size))?;
             }
         }
         self.output.inner.flush()?;
@@ -153,10 +155,15 @@ impl BlockPipeline {
             };
             self.append(&oldest, output)?;
         }
-        let block = mem::replace(&mut self.current, Vec::with_capacity(self.format.block_size()));
+        let block = mem::replace(
+            &mut self.current,
+            Vec::with_capacity(self.format.block_size()),
+        );
         let dictionary = match self.format {
             BlockFormat::Gzip => {
-                let tail = block.get(block.len().saturating_sub(DEFLATE_WINDOW)..).unwrap_or_default();
+                let tail = block
+                    .get(block.len().saturating_sub(DEFLATE_WINDOW)..)
+                    .unwrap_or_default();
                 mem::replace(&mut self.dictionary, tail.to_vec())
             }
             BlockFormat::Zstd => Vec::new(),
@@ -173,7 +180,11 @@ impl BlockPipeline {
     }
 
     /// Waits for a block and appends it to the output.
-    fn append(&mut self, receiver: &Receiver<io::Result<CompressedBlock>>, output: &mut impl Write) -> io::Result<()> {
+    fn append(
+        &mut self,
+        receiver: &Receiver<io::Result<CompressedBlock>>,
+        output: &mut impl Write,
+    ) -> io::Result<()> {
         let block = wait_for(receiver)??;
         if self.format == BlockFormat::Gzip {
             self.crc = compress::combine_crc(self.crc, &block);

@@ -52,8 +52,8 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-pub use error::OciError;
 use error::IoResultExt;
+pub use error::OciError;
 pub use json::{CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, REF_NAME_ANNOTATION};
 
 /// What the image runs and describes itself as: the fields of the image configuration
@@ -205,7 +205,8 @@ fn write_layer_blob(
     let mut sink = layer::LayerSink::new(file, compression).map_err(layer_error)?;
     write_layer(&mut sink).map_err(layer_error)?;
     let digests = sink.finish().map_err(layer_error)?;
-    fs::set_permissions(&temporary_path, Permissions::from_mode(0o644)).at("set the mode of", &temporary_path)?;
+    fs::set_permissions(&temporary_path, Permissions::from_mode(0o644))
+        .at("set the mode of", &temporary_path)?;
     let target = blob_path(blobs, &digests.digest);
     temporary
         .persist(&target)
