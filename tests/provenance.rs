@@ -65,12 +65,15 @@ fn an_sbom_lists_the_packages_and_the_files_no_package_owns() {
     assert_eq!(spdx["spdxVersion"], "SPDX-2.3");
     assert_eq!(spdx["creationInfo"]["created"], "2023-11-14T22:13:20Z");
     let packages = spdx["packages"].as_array().expect("packages");
-    let hello = packages.iter().find(|package| package["name"] == "hello").expect("hello");
+    let hello = packages
+        .iter()
+        .find(|package| package["SPDXID"] == "SPDXRef-Package-deb-hello-amd64")
+        .expect("hello");
     assert_eq!(hello["versionInfo"], "2.10-3");
-    assert_eq!(hello["licenseDeclared"], "Expat AND GPL-3.0-or-later");
+    assert_eq!(hello["licenseDeclared"], "GPL-3.0-or-later AND MIT");
     let greet = packages.iter().find(|package| package["name"] == "libgreet1").expect("libgreet1");
     // Its doc directory is a symbolic link to hello's: the same copyright file.
-    assert_eq!(greet["licenseDeclared"], "Expat AND GPL-3.0-or-later");
+    assert_eq!(greet["licenseDeclared"], "GPL-3.0-or-later AND MIT");
     assert!(greet["sourceInfo"].as_str().unwrap_or("").contains("greet"), "{greet}");
     let files: Vec<&str> = spdx["files"]
         .as_array()
@@ -282,14 +285,28 @@ fn a_signed_result_verifies_and_every_tampering_is_refused_with_its_reason() {
     std::fs::write(&image, &bytes).expect("restore");
     verify(&one).success();
 
-    // Another SBOM than the signed one: refused, naming the SBOM.
+    // Another SBOM than the signed one: refused, naming it.
     let sbom = result.join("image.spdx.json");
     let original = std::fs::read(&sbom).expect("sbom");
     std::fs::write(&sbom, b"{}\n").expect("replace the sbom");
     let other_sbom = verify(&one);
     other_sbom.expect_code(1);
-    assert!(other_sbom.stdout.to_lowercase().contains("sbom"), "{}", other_sbom.stdout);
+    assert!(other_sbom.stdout.contains("image.spdx.json: sha256 differs"), "{}", other_sbom.stdout);
     std::fs::write(&sbom, &original).expect("restore the sbom");
+    verify(&one).success();
+
+    // A manifest whose SBOM digest does not match its SBOM output: refused with that
+    // reason (and its signatures no longer hold).
+    let signed = std::fs::read_to_string(&manifest).expect("manifest");
+    let sbom_sha256 = document["sbom"]["sha256"].as_str().expect("sha256").to_owned();
+    let forged = signed.replacen(&format!("\"sha256\": \"{sbom_sha256}\""), &format!("\"sha256\": \"{}\"", "0".repeat(64)), 1);
+    assert_ne!(forged, signed, "the SBOM reference is in the manifest");
+    std::fs::write(&manifest, &forged).expect("forge");
+    let mismatch = verify(&one);
+    mismatch.expect_code(1);
+    assert!(mismatch.stdout.contains("the SBOM's digest does not match"), "{}", mismatch.stdout);
+    std::fs::write(&manifest, &signed).expect("restore the manifest");
+    verify(&one).success();
 
     // A bad policy is a usage error pointing at the file.
     let broken = directory.join("broken.toml");
