@@ -52,7 +52,10 @@ packages=(tar util-linux genisoimage xorriso cloud-init gpg gpgv xz-utils lz4 ui
     # system partition (mkfs.vfat; mcopy/mmd write files into it without a mount), sfdisk.
     ovmf dosfstools mtools fdisk
     # mke2fs (e2fsprogs >= 1.47.1) dlopens libarchive.so.13 to read `-d -` tar input.
-    libarchive13)
+    libarchive13
+    # Provenance: skopeo and umoci read and unpack the OCI images (gzip and zstd check
+    # their layers); python3-venv holds the SPDX validator (scripts/spdx-tools.sh).
+    skopeo umoci gzip zstd python3-venv)
 missing=()
 for package in "${packages[@]}"; do
     [ -n "$(installed_version "$package")" ] || missing+=("$package")

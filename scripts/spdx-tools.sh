@@ -19,6 +19,10 @@ requirements=$repo/scripts/spdx-tools-requirements.txt
 say() { echo "spdx-tools: $*" >&2; }
 fail() { say "$*"; exit 3; }
 
+# One installer at a time: test binaries run in parallel.
+mkdir -p "$tools"
+exec 9>"$tools/spdx-tools.lock"
+flock 9
 stamp=$dir/.requirements
 if ! { [ -f "$stamp" ] && cmp -s "$stamp" "$requirements" && [ -x "$dir/bin/pyspdxtools" ]; }; then
     say "installing spdx-tools into $dir"

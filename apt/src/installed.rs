@@ -14,10 +14,11 @@
 //! - A package counts as installed when its STATE is `installed`, the state after a
 //!   complete `dpkg --configure`: `install ok installed`, and also `hold ok installed`
 //!   (held at its version) and `deinstall ok installed` (selected for removal, still
-//!   there), which are as much on disk. Every other paragraph (removed with its
-//!   configuration kept, half-installed, only unpacked, ...) is skipped after its
-//!   `Status` has been checked. imgbuild's own unpacked-only databases
-//!   (`install ok unpacked`, see [`crate::dpkg_db`]) therefore list no package.
+//!   there), which are as much on disk; or `unpacked`, whose files are on disk too:
+//!   imgbuild's own package sets are unpacked, not configured (`install ok unpacked`,
+//!   see [`crate::dpkg_db`]), and comparing two of them must list their packages.
+//!   Every other paragraph (removed with its configuration kept, half-installed, ...) is
+//!   skipped after its `Status` has been checked.
 //! - An installed package needs `Package`, `Architecture` and a valid `Version`
 //!   ([`crate::version`]); it is keyed `name:architecture` (`libc6:amd64`,
 //!   `tzdata:all`), so the two halves of a `Multi-Arch: same` pair are two packages.
@@ -210,7 +211,7 @@ fn installed_package(
             status: status.to_owned(),
         });
     }
-    if words.last() != Some(&"installed") {
+    if !matches!(words.last(), Some(&"installed" | &"unpacked")) {
         return Ok(None);
     }
     let architecture = field("Architecture")?;

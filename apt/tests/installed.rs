@@ -112,6 +112,7 @@ fn installed_packages_by_key() {
             "libc6:amd64 2.36-9+deb12u10 source=glibc",
             "libc6:i386 2.36-9+deb12u10 source=glibc",
             "tzdata:all 2025b-0+deb12u1",
+            "unpacked:amd64 1.0",
             "zlib1g:amd64 1:1.2.13.dfsg-1",
         ],
     );
@@ -130,6 +131,7 @@ fn changes_in_dpkg_version_order() {
         installed("libc6", "i386", "2.36-9"),
         installed("old", "all", "1"),
         paragraph("unpacked", "amd64", "1.0", "install ok unpacked"),
+        paragraph("configured", "amd64", "1.0", "install ok half-configured"),
     ]
     .concat();
     let after = [
@@ -141,13 +143,17 @@ fn changes_in_dpkg_version_order() {
         installed("libc6", "amd64", "2.36-9+deb12u1"),
         installed("new", "all", "1"),
         installed("unpacked", "amd64", "1.0"),
+        installed("configured", "amd64", "1.0"),
     ]
     .concat();
+    // An unpacked package that was configured is no change (its files were there); a
+    // half-configured one is not counted, so it appears as added.
     check_changes(
         &before,
         &after,
         &[
             "v back:amd64 1.0-1 -> 1.0~beta-1",
+            "+ configured:amd64 1.0",
             "^ epoch:amd64 9.9-1 -> 1:0.1-1",
             "^ libc6:amd64 2.36-9 -> 2.36-9+deb12u1",
             "- libc6:i386 2.36-9",
@@ -155,7 +161,6 @@ fn changes_in_dpkg_version_order() {
             "- old:all 1",
             "^ revision:amd64 2.30-21 -> 2.30-21+deb12u1",
             "^ tilde:amd64 1.0~rc1-1 -> 1.0-1",
-            "+ unpacked:amd64 1.0",
         ],
     );
 }

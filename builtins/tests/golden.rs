@@ -140,6 +140,20 @@ golden! {
             files: #{ "/etc/motd": "hello\n" },
             source_date_epoch: 1700000000,
         }) }"##;
+    sbom_spdx: "sbom_spdx" version 1, "5e932da8e49027a73425adf61d86547cd0946efa5e292763ba0fcf1ded04b284",
+        r##"#{ out: sbom::spdx(tree("root", #{
+            "/var/lib/dpkg/status": #{ text: "Package: hello\nStatus: install ok installed\nMaintainer: Jane Doe <jane@example.org>\nArchitecture: amd64\nVersion: 2.10-3\nDescription: greeting\n" },
+            "/var/lib/dpkg/info/hello.list": #{ text: "/.\n/usr\n/usr/bin\n/usr/bin/hello\n" },
+            "/usr/bin/hello": #{ text: "hello\n", mode: 0o755 },
+            "/usr/share/doc/hello/copyright": #{ text: "Format: copyright-format/1.0\n\nFiles: *\nCopyright: 2020 Jane Doe\nLicense: GPL-3+\n" },
+            "/etc/motd": #{ text: "welcome\n" },
+        }), #{ source_date_epoch: 1700000000 }) }"##;
+    oci_image: "oci_image" version 1, "d05ed9a394fc2d5dabcaf186ed3108095ab67dd636b5d430067bc59368be5724",
+        r##"#{ out: oci::image(tree("root", #{
+            "/usr/bin/hello": #{ text: "hello\n", mode: 0o4755 },
+            "/etc/shadow": #{ text: "root:*:1::::::\n", mode: 0o640, gid: 42 },
+            "/bin": #{ symlink: "usr/bin" },
+        }), #{ entrypoint: ["/usr/bin/hello"], env: #{ LANG: "C.UTF-8" }, source_date_epoch: 1700000000 }) }"##;
     debian_packages: "debian_packages" version 1, "c88fc64688db4b79a80dbe21d9bca95750b134f57b107a76c20a0e88a693f562",
         r##"#{ out: debian::packages(#{
             name: "golden",
@@ -181,6 +195,10 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
     (
         "disk_vmdk",
         "tests/disk_layout.rs: every_format_from_one_graph_matches_the_raw_image_and_is_reproducible",
+    ),
+    (
+        "signed_release",
+        "tests/provenance.rs: sign_in_the_build_graph_keeps_the_key_out_of_the_store (its key is a secret)",
     ),
     (
         "disk_vhd",

@@ -4,8 +4,9 @@
 //! The status file is deb822 (see `deb822`), one paragraph per package dpkg knows of.
 //! A package counts as installed when its `Status` field's flag is `ok` and its state is
 //! `installed` (`install ok installed`, and also `hold ok installed`: a held package is
-//! installed too). Every other state — `half-installed`, `unpacked`, `config-files`,
-//! `not-installed`, a `reinstreq` flag — is left out. An installed package must have
+//! installed too) or `unpacked` (its files are on disk: imgbuild's package sets are
+//! unpacked, not configured, and their SBOM lists them). Every other state —
+//! `half-installed`, `config-files`, `not-installed`, a `reinstreq` flag — is left out. An installed package must have
 //! `Package`, `Version` and `Architecture`; `Source` is `NAME` or `NAME (VERSION)` and
 //! defaults to the package's own name and version (Debian Policy 5.6.1). A malformed line
 //! anywhere in the file is an error: the database is written by dpkg, not by hand.
@@ -64,10 +65,10 @@ pub fn installed_packages(status: &str) -> Result<Vec<InstalledPackage>, SbomErr
     Ok(packages)
 }
 
-/// True for a `Status` of `WANT ok installed`.
+/// True for a `Status` of `WANT ok installed` or `WANT ok unpacked`.
 fn is_installed(status: Option<&str>) -> bool {
     let words: Vec<&str> = status.unwrap_or("").split_whitespace().collect();
-    matches!(words.as_slice(), [_, "ok", "installed"])
+    matches!(words.as_slice(), [_, "ok", "installed" | "unpacked"])
 }
 
 fn installed_package(paragraph: &deb822::Paragraph) -> Result<InstalledPackage, SbomError> {

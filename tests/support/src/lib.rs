@@ -398,6 +398,31 @@ fn connect(uri: &str) -> Result<(), Missing> {
     Err(unreachable(last_error))
 }
 
+/// The SPDX project's reference validator, `pyspdxtools` (spdx-tools from the Python
+/// package index, in a virtual environment `scripts/spdx-tools.sh` makes once), or why
+/// it cannot be had.
+pub fn spdx_validator() -> Result<PathBuf, Missing> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/spdx-tools.sh");
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|error| Missing::new(format!("cannot run {}: {error}", script.display())))?;
+    if !output.status.success() {
+        return Err(Missing::new(format!(
+            "scripts/spdx-tools.sh failed (needs python3-venv and the Python package index): {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+}
+
+/// [`spdx_validator`], reported like every other requirement.
+#[track_caller]
+pub fn require_spdx_validator() -> Option<PathBuf> {
+    require(spdx_validator())
+}
+
 /// A real REAPI engine for the remote tests: `IMGBUILD_REMOTE` when set, else (with
 /// slow tests on) BuildGrid on 127.0.0.1 started by `scripts/buildgrid.sh start`
 /// (idempotent; serialized between test processes with `flock`). `None` after saying
