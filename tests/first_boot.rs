@@ -158,8 +158,17 @@ fn build(directory: &Path, recipe: &Path, out: &str, extra: &[&str]) {
 fn check_the_sbom_and_the_oci_image(result: &Path) {
     let sbom = result.join("web.spdx.json");
     let validator = require!(imgbuild_test_support::require_spdx_validator());
-    let checked = Command::new(validator).arg("-i").arg(&sbom).output().expect("pyspdxtools");
-    assert!(checked.status.success(), "{}{}", String::from_utf8_lossy(&checked.stdout), String::from_utf8_lossy(&checked.stderr));
+    let checked = Command::new(validator)
+        .arg("-i")
+        .arg(&sbom)
+        .output()
+        .expect("pyspdxtools");
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
     let document: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&sbom).expect("sbom")).expect("JSON");
     let packages = document["packages"].as_array().expect("packages");
@@ -167,21 +176,46 @@ fn check_the_sbom_and_the_oci_image(result: &Path) {
         .iter()
         .find(|package| package["name"] == "nginx")
         .expect("nginx is listed");
-    assert!(nginx["checksums"][0]["checksumValue"].as_str().is_some_and(|sha| sha.len() == 64), "{nginx}");
-    assert!(packages.iter().any(|package| package["name"] == "linux-image-cloud-amd64"));
     assert!(
-        packages.iter().filter(|package| package["licenseDeclared"] != "NOASSERTION").count() > 50,
+        nginx["checksums"][0]["checksumValue"]
+            .as_str()
+            .is_some_and(|sha| sha.len() == 64),
+        "{nginx}"
+    );
+    assert!(packages
+        .iter()
+        .any(|package| package["name"] == "linux-image-cloud-amd64"));
+    assert!(
+        packages
+            .iter()
+            .filter(|package| package["licenseDeclared"] != "NOASSERTION")
+            .count()
+            > 50,
         "most packages declare a licence"
     );
     let files = document["files"].to_string();
-    assert!(files.contains("./usr/lib/imgbuild/imgbuild-first-boot"), "the agent is listed");
+    assert!(
+        files.contains("./usr/lib/imgbuild/imgbuild-first-boot"),
+        "the agent is listed"
+    );
 
-    let Some(skopeo) = require_tool("skopeo") else { return };
-    let Some(umoci) = require_tool("umoci") else { return };
+    let Some(skopeo) = require_tool("skopeo") else {
+        return;
+    };
+    let Some(umoci) = require_tool("umoci") else {
+        return;
+    };
     let layout = result.join("web-oci");
     let reference = format!("oci:{}:latest", layout.display());
-    let config = Command::new(&skopeo).args(["inspect", "--config", &reference]).output().expect("skopeo");
-    assert!(config.status.success(), "{}", String::from_utf8_lossy(&config.stderr));
+    let config = Command::new(&skopeo)
+        .args(["inspect", "--config", &reference])
+        .output()
+        .expect("skopeo");
+    assert!(
+        config.status.success(),
+        "{}",
+        String::from_utf8_lossy(&config.stderr)
+    );
     assert!(String::from_utf8_lossy(&config.stdout).contains("daemon off;"));
     if imgbuild_test_support::require_root("umoci unpack applies the layer's owners").is_none() {
         return;
@@ -194,10 +228,17 @@ fn check_the_sbom_and_the_oci_image(result: &Path) {
         .arg(&bundle)
         .output()
         .expect("umoci");
-    assert!(unpacked.status.success(), "{}", String::from_utf8_lossy(&unpacked.stderr));
+    assert!(
+        unpacked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unpacked.stderr)
+    );
     use std::os::unix::fs::MetadataExt;
     let shadow = std::fs::metadata(bundle.join("rootfs/etc/shadow")).expect("/etc/shadow");
-    assert_eq!((shadow.uid(), shadow.gid(), shadow.mode() & 0o7777), (0, 42, 0o640));
+    assert_eq!(
+        (shadow.uid(), shadow.gid(), shadow.mode() & 0o7777),
+        (0, 42, 0o640)
+    );
     let su = std::fs::metadata(bundle.join("rootfs/usr/bin/su")).expect("/usr/bin/su");
     assert_eq!(su.mode() & 0o7777, 0o4755, "setuid kept");
     std::fs::remove_dir_all(&bundle).expect("remove the bundle");
@@ -231,7 +272,12 @@ fn the_web_image_configures_itself_from_each_medium() {
     let public = std::fs::read_to_string(directory.join("id_ed25519.pub")).expect("public key");
 
     let root = workspace();
-    build(directory, &root.join("recipes/web.rhai"), "image", &["--arg", "oci=1"]);
+    build(
+        directory,
+        &root.join("recipes/web.rhai"),
+        "image",
+        &["--arg", "oci=1"],
+    );
     check_the_sbom_and_the_oci_image(&directory.join("image"));
     let image = directory.join("image/web.qcow2");
     for (format, vm, network) in VMS {

@@ -85,10 +85,16 @@ fn an_sbom_lists_the_packages_and_the_files_no_package_owns() {
         .expect("hello");
     assert_eq!(hello["versionInfo"], "2.10-3");
     assert_eq!(hello["licenseDeclared"], "GPL-3.0-or-later AND MIT");
-    let greet = packages.iter().find(|package| package["name"] == "libgreet1").expect("libgreet1");
+    let greet = packages
+        .iter()
+        .find(|package| package["name"] == "libgreet1")
+        .expect("libgreet1");
     // Its doc directory is a symbolic link to hello's: the same copyright file.
     assert_eq!(greet["licenseDeclared"], "GPL-3.0-or-later AND MIT");
-    assert!(greet["sourceInfo"].as_str().unwrap_or("").contains("greet"), "{greet}");
+    assert!(
+        greet["sourceInfo"].as_str().unwrap_or("").contains("greet"),
+        "{greet}"
+    );
     let files: Vec<&str> = spdx["files"]
         .as_array()
         .expect("files")
@@ -97,28 +103,57 @@ fn an_sbom_lists_the_packages_and_the_files_no_package_owns() {
         .collect();
     // /bin/hello in the list is /usr/bin/hello through /bin -> usr/bin; the database is
     // what the document is made of.
-    assert!(files.iter().any(|name| name.ends_with("/etc/motd")), "{files:?}");
-    assert!(files.iter().any(|name| name.ends_with("/usr/bin/passwd")), "{files:?}");
-    assert!(!files.iter().any(|name| name.ends_with("/usr/bin/hello")), "{files:?}");
-    assert!(!files.iter().any(|name| name.ends_with("/usr/lib/libgreet.so.1")), "{files:?}");
-    assert!(!files.iter().any(|name| name.contains("var/lib/dpkg")), "{files:?}");
+    assert!(
+        files.iter().any(|name| name.ends_with("/etc/motd")),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().any(|name| name.ends_with("/usr/bin/passwd")),
+        "{files:?}"
+    );
+    assert!(
+        !files.iter().any(|name| name.ends_with("/usr/bin/hello")),
+        "{files:?}"
+    );
+    assert!(
+        !files
+            .iter()
+            .any(|name| name.ends_with("/usr/lib/libgreet.so.1")),
+        "{files:?}"
+    );
+    assert!(
+        !files.iter().any(|name| name.contains("var/lib/dpkg")),
+        "{files:?}"
+    );
     let motd = spdx["files"]
         .as_array()
         .expect("files")
         .iter()
-        .find(|file| file["fileName"].as_str().is_some_and(|name| name.ends_with("/etc/motd")))
+        .find(|file| {
+            file["fileName"]
+                .as_str()
+                .is_some_and(|name| name.ends_with("/etc/motd"))
+        })
         .expect("motd");
     // sha256sum of "welcome\n".
     let sha256 = "0dcd4b5a8ec6a2e3b5a1c5e8cdbd6ff6e0d3bd9b7b4fcbd2c9c1e0bdc6fe1b28";
     let written = directory.join("motd");
     std::fs::write(&written, "welcome\n").expect("motd");
     let expected = common::sha256(&written);
-    assert!(motd["checksums"].to_string().contains(&expected), "{motd} (not {sha256})");
+    assert!(
+        motd["checksums"].to_string().contains(&expected),
+        "{motd} (not {sha256})"
+    );
 
     // The same recipe in another store: the same bytes.
     let again = directory.join("again");
     let other_store = directory.join("store2");
-    cli(directory, &other_store, &["build", "sbom.rhai", "-o", again.to_str().expect("path")]).success();
+    cli(
+        directory,
+        &other_store,
+        &["build", "sbom.rhai", "-o", again.to_str().expect("path")],
+    )
+    .success();
     assert_eq!(
         std::fs::read(directory.join("result/spdx.spdx.json")).expect("one"),
         std::fs::read(again.join("spdx.spdx.json")).expect("two")
@@ -127,8 +162,12 @@ fn an_sbom_lists_the_packages_and_the_files_no_package_owns() {
 
 #[test]
 fn an_oci_image_is_read_by_skopeo_and_unpacked_by_umoci_with_owners_and_modes() {
-    let Some(skopeo) = require_tool("skopeo") else { return };
-    let Some(umoci) = require_tool("umoci") else { return };
+    let Some(skopeo) = require_tool("skopeo") else {
+        return;
+    };
+    let Some(umoci) = require_tool("umoci") else {
+        return;
+    };
     let work = scratch();
     let directory = work.path();
     let store = directory.join("store");
@@ -141,18 +180,29 @@ fn an_oci_image_is_read_by_skopeo_and_unpacked_by_umoci_with_owners_and_modes() 
     );
     cli(directory, &store, &["build", "oci.rhai"]).success();
     let layout = directory.join("result/image");
-    let layout = if layout.is_dir() { layout } else { directory.join("result/image.tar") };
+    let layout = if layout.is_dir() {
+        layout
+    } else {
+        directory.join("result/image.tar")
+    };
     assert!(layout.is_dir(), "the layout is a directory (as root)");
     let reference = format!("oci:{}:latest", layout.display());
     let config = common::run_tool(Command::new(&skopeo).args(["inspect", "--config", &reference]));
     let config: serde_json::Value = serde_json::from_str(&config).expect("config");
-    assert_eq!(config["config"]["Entrypoint"][0], "/usr/bin/hello", "{config}");
+    assert_eq!(
+        config["config"]["Entrypoint"][0], "/usr/bin/hello",
+        "{config}"
+    );
     assert_eq!(config["config"]["User"], "1000:1000", "{config}");
     assert_eq!(config["config"]["Labels"]["team"], "platform", "{config}");
     assert_eq!(config["created"], "2023-11-14T22:13:20Z", "{config}");
     // skopeo checks every digest on the way.
     let copied = directory.join("copied");
-    common::run_tool(Command::new(&skopeo).args(["copy", &reference]).arg(format!("dir:{}", copied.display())));
+    common::run_tool(
+        Command::new(&skopeo)
+            .args(["copy", &reference])
+            .arg(format!("dir:{}", copied.display())),
+    );
 
     if require_root("umoci unpack applies the layer's owners").is_none() {
         return;
@@ -177,14 +227,26 @@ fn an_oci_image_is_read_by_skopeo_and_unpacked_by_umoci_with_owners_and_modes() 
         assert_eq!(metadata.mode() & 0o7777, mode, "{path}");
         assert_eq!((metadata.uid(), metadata.gid()), (uid, gid), "{path}");
         if let Some(content) = content {
-            assert_eq!(std::fs::read_to_string(rootfs.join(path)).expect(path), content, "{path}");
+            assert_eq!(
+                std::fs::read_to_string(rootfs.join(path)).expect(path),
+                content,
+                "{path}"
+            );
         }
     }
-    assert_eq!(std::fs::read_link(rootfs.join("bin")).expect("bin"), PathBuf::from("usr/bin"));
+    assert_eq!(
+        std::fs::read_link(rootfs.join("bin")).expect("bin"),
+        PathBuf::from("usr/bin")
+    );
 
     // Another store, the same image: the same manifest digest.
     let other = directory.join("other");
-    cli(directory, &directory.join("store2"), &["build", "oci.rhai", "-o", other.to_str().expect("path")]).success();
+    cli(
+        directory,
+        &directory.join("store2"),
+        &["build", "oci.rhai", "-o", other.to_str().expect("path")],
+    )
+    .success();
     assert_eq!(
         std::fs::read(layout.join("index.json")).expect("index"),
         std::fs::read(other.join("image/index.json")).expect("index again")
@@ -205,13 +267,23 @@ fn key(directory: &Path, name: &str) -> (PathBuf, String) {
     (path, public.trim().to_owned())
 }
 
-fn policy(directory: &Path, name: &str, required: usize, trusted: &[(&str, &str)], banned: &[(&str, &str)]) -> PathBuf {
+fn policy(
+    directory: &Path,
+    name: &str,
+    required: usize,
+    trusted: &[(&str, &str)],
+    banned: &[(&str, &str)],
+) -> PathBuf {
     let mut text = format!("required = {required}\n");
     for (endorser, key) in trusted {
-        text.push_str(&format!("[[trusted]]\nname = \"{endorser}\"\nkey = \"{key}\"\n"));
+        text.push_str(&format!(
+            "[[trusted]]\nname = \"{endorser}\"\nkey = \"{key}\"\n"
+        ));
     }
     for (endorser, key) in banned {
-        text.push_str(&format!("[[banned]]\nname = \"{endorser}\"\nkey = \"{key}\"\n"));
+        text.push_str(&format!(
+            "[[banned]]\nname = \"{endorser}\"\nkey = \"{key}\"\n"
+        ));
     }
     let path = directory.join(name);
     std::fs::write(&path, text).expect("policy");
@@ -220,7 +292,9 @@ fn policy(directory: &Path, name: &str, required: usize, trusted: &[(&str, &str)
 
 #[test]
 fn a_signed_result_verifies_and_every_tampering_is_refused_with_its_reason() {
-    let Some(ssh_keygen) = require_tool("ssh-keygen") else { return };
+    let Some(ssh_keygen) = require_tool("ssh-keygen") else {
+        return;
+    };
     let work = scratch();
     let directory = work.path();
     let store = directory.join("store");
@@ -236,36 +310,97 @@ fn a_signed_result_verifies_and_every_tampering_is_refused_with_its_reason() {
     let (mallory, mallory_public) = key(directory, "mallory");
     let (eve, _) = key(directory, "eve");
     let sign = |key: &Path, name: &str| {
-        cli(directory, &store, &["sign", "result", "--key", key.to_str().expect("key"), "--name", name])
+        cli(
+            directory,
+            &store,
+            &[
+                "sign",
+                "result",
+                "--key",
+                key.to_str().expect("key"),
+                "--name",
+                name,
+            ],
+        )
     };
     sign(&alice, "alice@example.org").success();
     let manifest = result.join("imgbuild-release.json");
     let document = json_file(&manifest);
     assert_eq!(document["sbom"]["name"], "image.spdx.json", "{document}");
     assert!(document["lock_sha256"].is_null() || document["lock_sha256"].is_string());
-    assert_eq!(document["outputs"].as_array().expect("outputs").len(), 2, "{document}");
+    assert_eq!(
+        document["outputs"].as_array().expect("outputs").len(),
+        2,
+        "{document}"
+    );
 
     // ssh-keygen checks our signature with the policy's allowed-signers form.
-    let one = policy(directory, "one.toml", 1, &[("alice@example.org", &alice_public)], &[]);
+    let one = policy(
+        directory,
+        "one.toml",
+        1,
+        &[("alice@example.org", &alice_public)],
+        &[],
+    );
     let allowed = directory.join("allowed_signers");
-    std::fs::write(&allowed, format!("alice@example.org namespaces=\"imgbuild-release\" {alice_public}\n")).expect("allowed");
+    std::fs::write(
+        &allowed,
+        format!("alice@example.org namespaces=\"imgbuild-release\" {alice_public}\n"),
+    )
+    .expect("allowed");
     let checked = Command::new(&ssh_keygen)
-        .args(["-Y", "verify", "-n", "imgbuild-release", "-I", "alice@example.org", "-f"])
+        .args([
+            "-Y",
+            "verify",
+            "-n",
+            "imgbuild-release",
+            "-I",
+            "alice@example.org",
+            "-f",
+        ])
         .arg(&allowed)
         .arg("-s")
         .arg(result.join("imgbuild-release.json.alice@example.org.sig"))
         .stdin(std::fs::File::open(&manifest).expect("manifest"))
         .output()
         .expect("ssh-keygen");
-    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
 
-    let verify = |policy: &Path| cli(directory, &store, &["verify", "result", "--policy", policy.to_str().expect("policy")]);
+    let verify = |policy: &Path| {
+        cli(
+            directory,
+            &store,
+            &[
+                "verify",
+                "result",
+                "--policy",
+                policy.to_str().expect("policy"),
+            ],
+        )
+    };
     let passed = verify(&one);
     passed.success();
-    assert!(passed.stdout.contains("alice@example.org"), "{}", passed.stdout);
+    assert!(
+        passed.stdout.contains("alice@example.org"),
+        "{}",
+        passed.stdout
+    );
 
     // Two required: alice alone is not enough, alice and bob are.
-    let two = policy(directory, "two.toml", 2, &[("alice@example.org", &alice_public), ("bob@example.org", &bob_public)], &[]);
+    let two = policy(
+        directory,
+        "two.toml",
+        2,
+        &[
+            ("alice@example.org", &alice_public),
+            ("bob@example.org", &bob_public),
+        ],
+        &[],
+    );
     let short = verify(&two);
     short.expect_code(1);
     assert!(short.stdout.contains("refused"), "{}", short.stdout);
@@ -274,15 +409,31 @@ fn a_signed_result_verifies_and_every_tampering_is_refused_with_its_reason() {
 
     // A banned endorser's signature fails the release even with enough trusted ones.
     sign(&mallory, "mallory@example.org").success();
-    let banned = policy(directory, "banned.toml", 2, &[("alice@example.org", &alice_public), ("bob@example.org", &bob_public)], &[("mallory@example.org", &mallory_public)]);
+    let banned = policy(
+        directory,
+        "banned.toml",
+        2,
+        &[
+            ("alice@example.org", &alice_public),
+            ("bob@example.org", &bob_public),
+        ],
+        &[("mallory@example.org", &mallory_public)],
+    );
     let refused = verify(&banned);
     refused.expect_code(1);
     assert!(refused.stdout.contains("banned"), "{}", refused.stdout);
-    std::fs::remove_file(result.join("imgbuild-release.json.mallory@example.org.sig")).expect("remove");
+    std::fs::remove_file(result.join("imgbuild-release.json.mallory@example.org.sig"))
+        .expect("remove");
 
     // An unknown key does not count.
     sign(&eve, "eve@example.org").success();
-    let only_eve = policy(directory, "eve.toml", 1, &[("carol@example.org", &mallory_public)], &[]);
+    let only_eve = policy(
+        directory,
+        "eve.toml",
+        1,
+        &[("carol@example.org", &mallory_public)],
+        &[],
+    );
     let unknown = verify(&only_eve);
     unknown.expect_code(1);
     assert!(unknown.stdout.contains("unknown key"), "{}", unknown.stdout);
@@ -305,20 +456,37 @@ fn a_signed_result_verifies_and_every_tampering_is_refused_with_its_reason() {
     std::fs::write(&sbom, b"{}\n").expect("replace the sbom");
     let other_sbom = verify(&one);
     other_sbom.expect_code(1);
-    assert!(other_sbom.stdout.contains("image.spdx.json: sha256 differs"), "{}", other_sbom.stdout);
+    assert!(
+        other_sbom
+            .stdout
+            .contains("image.spdx.json: sha256 differs"),
+        "{}",
+        other_sbom.stdout
+    );
     std::fs::write(&sbom, &original).expect("restore the sbom");
     verify(&one).success();
 
     // A manifest whose SBOM digest does not match its SBOM output: refused with that
     // reason (and its signatures no longer hold).
     let signed = std::fs::read_to_string(&manifest).expect("manifest");
-    let sbom_sha256 = document["sbom"]["sha256"].as_str().expect("sha256").to_owned();
-    let forged = signed.replacen(&format!("\"sha256\": \"{sbom_sha256}\""), &format!("\"sha256\": \"{}\"", "0".repeat(64)), 1);
+    let sbom_sha256 = document["sbom"]["sha256"]
+        .as_str()
+        .expect("sha256")
+        .to_owned();
+    let forged = signed.replacen(
+        &format!("\"sha256\": \"{sbom_sha256}\""),
+        &format!("\"sha256\": \"{}\"", "0".repeat(64)),
+        1,
+    );
     assert_ne!(forged, signed, "the SBOM reference is in the manifest");
     std::fs::write(&manifest, &forged).expect("forge");
     let mismatch = verify(&one);
     mismatch.expect_code(1);
-    assert!(mismatch.stdout.contains("the SBOM's digest does not match"), "{}", mismatch.stdout);
+    assert!(
+        mismatch.stdout.contains("the SBOM's digest does not match"),
+        "{}",
+        mismatch.stdout
+    );
     std::fs::write(&manifest, &signed).expect("restore the manifest");
     verify(&one).success();
 
@@ -332,11 +500,26 @@ fn a_signed_result_verifies_and_every_tampering_is_refused_with_its_reason() {
 
 #[test]
 fn sign_in_the_build_graph_keeps_the_key_out_of_the_store() {
-    let Some(ssh_keygen) = require_tool("ssh-keygen") else { return };
+    let Some(ssh_keygen) = require_tool("ssh-keygen") else {
+        return;
+    };
     let work = scratch();
     let directory = work.path();
     let store = directory.join("store");
-    let (alice, alice_public) = key(directory, "alice");
+    // The committed test key of imgbuild-provenance: fixed bytes, so the signature is a
+    // golden value (Ed25519 signatures are deterministic).
+    let alice = directory.join("alice_ed25519");
+    std::fs::copy(
+        common::workspace().join("provenance/tests/data/alice_ed25519"),
+        &alice,
+    )
+    .expect("key");
+    let alice_public = std::fs::read_to_string(
+        common::workspace().join("provenance/tests/data/alice_ed25519.pub"),
+    )
+    .expect("public key")
+    .trim()
+    .to_owned();
     write_recipe(
         directory,
         "graph.rhai",
@@ -345,39 +528,98 @@ fn sign_in_the_build_graph_keeps_the_key_out_of_the_store() {
                             #{ key: args.release_key, name: "alice@example.org" }) }"#,
     );
     let secret = format!("release_key=file:{}", alice.display());
-    cli(directory, &store, &["build", "graph.rhai", "--secret", &secret]).success();
+    cli(
+        directory,
+        &store,
+        &["build", "graph.rhai", "--secret", &secret],
+    )
+    .success();
     let release = directory.join("result/release");
     assert!(release.join("image.tar").is_file());
-    let one = policy(directory, "one.toml", 1, &[("alice@example.org", &alice_public)], &[]);
-    cli(directory, &store, &["verify", release.to_str().expect("path"), "--policy", one.to_str().expect("policy")]).success();
+    let one = policy(
+        directory,
+        "one.toml",
+        1,
+        &[("alice@example.org", &alice_public)],
+        &[],
+    );
+    cli(
+        directory,
+        &store,
+        &[
+            "verify",
+            release.to_str().expect("path"),
+            "--policy",
+            one.to_str().expect("policy"),
+        ],
+    )
+    .success();
     let allowed = directory.join("allowed_signers");
     std::fs::write(&allowed, format!("alice@example.org {alice_public}\n")).expect("allowed");
     let checked = Command::new(&ssh_keygen)
-        .args(["-Y", "verify", "-n", "imgbuild-release", "-I", "alice@example.org", "-f"])
+        .args([
+            "-Y",
+            "verify",
+            "-n",
+            "imgbuild-release",
+            "-I",
+            "alice@example.org",
+            "-f",
+        ])
         .arg(&allowed)
         .arg("-s")
         .arg(release.join("imgbuild-release.json.alice@example.org.sig"))
         .stdin(std::fs::File::open(release.join("imgbuild-release.json")).expect("manifest"))
         .output()
         .expect("ssh-keygen");
-    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
     // The private key's base64 body appears in no file of the store and no log.
     let private = std::fs::read_to_string(&alice).expect("key");
     let needle: String = private.lines().nth(1).expect("key body").to_owned();
     for file in common::files_below(&store) {
         let bytes = std::fs::read(&file).unwrap_or_default();
         assert!(
-            !bytes.windows(needle.len()).any(|window| window == needle.as_bytes()),
+            !bytes
+                .windows(needle.len())
+                .any(|window| window == needle.as_bytes()),
             "the key is in {}",
             file.display()
         );
     }
+    // The golden bytes of the `signed_release` kind: its manifest and signature.
+    assert_eq!(
+        common::sha256(&release.join("imgbuild-release.json")),
+        "1f138ddbcc13b8cb6cb192fc0b78c8189b2297ca799204c6adde4b91f2e4b064",
+        "the manifest of `signed_release` changed: bump its kind_version and record the new digest"
+    );
+    assert_eq!(
+        common::sha256(&release.join("imgbuild-release.json.alice@example.org.sig")),
+        "cd0353d886b8d711cf63954a2b402da60012bbdecf809e84285bf434021282ba",
+        "the signature of `signed_release` changed: bump its kind_version and record the new digest"
+    );
     // Ed25519 is deterministic: a second store gives the same signature.
     let other = directory.join("other");
-    cli(directory, &directory.join("store2"), &["build", "graph.rhai", "--secret", &secret, "-o", other.to_str().expect("path")]).success();
+    cli(
+        directory,
+        &directory.join("store2"),
+        &[
+            "build",
+            "graph.rhai",
+            "--secret",
+            &secret,
+            "-o",
+            other.to_str().expect("path"),
+        ],
+    )
+    .success();
     assert_eq!(
         std::fs::read(release.join("imgbuild-release.json.alice@example.org.sig")).expect("one"),
-        std::fs::read(other.join("release/imgbuild-release.json.alice@example.org.sig")).expect("two")
+        std::fs::read(other.join("release/imgbuild-release.json.alice@example.org.sig"))
+            .expect("two")
     );
 }
 
@@ -386,15 +628,35 @@ fn diff_names_the_packages_and_files_that_changed() {
     let work = scratch();
     let directory = work.path();
     let store = directory.join("store");
-    write_recipe(directory, "v1.rhai", r#"#{ root: root("2.10-3", false), image: tar(root("2.10-3", false)) }"#);
-    write_recipe(directory, "v2.rhai", r#"#{ root: root("2.12-1", true), image: tar(root("2.12-1", true)) }"#);
+    write_recipe(
+        directory,
+        "v1.rhai",
+        r#"#{ root: root("2.10-3", false), image: tar(root("2.10-3", false)) }"#,
+    );
+    write_recipe(
+        directory,
+        "v2.rhai",
+        r#"#{ root: root("2.12-1", true), image: tar(root("2.12-1", true)) }"#,
+    );
     cli(directory, &store, &["build", "v1.rhai", "-o", "one"]).success();
     cli(directory, &store, &["build", "v2.rhai", "-o", "two"]).success();
-    let root_one = if directory.join("one/root").exists() { "one/root" } else { "one/root.tar" };
-    let root_two = if directory.join("two/root").exists() { "two/root" } else { "two/root.tar" };
+    let root_one = if directory.join("one/root").exists() {
+        "one/root"
+    } else {
+        "one/root.tar"
+    };
+    let root_two = if directory.join("two/root").exists() {
+        "two/root"
+    } else {
+        "two/root.tar"
+    };
     let shown = cli(directory, &store, &["diff", root_one, root_two]);
     shown.success();
-    assert!(shown.stdout.contains("hello 2.10-3 -> 2.12-1"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("hello 2.10-3 -> 2.12-1"),
+        "{}",
+        shown.stdout
+    );
     assert!(shown.stdout.contains("+ /etc/extra"), "{}", shown.stdout);
     assert!(shown.stdout.contains("/usr/bin/hello"), "{}", shown.stdout);
     assert!(!shown.stdout.contains("/etc/motd"), "{}", shown.stdout);
@@ -402,14 +664,28 @@ fn diff_names_the_packages_and_files_that_changed() {
     json.success();
     let document: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
     assert_eq!(document["packages"][0]["change"], "upgraded", "{document}");
-    assert!(document["statistics"]["skipped_subtrees"].as_u64().unwrap_or(0) >= 1, "{document}");
+    assert!(
+        document["statistics"]["skipped_subtrees"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1,
+        "{document}"
+    );
     // A tar result is compared through the tree it holds.
-    let tars = cli(directory, &store, &["diff", "one/image.tar", "two/image.tar", "--json"]);
+    let tars = cli(
+        directory,
+        &store,
+        &["diff", "one/image.tar", "two/image.tar", "--json"],
+    );
     tars.success();
     let through_tar: serde_json::Value = serde_json::from_str(&tars.stdout).expect("JSON");
     assert_eq!(through_tar["files"], document["files"]);
     // Recipe outputs: the same answer.
-    let by_recipe = cli(directory, &store, &["diff", "v1.rhai#root", "v2.rhai#root", "--json"]);
+    let by_recipe = cli(
+        directory,
+        &store,
+        &["diff", "v1.rhai#root", "v2.rhai#root", "--json"],
+    );
     by_recipe.success();
     let again: serde_json::Value = serde_json::from_str(&by_recipe.stdout).expect("JSON");
     assert_eq!(again["files"], document["files"]);

@@ -198,13 +198,13 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
             return Err(failure);
         }
         match materialize_all(
-                    graph,
-                    &store,
-                    &outcome.outputs,
-                    &arguments.out,
-                    lock_sha256.as_deref(),
-                    &display,
-                ) {
+            graph,
+            &store,
+            &outcome.outputs,
+            &arguments.out,
+            lock_sha256.as_deref(),
+            &display,
+        ) {
             Ok(materialized) => {
                 wrote |= materialized;
                 break;

@@ -81,7 +81,10 @@ fn resolve(store_dir: Option<&Path>, store: &Store, operand: &str) -> Result<Sid
 
 /// A result: its directory's manifest names the tree it is made of.
 fn resolve_result(path: &Path, operand: &str) -> Result<Side, Failure> {
-    let directory = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let directory = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let manifest = directory.join(super::build::MANIFEST);
     let name = path
         .file_name()
@@ -135,7 +138,11 @@ fn resolve_recipe(store_dir: Option<&Path>, store: &Store, operand: &str) -> Res
     let loaded = super::load_with(store_dir, &recipe, &resolve)?;
     let graph = &loaded.evaluation.graph;
     let [output] = graph.outputs() else {
-        let names: Vec<&str> = graph.outputs().iter().map(|output| output.name.as_str()).collect();
+        let names: Vec<&str> = graph
+            .outputs()
+            .iter()
+            .map(|output| output.name.as_str())
+            .collect();
         return Err(Failure::Recipe(miette::miette!(
             help = format!("name one output: {operand}#NAME ({})", names.join(", ")),
             "{operand}: {} outputs, diff compares one",
@@ -169,7 +176,11 @@ fn resolve_recipe(store_dir: Option<&Path>, store: &Store, operand: &str) -> Res
     }
 }
 
-fn compare_packages(store: &Store, before: &Side, after: &Side) -> Result<Vec<PackageChange>, Failure> {
+fn compare_packages(
+    store: &Store,
+    before: &Side,
+    after: &Side,
+) -> Result<Vec<PackageChange>, Failure> {
     let status = |side: &Side| -> Result<_, Failure> {
         let path = TreePath::parse("var/lib/dpkg/status").map_err(Failure::internal)?;
         let bytes = store
@@ -177,7 +188,10 @@ fn compare_packages(store: &Store, before: &Side, after: &Side) -> Result<Vec<Pa
             .map_err(|error| Failure::Environment(miette::miette!("{}: {error}", side.label)))?
             .unwrap_or_default();
         installed_packages(&String::from_utf8_lossy(&bytes)).map_err(|error| {
-            Failure::Recipe(miette::miette!("{}: var/lib/dpkg/status: {error}", side.label))
+            Failure::Recipe(miette::miette!(
+                "{}: var/lib/dpkg/status: {error}",
+                side.label
+            ))
         })
     };
     Ok(compare_installed(&status(before)?, &status(after)?))
@@ -185,10 +199,18 @@ fn compare_packages(store: &Store, before: &Side, after: &Side) -> Result<Vec<Pa
 
 fn package_json(change: &PackageChange) -> serde_json::Value {
     match change {
-        PackageChange::Added(package) => json!({ "change": "added", "name": package.name, "architecture": package.architecture, "version": package.version }),
-        PackageChange::Removed(package) => json!({ "change": "removed", "name": package.name, "architecture": package.architecture, "version": package.version }),
-        PackageChange::Upgraded { before, after } => json!({ "change": "upgraded", "name": after.name, "architecture": after.architecture, "before": before.version, "after": after.version }),
-        PackageChange::Downgraded { before, after } => json!({ "change": "downgraded", "name": after.name, "architecture": after.architecture, "before": before.version, "after": after.version }),
+        PackageChange::Added(package) => {
+            json!({ "change": "added", "name": package.name, "architecture": package.architecture, "version": package.version })
+        }
+        PackageChange::Removed(package) => {
+            json!({ "change": "removed", "name": package.name, "architecture": package.architecture, "version": package.version })
+        }
+        PackageChange::Upgraded { before, after } => {
+            json!({ "change": "upgraded", "name": after.name, "architecture": after.architecture, "before": before.version, "after": after.version })
+        }
+        PackageChange::Downgraded { before, after } => {
+            json!({ "change": "downgraded", "name": after.name, "architecture": after.architecture, "before": before.version, "after": after.version })
+        }
     }
 }
 
@@ -198,14 +220,25 @@ fn summary_json(entry: &EntrySummary) -> serde_json::Value {
 
 fn file_json(change: &TreeChange) -> serde_json::Value {
     match &change.change {
-        Change::Added(entry) => json!({ "path": change.path, "change": "added", "after": summary_json(entry) }),
-        Change::Removed(entry) => json!({ "path": change.path, "change": "removed", "before": summary_json(entry) }),
-        Change::Changed { before, after, fields } => json!({ "path": change.path, "change": "changed", "fields": fields, "before": summary_json(before), "after": summary_json(after) }),
+        Change::Added(entry) => {
+            json!({ "path": change.path, "change": "added", "after": summary_json(entry) })
+        }
+        Change::Removed(entry) => {
+            json!({ "path": change.path, "change": "removed", "before": summary_json(entry) })
+        }
+        Change::Changed {
+            before,
+            after,
+            fields,
+        } => {
+            json!({ "path": change.path, "change": "changed", "fields": fields, "before": summary_json(before), "after": summary_json(after) })
+        }
     }
 }
 
 fn print_packages(packages: &[PackageChange]) {
-    let count = |test: fn(&PackageChange) -> bool| packages.iter().filter(|change| test(change)).count();
+    let count =
+        |test: fn(&PackageChange) -> bool| packages.iter().filter(|change| test(change)).count();
     println!(
         "packages: {} added, {} removed, {} upgraded, {} downgraded",
         count(|change| matches!(change, PackageChange::Added(_))),
@@ -215,17 +248,30 @@ fn print_packages(packages: &[PackageChange]) {
     );
     for change in packages {
         match change {
-            PackageChange::Added(package) => println!("  + {} {} ({})", package.name, package.version, package.architecture),
-            PackageChange::Removed(package) => println!("  - {} {} ({})", package.name, package.version, package.architecture),
-            PackageChange::Upgraded { before, after } | PackageChange::Downgraded { before, after } => {
-                println!("  ~ {} {} -> {} ({})", after.name, before.version, after.version, after.architecture)
+            PackageChange::Added(package) => println!(
+                "  + {} {} ({})",
+                package.name, package.version, package.architecture
+            ),
+            PackageChange::Removed(package) => println!(
+                "  - {} {} ({})",
+                package.name, package.version, package.architecture
+            ),
+            PackageChange::Upgraded { before, after }
+            | PackageChange::Downgraded { before, after } => {
+                println!(
+                    "  ~ {} {} -> {} ({})",
+                    after.name, before.version, after.version, after.architecture
+                )
             }
         }
     }
 }
 
 fn describe(entry: &EntrySummary) -> String {
-    let mut text = format!("{} {:04o} {}:{}", entry.kind, entry.mode, entry.uid, entry.gid);
+    let mut text = format!(
+        "{} {:04o} {}:{}",
+        entry.kind, entry.mode, entry.uid, entry.gid
+    );
     if let Some(size) = entry.size {
         text.push_str(&format!(" {size} bytes"));
     }
@@ -238,7 +284,8 @@ fn describe(entry: &EntrySummary) -> String {
 }
 
 fn print_files(files: &[TreeChange]) {
-    let count = |test: fn(&Change) -> bool| files.iter().filter(|change| test(&change.change)).count();
+    let count =
+        |test: fn(&Change) -> bool| files.iter().filter(|change| test(&change.change)).count();
     println!(
         "files: {} added, {} removed, {} changed",
         count(|change| matches!(change, Change::Added(_))),
@@ -249,7 +296,11 @@ fn print_files(files: &[TreeChange]) {
         match &change.change {
             Change::Added(entry) => println!("  + {}  {}", change.path, describe(entry)),
             Change::Removed(entry) => println!("  - {}  {}", change.path, describe(entry)),
-            Change::Changed { before, after, fields } => println!(
+            Change::Changed {
+                before,
+                after,
+                fields,
+            } => println!(
                 "  ~ {}  {}: {} -> {}",
                 change.path,
                 fields.join(", "),

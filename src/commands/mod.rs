@@ -10,8 +10,8 @@ pub mod libraries;
 pub mod lock;
 pub mod log;
 pub mod remote;
-pub mod sign;
 pub mod result_provenance;
+pub mod sign;
 pub mod store;
 pub mod worker;
 

@@ -29,7 +29,10 @@ pub fn of(
     let root = imgbuild_builtins::provenance::content_root(graph, id);
     let record = outputs.get(&root).cloned().or_else(|| {
         let identity = graph.node(root).identity;
-        match store.lookup_output(OutputIndex::Recipe, &imgbuild_store::Digest::from_bytes(identity.0)) {
+        match store.lookup_output(
+            OutputIndex::Recipe,
+            &imgbuild_store::Digest::from_bytes(identity.0),
+        ) {
             Ok(OutputLookup::Found(record)) => Some(record),
             _ => None,
         }
@@ -55,7 +58,11 @@ fn source_date_epoch(graph: &Graph, id: DrvId) -> Option<i64> {
             continue;
         }
         let derivation = &graph.node(id).derivation;
-        if let Some(epoch) = derivation.args.get("source_date_epoch").and_then(Value::as_int) {
+        if let Some(epoch) = derivation
+            .args
+            .get("source_date_epoch")
+            .and_then(Value::as_int)
+        {
             return Some(epoch);
         }
         queue.extend(derivation.inputs.iter().copied());

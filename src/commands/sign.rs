@@ -32,9 +32,14 @@ pub fn run(_store: Option<&Path>, arguments: &SignArgs) -> Result<(), Failure> {
             match entries.iter().find(|entry| &entry.name == name) {
                 Some(entry) => chosen.push(entry),
                 None => {
-                    let names: Vec<&str> = entries.iter().map(|entry| entry.name.as_str()).collect();
+                    let names: Vec<&str> =
+                        entries.iter().map(|entry| entry.name.as_str()).collect();
                     return Err(Failure::Recipe(miette::miette!(
-                        help = format!("the outputs in {}: {}", directory.display(), names.join(", ")),
+                        help = format!(
+                            "the outputs in {}: {}",
+                            directory.display(),
+                            names.join(", ")
+                        ),
                         "--output {name}: no such output in {}",
                         directory.display()
                     )));
@@ -61,12 +66,13 @@ pub fn run(_store: Option<&Path>, arguments: &SignArgs) -> Result<(), Failure> {
         described.name = entry.name.clone();
         outputs.push(described);
     }
-    let provenance = |pick: &dyn Fn(&imgbuild_store::result_dir::ResultProvenance) -> Option<String>| {
-        chosen
-            .iter()
-            .filter_map(|entry| entry.provenance.as_ref().and_then(pick))
-            .next()
-    };
+    let provenance =
+        |pick: &dyn Fn(&imgbuild_store::result_dir::ResultProvenance) -> Option<String>| {
+            chosen
+                .iter()
+                .filter_map(|entry| entry.provenance.as_ref().and_then(pick))
+                .next()
+        };
     let sbom = outputs
         .iter()
         .find(|output| output.name.ends_with(".spdx.json") || output.name.ends_with(".cdx.json"))
@@ -78,12 +84,20 @@ pub fn run(_store: Option<&Path>, arguments: &SignArgs) -> Result<(), Failure> {
     let recipe = chosen
         .iter()
         .filter(|entry| Some(&entry.name) != sbom.as_ref().map(|sbom| &sbom.name))
-        .find_map(|entry| entry.provenance.as_ref().map(|provenance| provenance.recipe.clone()));
+        .find_map(|entry| {
+            entry
+                .provenance
+                .as_ref()
+                .map(|provenance| provenance.recipe.clone())
+        });
     let release = match &arguments.release {
         Some(release) => release.clone(),
         None => std::fs::canonicalize(directory)
             .ok()
-            .and_then(|path| path.file_name().map(|name| name.to_string_lossy().into_owned()))
+            .and_then(|path| {
+                path.file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+            })
             .unwrap_or_else(|| "release".to_owned()),
     };
     let manifest = imgbuild_provenance::Manifest {
@@ -93,9 +107,12 @@ pub fn run(_store: Option<&Path>, arguments: &SignArgs) -> Result<(), Failure> {
         recipe,
         lock_sha256: provenance(&|provenance| provenance.lock_sha256.clone()),
         sbom,
-        source_date_epoch: chosen
-            .iter()
-            .find_map(|entry| entry.provenance.as_ref().and_then(|provenance| provenance.source_date_epoch)),
+        source_date_epoch: chosen.iter().find_map(|entry| {
+            entry
+                .provenance
+                .as_ref()
+                .and_then(|provenance| provenance.source_date_epoch)
+        }),
         tool: format!("imgbuild {}", env!("CARGO_PKG_VERSION")),
     };
     let signature = imgbuild_provenance::sign_directory(directory, &manifest, &key, &arguments.name)
@@ -130,11 +147,18 @@ fn placed(directory: &Path, entry: &imgbuild_store::result_dir::ResultEntry) -> 
 /// Runs `imgbuild verify`.
 pub fn verify(arguments: &VerifyArgs) -> Result<(), Failure> {
     let text = std::fs::read_to_string(&arguments.policy).map_err(|error| {
-        Failure::Recipe(miette::miette!("--policy {}: {error}", arguments.policy.display()))
+        Failure::Recipe(miette::miette!(
+            "--policy {}: {error}",
+            arguments.policy.display()
+        ))
     })?;
     let policy = imgbuild_provenance::Policy::parse(&text, &arguments.policy)
         .map_err(|error| Failure::Recipe(miette::miette!("{error}")))?;
-    if !arguments.result.join(imgbuild_provenance::MANIFEST_FILE).is_file() {
+    if !arguments
+        .result
+        .join(imgbuild_provenance::MANIFEST_FILE)
+        .is_file()
+    {
         return Err(Failure::Recipe(miette::miette!(
             help = "sign it first: imgbuild sign DIR --key KEY --name NAME",
             "{} is not a signed release: it has no {}",
@@ -166,7 +190,10 @@ pub fn verify(arguments: &VerifyArgs) -> Result<(), Failure> {
                 verification.accepted.join(", ")
             );
         } else {
-            println!("error: {} does not pass the policy", arguments.result.display());
+            println!(
+                "error: {} does not pass the policy",
+                arguments.result.display()
+            );
         }
     }
     if passed {

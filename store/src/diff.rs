@@ -137,8 +137,8 @@ impl Store {
         report_pair(visit, b"", root_before, root_after);
         let mut stack = vec![Frame::Compare {
             path: Vec::new(),
-            before: before_root.entries.into_iter().peekable(),
-            after: after_root.entries.into_iter().peekable(),
+            before: Box::new(before_root.entries.into_iter().peekable()),
+            after: Box::new(after_root.entries.into_iter().peekable()),
         }];
         while let Some(frame) = stack.last_mut() {
             let Some(step) = frame.next_step() else {
@@ -211,8 +211,8 @@ impl Store {
                                 statistics.compared_directories += 1;
                                 Ok(Some(Frame::Compare {
                                     path,
-                                    before: old_directory.entries.into_iter().peekable(),
-                                    after: new_directory.entries.into_iter().peekable(),
+                                    before: Box::new(old_directory.entries.into_iter().peekable()),
+                                    after: Box::new(new_directory.entries.into_iter().peekable()),
                                 }))
                             }
                             (DecodedKind::Directory(_), _) => {
@@ -271,8 +271,9 @@ impl Side {
 enum Frame {
     Compare {
         path: Vec<u8>,
-        before: Peekable<IntoIter<(Name, DecodedKind, Metadata)>>,
-        after: Peekable<IntoIter<(Name, DecodedKind, Metadata)>>,
+        // Boxed: a peeked entry makes this variant far larger than `List`.
+        before: Box<Peekable<IntoIter<(Name, DecodedKind, Metadata)>>>,
+        after: Box<Peekable<IntoIter<(Name, DecodedKind, Metadata)>>>,
     },
     List {
         path: Vec<u8>,

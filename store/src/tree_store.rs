@@ -108,25 +108,37 @@ impl Store {
     /// The content of the regular file at `path` in tree `tree`, reading only the
     /// directory objects on the way (not the whole tree); `None` when there is no
     /// regular file there. Symbolic links are not followed.
-    pub fn read_file_at(&self, tree: &Digest, path: &TreePath) -> Result<Option<Vec<u8>>, StoreError> {
+    pub fn read_file_at(
+        &self,
+        tree: &Digest,
+        path: &TreePath,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let Some((parent, name)) = path.split_last() else {
             return Ok(None);
         };
         let mut directory = read_directory(&self.layout, tree)?;
         for component in parent.components() {
-            let child = directory.entries.iter().find_map(|(entry_name, kind, _)| match kind {
-                DecodedKind::Directory(digest) if entry_name == component => Some(*digest),
-                _ => None,
-            });
+            let child = directory
+                .entries
+                .iter()
+                .find_map(|(entry_name, kind, _)| match kind {
+                    DecodedKind::Directory(digest) if entry_name == component => Some(*digest),
+                    _ => None,
+                });
             match child {
                 Some(digest) => directory = read_directory(&self.layout, &digest)?,
                 None => return Ok(None),
             }
         }
-        let blob = directory.entries.iter().find_map(|(entry_name, kind, _)| match kind {
-            DecodedKind::Leaf(EntryKind::File { blob, .. }) if entry_name == name => Some(*blob),
-            _ => None,
-        });
+        let blob = directory
+            .entries
+            .iter()
+            .find_map(|(entry_name, kind, _)| match kind {
+                DecodedKind::Leaf(EntryKind::File { blob, .. }) if entry_name == name => {
+                    Some(*blob)
+                }
+                _ => None,
+            });
         blob.map(|blob| self.read_blob(&blob)).transpose()
     }
 }

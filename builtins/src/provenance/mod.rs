@@ -26,7 +26,11 @@ fn content_argument(kind: &str, args: &Value) -> Option<&'static str> {
         crate::core::tar::KIND => Some("tree"),
         crate::disk::QCOW2_KIND | crate::disk::VMDK_KIND | crate::disk::VHD_KIND => {
             // One format alone takes the root; several share a raw image.
-            Some(if args.get("raw").is_some() { "raw" } else { "root" })
+            Some(if args.get("raw").is_some() {
+                "raw"
+            } else {
+                "root"
+            })
         }
         _ => None,
     }

@@ -27,7 +27,9 @@ use std::path::Path;
 
 use imgbuild_engine::{BuildContext, BuildError};
 use imgbuild_evaluator::rhai::{Array, Engine, EvalAltResult, Map, Module, NativeCallContext};
-use imgbuild_evaluator::{ArgMap, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value};
+use imgbuild_evaluator::{
+    ArgMap, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value,
+};
 use imgbuild_store::{Entry, Metadata, OutputObject, OutputRecord, Tree, TreePath};
 
 /// The derivation kind.
@@ -106,7 +108,9 @@ fn image(
             args.insert(key.to_owned(), Value::String(value));
         }
     }
-    let tag = arguments.optional_string("tag")?.unwrap_or_else(|| "latest".to_owned());
+    let tag = arguments
+        .optional_string("tag")?
+        .unwrap_or_else(|| "latest".to_owned());
     args.insert("tag".to_owned(), Value::String(tag));
     let architecture = arguments
         .optional_string("architecture")?
@@ -116,10 +120,10 @@ fn image(
         .optional_string("compression")?
         .unwrap_or_else(|| "gzip".to_owned());
     if !COMPRESSIONS.contains(&compression.as_str()) {
-        return Err(BuiltinError::new(format!(
-            "oci::image: unknown compression `{compression}`"
-        ))
-        .with_help("`gzip` (the default, read by every tool), `zstd` or `none`"));
+        return Err(
+            BuiltinError::new(format!("oci::image: unknown compression `{compression}`"))
+                .with_help("`gzip` (the default, read by every tool), `zstd` or `none`"),
+        );
     }
     args.insert("compression".to_owned(), Value::String(compression));
     let epoch = match arguments.optional_int("source_date_epoch")? {
@@ -143,7 +147,10 @@ fn image(
     args.insert("source_date_epoch".to_owned(), Value::Int(epoch));
     let mut inputs = imgbuild_evaluator::Inputs::new();
     args.insert("root".to_owned(), inputs.reference(root.id));
-    Ok(state.add(context, DerivationSpec::derived(KIND, VERSION, name, args, inputs)))
+    Ok(state.add(
+        context,
+        DerivationSpec::derived(KIND, VERSION, name, args, inputs),
+    ))
 }
 
 fn strings(arguments: &ArgMap, key: &str) -> Result<Vec<Value>, BuiltinError> {
@@ -155,10 +162,12 @@ fn strings(arguments: &ArgMap, key: &str) -> Result<Vec<Value>, BuiltinError> {
     };
     array
         .iter()
-        .map(|item| match item.read_lock::<imgbuild_evaluator::rhai::ImmutableString>() {
-            Some(text) => Ok(Value::String(text.to_string())),
-            None => Err(arguments.type_error(key, "an array of strings", item.type_name())),
-        })
+        .map(
+            |item| match item.read_lock::<imgbuild_evaluator::rhai::ImmutableString>() {
+                Some(text) => Ok(Value::String(text.to_string())),
+                None => Err(arguments.type_error(key, "an array of strings", item.type_name())),
+            },
+        )
         .collect()
 }
 
@@ -170,10 +179,12 @@ fn string_map(arguments: &ArgMap, key: &str) -> Result<BTreeMap<String, Value>, 
         return Err(arguments.type_error(key, "a map of strings", value.type_name()));
     };
     map.iter()
-        .map(|(name, item)| match item.read_lock::<imgbuild_evaluator::rhai::ImmutableString>() {
-            Some(text) => Ok((name.to_string(), Value::String(text.to_string()))),
-            None => Err(arguments.type_error(key, "a map of strings", item.type_name())),
-        })
+        .map(
+            |(name, item)| match item.read_lock::<imgbuild_evaluator::rhai::ImmutableString>() {
+                Some(text) => Ok((name.to_string(), Value::String(text.to_string()))),
+                None => Err(arguments.type_error(key, "a map of strings", item.type_name())),
+            },
+        )
         .collect()
 }
 
@@ -193,7 +204,7 @@ fn environment(arguments: &ArgMap) -> Result<Vec<Value>, BuiltinError> {
     };
     for entry in &entries {
         let text = entry.as_str().unwrap_or("");
-        if !text.split_once('=').is_some_and(|(key, _)| !key.is_empty()) {
+        if text.split_once('=').is_none_or(|(key, _)| key.is_empty()) {
             return Err(BuiltinError::new(format!(
                 "oci::image: `env` entry `{text}` is not KEY=VALUE"
             )));
@@ -207,7 +218,13 @@ fn config_of(args: &Value) -> imgbuild_oci::ImageConfig {
     let list = |key: &str| -> Vec<String> {
         args.get(key)
             .and_then(Value::as_list)
-            .map(|items| items.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let map = |key: &str| -> BTreeMap<String, String> {
@@ -223,7 +240,10 @@ fn config_of(args: &Value) -> imgbuild_oci::ImageConfig {
         architecture: text("architecture").unwrap_or_else(|| "amd64".to_owned()),
         os: "linux".to_owned(),
         variant: None,
-        created: args.get("source_date_epoch").and_then(Value::as_int).unwrap_or(0),
+        created: args
+            .get("source_date_epoch")
+            .and_then(Value::as_int)
+            .unwrap_or(0),
         entrypoint: list("entrypoint"),
         cmd: list("cmd"),
         env: list("env"),
@@ -262,7 +282,12 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
     let directory = tempfile::Builder::new()
         .prefix("oci-")
         .tempdir_in(&scratch)
-        .map_err(|source| BuildError::Failed(format!("oci::image: a scratch directory in {}: {source}", scratch.display())))?;
+        .map_err(|source| {
+            BuildError::Failed(format!(
+                "oci::image: a scratch directory in {}: {source}",
+                scratch.display()
+            ))
+        })?;
     let store = context.store;
     let layout = imgbuild_oci::write_layout(directory.path(), &config, compression, &mut |out| {
         store.write_tar(&tree, out).map_err(std::io::Error::other)
@@ -284,7 +309,10 @@ fn import_layout(
     epoch: i64,
     secret: bool,
 ) -> Result<imgbuild_store::Digest, BuildError> {
-    let meta = |mode: u32| Metadata { mtime: epoch, ..Metadata::with_mode(mode) };
+    let meta = |mode: u32| Metadata {
+        mtime: epoch,
+        ..Metadata::with_mode(mode)
+    };
     let mut tree = Tree::new(meta(0o755));
     let failed = |path: &Path, source: std::io::Error| {
         BuildError::Failed(format!("oci::image: {}: {source}", path.display()))
@@ -311,7 +339,8 @@ fn import_layout(
                 pending.push((child, child_at.clone()));
                 Entry::directory(meta(0o755))
             } else {
-                let mut file = std::fs::File::open(&child).map_err(|source| failed(&child, source))?;
+                let mut file =
+                    std::fs::File::open(&child).map_err(|source| failed(&child, source))?;
                 let mut writer = context.store.blob_writer(secret)?;
                 std::io::copy(&mut file, &mut writer).map_err(|source| failed(&child, source))?;
                 let info = writer.finish()?;

@@ -25,7 +25,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use imgbuild_engine::{BuildContext, BuildError};
 use imgbuild_evaluator::rhai::{Engine, EvalAltResult, Map, Module, NativeCallContext};
-use imgbuild_evaluator::{ArgMap, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value};
+use imgbuild_evaluator::{
+    ArgMap, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value,
+};
 use imgbuild_store::{Digest, Entry, EntryKind, OutputObject, OutputRecord, Tree, TreePath};
 use sha2::Digest as _;
 
@@ -42,36 +44,33 @@ const DPKG_DATABASE: &str = "var/lib/dpkg";
 
 pub(crate) fn register(engine: &mut Engine, registration: &crate::Registration) {
     let mut module = Module::new();
-    for (function, kind) in [("spdx", SPDX_KIND)] {
-        let state = registration.state.clone();
-        module.set_native_fn(
-            function,
-            move |context: NativeCallContext,
-                  subject: DerivationHandle|
-                  -> Result<DerivationHandle, Box<EvalAltResult>> {
-                sbom(&state, &context, kind, subject, Map::new())
-                    .map_err(|error| crate::core::at_call(&context, error))
-            },
-        );
-        let state = registration.state.clone();
-        module.set_native_fn(
-            function,
-            move |context: NativeCallContext,
-                  subject: DerivationHandle,
-                  options: Map|
-                  -> Result<DerivationHandle, Box<EvalAltResult>> {
-                sbom(&state, &context, kind, subject, options)
-                    .map_err(|error| crate::core::at_call(&context, error))
-            },
-        );
-    }
+    let state = registration.state.clone();
+    module.set_native_fn(
+        "spdx",
+        move |context: NativeCallContext,
+              subject: DerivationHandle|
+              -> Result<DerivationHandle, Box<EvalAltResult>> {
+            sbom(&state, &context, subject, Map::new())
+                .map_err(|error| crate::core::at_call(&context, error))
+        },
+    );
+    let state = registration.state.clone();
+    module.set_native_fn(
+        "spdx",
+        move |context: NativeCallContext,
+              subject: DerivationHandle,
+              options: Map|
+              -> Result<DerivationHandle, Box<EvalAltResult>> {
+            sbom(&state, &context, subject, options)
+                .map_err(|error| crate::core::at_call(&context, error))
+        },
+    );
     engine.register_static_module("sbom", module.into());
 }
 
 fn sbom(
     state: &SharedState,
     context: &NativeCallContext,
-    kind: &'static str,
     subject: DerivationHandle,
     options: Map,
 ) -> Result<DerivationHandle, BuiltinError> {
@@ -91,7 +90,10 @@ fn sbom(
         for id in std::iter::once(subject.id).chain(closure.iter().copied()) {
             let derivation = &graph.node(id).derivation;
             if epoch.is_none() {
-                epoch = derivation.args.get("source_date_epoch").and_then(Value::as_int);
+                epoch = derivation
+                    .args
+                    .get("source_date_epoch")
+                    .and_then(Value::as_int);
             }
             if derivation.kind == crate::debian::KIND {
                 pins.extend(set_pins(derivation).map_err(|message| {
@@ -120,7 +122,10 @@ fn sbom(
     args.insert("pins".to_owned(), Value::List(pins));
     args.insert("source_date_epoch".to_owned(), Value::Int(epoch));
     args.insert("tool".to_owned(), Value::String(tool()));
-    Ok(state.add(context, DerivationSpec::derived(kind, VERSION, name, args, inputs)))
+    Ok(state.add(
+        context,
+        DerivationSpec::derived(SPDX_KIND, VERSION, name, args, inputs),
+    ))
 }
 
 /// The tool named in documents: this imgbuild's version.
@@ -192,12 +197,6 @@ fn read_pins(value: Option<&Value>) -> Result<Vec<imgbuild_sbom::Pin>, BuildErro
 }
 
 pub(crate) fn build_spdx(context: &mut BuildContext<'_>) -> Result<OutputRecord, BuildError> {
-    build(context, imgbuild_sbom::spdx_json)
-}
-
-type Writer = fn(&imgbuild_sbom::SbomInput) -> Result<Vec<u8>, imgbuild_sbom::SbomError>;
-
-fn build(context: &mut BuildContext<'_>, write: Writer) -> Result<OutputRecord, BuildError> {
     let args = &context.derivation.args;
     let Some(Value::Input(index)) = args.get("root") else {
         return Err(BuildError::Malformed("sbom without a root".to_owned()));
@@ -218,7 +217,10 @@ fn build(context: &mut BuildContext<'_>, write: Writer) -> Result<OutputRecord, 
     let loaded = context.store.load_tree(&tree)?;
     let status = read_text(context, &loaded, "var/lib/dpkg/status")?.unwrap_or_default();
     let installed = imgbuild_sbom::installed_packages(&status).map_err(|error| {
-        BuildError::Failed(format!("sbom: {}: var/lib/dpkg/status: {error}", input.described()))
+        BuildError::Failed(format!(
+            "sbom: {}: var/lib/dpkg/status: {error}",
+            input.described()
+        ))
     })?;
     let mut copyrights = BTreeMap::new();
     for package in &installed {
@@ -247,7 +249,7 @@ fn build(context: &mut BuildContext<'_>, write: Writer) -> Result<OutputRecord, 
         copyrights,
         files,
     };
-    let bytes = write(&document)
+    let bytes = imgbuild_sbom::spdx_json(&document)
         .map_err(|error| BuildError::Failed(format!("sbom of {}: {error}", input.described())))?;
     let secret = context.derivation.secret || input.record.secret;
     let info = context.store.put_blob(&bytes, secret)?;
@@ -270,7 +272,11 @@ fn resolve<'a>(tree: &'a Tree, path: &str) -> Option<&'a Entry> {
             _ => components.push(component),
         }
         let here = TreePath::parse(&components.join("/")).ok()?;
-        if let Some(Entry { kind: EntryKind::Symlink { target }, .. }) = tree.get(&here) {
+        if let Some(Entry {
+            kind: EntryKind::Symlink { target },
+            ..
+        }) = tree.get(&here)
+        {
             links += 1;
             if links > 40 {
                 return None;
@@ -293,7 +299,10 @@ fn read_text(
     path: &str,
 ) -> Result<Option<String>, BuildError> {
     match resolve(tree, path) {
-        Some(Entry { kind: EntryKind::File { blob, .. }, .. }) => {
+        Some(Entry {
+            kind: EntryKind::File { blob, .. },
+            ..
+        }) => {
             let bytes = context.store.read_blob(blob)?;
             Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
         }
@@ -311,7 +320,9 @@ fn owned_paths(context: &BuildContext<'_>, tree: &Tree) -> Result<HashSet<String
         .filter_map(|(name, entry)| match &entry.kind {
             EntryKind::Symlink { target } => Some((
                 String::from_utf8_lossy(name.as_bytes()).into_owned(),
-                String::from_utf8_lossy(target).trim_start_matches('/').to_owned(),
+                String::from_utf8_lossy(target)
+                    .trim_start_matches('/')
+                    .to_owned(),
             )),
             _ => None,
         })
@@ -324,7 +335,9 @@ fn owned_paths(context: &BuildContext<'_>, tree: &Tree) -> Result<HashSet<String
         return Ok(owned);
     };
     for (name, entry) in &info.entries {
-        let EntryKind::File { blob, .. } = &entry.kind else { continue };
+        let EntryKind::File { blob, .. } = &entry.kind else {
+            continue;
+        };
         if !name.as_bytes().ends_with(b".list") {
             continue;
         }
@@ -350,7 +363,9 @@ fn unowned_files(
 ) -> Result<Vec<imgbuild_sbom::FileRecord>, BuildError> {
     let mut wanted: BTreeSet<(String, Digest, u64)> = BTreeSet::new();
     for (path, entry) in tree.walk() {
-        let EntryKind::File { blob, size } = &entry.kind else { continue };
+        let EntryKind::File { blob, size } = &entry.kind else {
+            continue;
+        };
         let text = String::from_utf8_lossy(&path.to_bytes()).into_owned();
         let text = text.trim_start_matches('/').to_owned();
         if text.starts_with(&format!("{DPKG_DATABASE}/")) || owned.contains(&text) {

@@ -24,7 +24,9 @@ use std::path::Path;
 
 use imgbuild_engine::{BuildContext, BuildError};
 use imgbuild_evaluator::rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
-use imgbuild_evaluator::{ArgMap, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value};
+use imgbuild_evaluator::{
+    ArgMap, BuiltinError, DerivationHandle, DerivationSpec, SharedState, Value,
+};
 use imgbuild_store::{Entry, EntryKind, Metadata, OutputObject, OutputRecord, Tree, TreePath};
 use sha2::Digest as _;
 
@@ -60,31 +62,36 @@ fn sign(
     lock_sha256: Option<String>,
 ) -> Result<DerivationHandle, BuiltinError> {
     let arguments = ArgMap::new("sign", options, KEYS)?;
-    let named: Vec<(String, DerivationHandle)> = if let Some(handle) = outputs.read_lock::<DerivationHandle>() {
-        vec![(output_file_name(state, *handle), *handle)]
-    } else if let Some(map) = outputs.read_lock::<Map>() {
-        map.iter()
-            .map(|(name, value)| match value.read_lock::<DerivationHandle>() {
-                Some(handle) => Ok((name.to_string(), *handle)),
-                None => Err(BuiltinError::new(format!(
-                    "sign: `{name}` is {}, not a derivation",
-                    imgbuild_evaluator::friendly_type_name(value.type_name())
-                ))),
-            })
-            .collect::<Result<_, _>>()?
-    } else {
-        return Err(BuiltinError::new(format!(
-            "sign: the outputs are {}: give a derivation or a map from file name to derivation",
-            imgbuild_evaluator::friendly_type_name(outputs.type_name())
-        )));
-    };
+    let named: Vec<(String, DerivationHandle)> =
+        if let Some(handle) = outputs.read_lock::<DerivationHandle>() {
+            vec![(output_file_name(state, *handle), *handle)]
+        } else if let Some(map) = outputs.read_lock::<Map>() {
+            map.iter()
+                .map(
+                    |(name, value)| match value.read_lock::<DerivationHandle>() {
+                        Some(handle) => Ok((name.to_string(), *handle)),
+                        None => Err(BuiltinError::new(format!(
+                            "sign: `{name}` is {}, not a derivation",
+                            imgbuild_evaluator::friendly_type_name(value.type_name())
+                        ))),
+                    },
+                )
+                .collect::<Result<_, _>>()?
+        } else {
+            return Err(BuiltinError::new(format!(
+                "sign: the outputs are {}: give a derivation or a map from file name to derivation",
+                imgbuild_evaluator::friendly_type_name(outputs.type_name())
+            )));
+        };
     if named.is_empty() {
         return Err(BuiltinError::new("sign: nothing to sign"));
     }
     for (name, _) in &named {
         crate::core::paths::check_name("sign", name)?;
         if name.starts_with(imgbuild_provenance::MANIFEST_FILE) {
-            return Err(BuiltinError::new(format!("sign: `{name}` is the manifest's own name")));
+            return Err(BuiltinError::new(format!(
+                "sign: `{name}` is the manifest's own name"
+            )));
         }
     }
     let key = arguments.required("key")?;
@@ -97,9 +104,9 @@ fn sign(
         ))
         .with_help("pass the private key as a secret: `--secret release_key=file:PATH` and `key: args.release_key`, or `secret(...)`"));
     };
-    let principal = arguments
-        .optional_string("name")?
-        .ok_or_else(|| BuiltinError::new("sign: `name` (the endorser, e.g. an e-mail address) is required"))?;
+    let principal = arguments.optional_string("name")?.ok_or_else(|| {
+        BuiltinError::new("sign: `name` (the endorser, e.g. an e-mail address) is required")
+    })?;
     imgbuild_provenance::check_principal(&principal)
         .map_err(|error| BuiltinError::new(format!("sign: `name`: {error}")))?;
     let release = match arguments.optional_string("release")? {
@@ -120,9 +127,15 @@ fn sign(
                 sbom = Value::String(name.clone());
             }
             if epoch.is_none() {
-                epoch = derivation.args.get("source_date_epoch").and_then(Value::as_int);
+                epoch = derivation
+                    .args
+                    .get("source_date_epoch")
+                    .and_then(Value::as_int);
             }
-            identities.insert(name.clone(), Value::String(state.derivation_identity(*handle)));
+            identities.insert(
+                name.clone(),
+                Value::String(state.derivation_identity(*handle)),
+            );
         }
     }
     for (name, handle) in &named {
@@ -135,8 +148,14 @@ fn sign(
     args.insert("name".to_owned(), Value::String(principal));
     args.insert("release".to_owned(), Value::String(release.clone()));
     args.insert("sbom".to_owned(), sbom);
-    args.insert("lock_sha256".to_owned(), lock_sha256.map_or(Value::Null, Value::String));
-    args.insert("source_date_epoch".to_owned(), Value::Int(epoch.unwrap_or(0)));
+    args.insert(
+        "lock_sha256".to_owned(),
+        lock_sha256.map_or(Value::Null, Value::String),
+    );
+    args.insert(
+        "source_date_epoch".to_owned(),
+        Value::Int(epoch.unwrap_or(0)),
+    );
     Ok(state.add(
         context,
         DerivationSpec::derived(KIND, VERSION, format!("{release}-release"), args, inputs),
@@ -148,7 +167,9 @@ fn output_file_name(state: &SharedState, handle: DerivationHandle) -> String {
     let name = state.derivation_name(handle);
     let graph = state.graph();
     match crate::file_extension(&graph.node(handle.id).derivation) {
-        Some(extension) if !name.ends_with(&format!(".{extension}")) => format!("{name}.{extension}"),
+        Some(extension) if !name.ends_with(&format!(".{extension}")) => {
+            format!("{name}.{extension}")
+        }
         _ => name,
     }
 }
@@ -159,17 +180,37 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
     let Some(Value::Map(outputs)) = args.get("outputs") else {
         return Err(malformed("outputs"));
     };
-    let key_text = args.get("key").and_then(Value::as_str).ok_or_else(|| malformed("a key"))?;
-    let principal = args.get("name").and_then(Value::as_str).ok_or_else(|| malformed("a name"))?;
-    let epoch = args.get("source_date_epoch").and_then(Value::as_int).unwrap_or(0);
-    let key = imgbuild_provenance::SigningKey::from_openssh(key_text.as_bytes(), Path::new("the `key` secret"))
-        .map_err(|error| BuildError::Failed(format!("sign: the key of `{principal}`: {error}")))?;
+    let key_text = args
+        .get("key")
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed("a key"))?;
+    let principal = args
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed("a name"))?;
+    let epoch = args
+        .get("source_date_epoch")
+        .and_then(Value::as_int)
+        .unwrap_or(0);
+    let key = imgbuild_provenance::SigningKey::from_openssh(
+        key_text.as_bytes(),
+        Path::new("the `key` secret"),
+    )
+    .map_err(|error| BuildError::Failed(format!("sign: the key of `{principal}`: {error}")))?;
     let scratch = context.store.scratch_directory()?;
     let directory = tempfile::Builder::new()
         .prefix("release-")
         .tempdir_in(&scratch)
-        .map_err(|source| BuildError::Failed(format!("sign: a scratch directory in {}: {source}", scratch.display())))?;
-    let meta = |mode: u32| Metadata { mtime: epoch, ..Metadata::with_mode(mode) };
+        .map_err(|source| {
+            BuildError::Failed(format!(
+                "sign: a scratch directory in {}: {source}",
+                scratch.display()
+            ))
+        })?;
+    let meta = |mode: u32| Metadata {
+        mtime: epoch,
+        ..Metadata::with_mode(mode)
+    };
     let mut release = Tree::new(meta(0o755));
     let mut described = Vec::new();
     for (name, value) in outputs {
@@ -178,13 +219,25 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
         };
         let input = context.input(*index)?.clone();
         let path = directory.path().join(name);
-        let at = TreePath::parse(name).map_err(|error| BuildError::Failed(format!("sign: {error}")))?;
+        let at =
+            TreePath::parse(name).map_err(|error| BuildError::Failed(format!("sign: {error}")))?;
         match &input.record.object {
-            OutputObject::File { blob, size, executable } => {
-                let record = OutputRecord { secret: false, ..input.record.clone() };
-                context.store.materialize(&record, &path, &Default::default())?;
+            OutputObject::File {
+                blob,
+                size,
+                executable,
+            } => {
+                let record = OutputRecord {
+                    secret: false,
+                    ..input.record.clone()
+                };
+                context
+                    .store
+                    .materialize(&record, &path, &Default::default())?;
                 let mode = if *executable { 0o755 } else { 0o644 };
-                release.insert(&at, Entry::file(*blob, *size, meta(mode))).map_err(tree_error)?;
+                release
+                    .insert(&at, Entry::file(*blob, *size, meta(mode)))
+                    .map_err(tree_error)?;
             }
             OutputObject::Tree { tree } => {
                 let loaded = context.store.load_tree(tree)?;
@@ -207,33 +260,59 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
         described
             .iter()
             .find(|output| output.name == name)
-            .map(|output| imgbuild_provenance::SbomReference { name: name.to_owned(), sha256: output.sha256.clone() })
+            .map(|output| imgbuild_provenance::SbomReference {
+                name: name.to_owned(),
+                sha256: output.sha256.clone(),
+            })
     });
-    let release_name = args.get("release").and_then(Value::as_str).unwrap_or("release").to_owned();
+    let release_name = args
+        .get("release")
+        .and_then(Value::as_str)
+        .unwrap_or("release")
+        .to_owned();
     let recipe = described.first().and_then(|output| identity(&output.name));
     let manifest = imgbuild_provenance::Manifest {
         format: imgbuild_provenance::FORMAT.to_owned(),
         name: release_name,
         outputs: described,
         recipe,
-        lock_sha256: args.get("lock_sha256").and_then(Value::as_str).map(str::to_owned),
+        lock_sha256: args
+            .get("lock_sha256")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         sbom,
         source_date_epoch: Some(epoch),
         tool: format!("imgbuild {}", env!("CARGO_PKG_VERSION")),
     };
-    let signature = imgbuild_provenance::sign_directory(directory.path(), &manifest, &key, principal)
-        .map_err(|error| BuildError::Failed(format!("sign: {error}")))?;
-    context.log_line(format!("signed by `{principal}`: {} outputs", manifest.outputs.len()));
-    for path in [directory.path().join(imgbuild_provenance::MANIFEST_FILE), signature] {
+    let signature =
+        imgbuild_provenance::sign_directory(directory.path(), &manifest, &key, principal)
+            .map_err(|error| BuildError::Failed(format!("sign: {error}")))?;
+    context.log_line(format!(
+        "signed by `{principal}`: {} outputs",
+        manifest.outputs.len()
+    ));
+    for path in [
+        directory.path().join(imgbuild_provenance::MANIFEST_FILE),
+        signature,
+    ] {
         let bytes = std::fs::read(&path)
             .map_err(|source| BuildError::Failed(format!("sign: {}: {source}", path.display())))?;
         let info = context.store.put_blob(&bytes, false)?;
-        let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-        let at = TreePath::parse(&name).map_err(|error| BuildError::Failed(format!("sign: {error}")))?;
-        release.insert(&at, Entry::file(info.digest, info.size, meta(0o644))).map_err(tree_error)?;
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let at =
+            TreePath::parse(&name).map_err(|error| BuildError::Failed(format!("sign: {error}")))?;
+        release
+            .insert(&at, Entry::file(info.digest, info.size, meta(0o644)))
+            .map_err(tree_error)?;
     }
     let tree = context.store.put_tree(&release)?;
-    Ok(imgbuild_engine::tree_output(tree, context.derivation.secret))
+    Ok(imgbuild_engine::tree_output(
+        tree,
+        context.derivation.secret,
+    ))
 }
 
 fn tree_error(error: imgbuild_store::TreeError) -> BuildError {

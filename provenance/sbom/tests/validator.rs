@@ -5,11 +5,11 @@
 //! can fail.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use imgbuild_sbom::{installed_packages, spdx_json, FileRecord, Pin, SbomInput};
-use imgbuild_test_support::require_spdx_validator;
+use imgbuild_test_support::{require, require_spdx_validator, Missing};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 

@@ -414,7 +414,9 @@ pub fn spdx_validator() -> Result<PathBuf, Missing> {
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
-    Ok(PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&output.stdout).trim(),
+    ))
 }
 
 /// [`spdx_validator`], reported like every other requirement.
