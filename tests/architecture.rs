@@ -174,6 +174,9 @@ const WORKSPACE_CRATES: &[&str] = &[
     "imgbuild-apt",
     "imgbuild-libraries",
     "imgbuild-remote",
+    "imgbuild-oci",
+    "imgbuild-sbom",
+    "imgbuild-provenance",
 ];
 
 fn check_stands_alone(package: &str) {
@@ -195,6 +198,15 @@ fn iso_writer_stands_alone() {
 #[test]
 fn apt_library_stands_alone() {
     check_stands_alone("imgbuild-apt");
+}
+
+#[test]
+fn provenance_libraries_stand_alone() {
+    // The OCI layout writer, the SBOM writer and release signing take plain data and
+    // files: the builtins and the CLI call into them.
+    check_stands_alone("imgbuild-oci");
+    check_stands_alone("imgbuild-sbom");
+    check_stands_alone("imgbuild-provenance");
 }
 
 #[test]
@@ -256,7 +268,14 @@ fn rust_files(directory: &Path) -> Vec<PathBuf> {
 fn builtins_never_print() {
     let packages = workspace_packages();
     let mut files = Vec::new();
-    for library in ["imgbuild-builtins", "imgbuild-iso", "imgbuild-apt"] {
+    for library in [
+        "imgbuild-builtins",
+        "imgbuild-iso",
+        "imgbuild-apt",
+        "imgbuild-oci",
+        "imgbuild-sbom",
+        "imgbuild-provenance",
+    ] {
         let source = packages[library].directory.join("src");
         let found = rust_files(&source);
         assert!(
@@ -333,6 +352,8 @@ fn builders_read_nothing_from_the_machine() {
         "imgbuild-builtins",
         "imgbuild-engine",
         "imgbuild-derivation",
+        "imgbuild-oci",
+        "imgbuild-sbom",
     ] {
         let source = packages[library].directory.join("src");
         files.extend(
