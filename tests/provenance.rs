@@ -692,3 +692,80 @@ fn diff_names_the_packages_and_files_that_changed() {
     // Neither a result nor a recipe output: a usage error.
     cli(directory, &store, &["diff", "nothing-here", root_two]).expect_code(2);
 }
+
+#[test]
+fn mistakes_are_named_with_the_right_exit_status() {
+    let work = scratch();
+    let directory = work.path();
+    let store = directory.join("store");
+    let check = |recipe: &str, arguments: &[&str], code: i32, mentions: &[&str]| {
+        write_recipe(directory, "mistake.rhai", recipe);
+        let mut all = vec!["build", "mistake.rhai"];
+        all.extend_from_slice(arguments);
+        let run = cli(directory, &store, &all);
+        run.expect_code(code);
+        for mention in mentions {
+            assert!(run.stderr.contains(mention), "`{mention}` not in:\n{}", run.stderr);
+        }
+    };
+    // At evaluation, pointing at the call.
+    check(
+        r#"#{ x: oci::image(root("1", false), #{ compression: "lz4" }) }"#,
+        &[],
+        2,
+        &["unknown compression `lz4`", "mistake.rhai:"],
+    );
+    check(
+        r#"#{ x: oci::image(root("1", false), #{ entrypiont: ["/bin/sh"] }) }"#,
+        &[],
+        2,
+        &["entrypiont", "entrypoint"],
+    );
+    check(
+        r#"#{ x: oci::image(root("1", false), #{ env: ["NOEQUALS"] }) }"#,
+        &[],
+        2,
+        &["`NOEQUALS` is not KEY=VALUE"],
+    );
+    check(
+        r#"#{ x: sign(text("a", "b"), #{ key: "not a secret", name: "alice" }) }"#,
+        &[],
+        2,
+        &["`key`", "secret"],
+    );
+    check(
+        r#"#{ x: sign(text("a", "b"), #{ key: secret("k") }) }"#,
+        &[],
+        2,
+        &["`name`"],
+    );
+    // At build time, naming the derivation and its recipe line.
+    check(r#"#{ x: sbom::spdx(text("a", "b")) }"#, &[], 1, &["is a file, not a tree", "mistake.rhai:"]);
+    check(
+        r#"#{ x: sign(text("a", "b"), #{ key: secret("not a key"), name: "alice" }) }"#,
+        &[],
+        1,
+        &["the key of `alice`"],
+    );
+    // The commands.
+    let usage = |arguments: &[&str], mentions: &[&str]| {
+        let run = cli(directory, &store, arguments);
+        run.expect_code(2);
+        for mention in mentions {
+            assert!(run.stderr.contains(mention), "`{mention}` not in:\n{}", run.stderr);
+        }
+    };
+    std::fs::create_dir_all(directory.join("plain")).expect("directory");
+    usage(&["sign", "plain", "--key", "nothing", "--name", "alice"], &["not a result directory"]);
+    usage(&["verify", "plain", "--policy", "nothing.toml"], &["nothing.toml"]);
+    write_recipe(directory, "ok.rhai", r#"#{ t: text("t", "hello\n") }"#);
+    cli(directory, &store, &["build", "ok.rhai"]).success();
+    std::fs::write(directory.join("garbage_key"), "-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n").expect("key");
+    usage(&["sign", "result", "--key", "garbage_key", "--name", "alice"], &["--key"]);
+    usage(&["sign", "result", "--key", "garbage_key", "--name", "al ice"], &["--name"]);
+    usage(&["sign", "result", "--key", "garbage_key", "--name", "alice", "--output", "missing"], &["no such output"]);
+    std::fs::write(directory.join("empty.toml"), "required = 1\n").expect("policy");
+    usage(&["verify", "result", "--policy", "empty.toml"], &["empty.toml"]);
+    usage(&["diff", "result/t", "result/t"], &["not made from a tree"]);
+    usage(&["diff", "nothing-here", "result/t"], &["neither a result nor a recipe output"]);
+}

@@ -105,9 +105,17 @@ fn resolve_result(path: &Path, operand: &str) -> Result<Side, Failure> {
                 manifest.display()
             ))
         })?;
-    let tree = match (&entry.record.object, entry.provenance.as_ref().and_then(|provenance| provenance.content)) {
+    let tree = match (&entry.record.object, &entry.provenance) {
         (OutputObject::Tree { tree }, _) => *tree,
-        (_, Some(tree)) => tree,
+        (_, Some(provenance)) => match provenance.content {
+            Some(tree) => tree,
+            None => {
+                return Err(Failure::Recipe(miette::miette!(
+                    help = "diff compares root trees: of trees, disk images, OCI images and tars",
+                    "{operand}: this file is not made from a tree"
+                )))
+            }
+        },
         (OutputObject::File { .. }, None) => {
             return Err(Failure::Recipe(miette::miette!(
                 help = "build it again with this imgbuild: the manifest then records the root file system it was made from",
