@@ -30,7 +30,8 @@ pub struct SignArgs {
 /// `imgbuild verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// A signed release directory (with imgbuild-release.json).
+    /// A signed release directory (with imgbuild-release.json), or its tar (what an
+    /// ordinary user's `imgbuild build` writes for a release made by `sign()`).
     #[arg(value_name = "RESULT")]
     pub result: PathBuf,
     /// The endorsement policy (TOML): trusted endorsers with their keys, banned

@@ -705,7 +705,11 @@ fn mistakes_are_named_with_the_right_exit_status() {
         let run = cli(directory, &store, &all);
         run.expect_code(code);
         for mention in mentions {
-            assert!(run.stderr.contains(mention), "`{mention}` not in:\n{}", run.stderr);
+            assert!(
+                run.stderr.contains(mention),
+                "`{mention}` not in:\n{}",
+                run.stderr
+            );
         }
     };
     // At evaluation, pointing at the call.
@@ -740,7 +744,12 @@ fn mistakes_are_named_with_the_right_exit_status() {
         &["`name`"],
     );
     // At build time, naming the derivation and its recipe line.
-    check(r#"#{ x: sbom::spdx(text("a", "b")) }"#, &[], 1, &["is a file, not a tree", "mistake.rhai:"]);
+    check(
+        r#"#{ x: sbom::spdx(text("a", "b")) }"#,
+        &[],
+        1,
+        &["is a file, not a tree", "mistake.rhai:"],
+    );
     check(
         r#"#{ x: sign(text("a", "b"), #{ key: secret("not a key"), name: "alice" }) }"#,
         &[],
@@ -752,20 +761,150 @@ fn mistakes_are_named_with_the_right_exit_status() {
         let run = cli(directory, &store, arguments);
         run.expect_code(2);
         for mention in mentions {
-            assert!(run.stderr.contains(mention), "`{mention}` not in:\n{}", run.stderr);
+            assert!(
+                run.stderr.contains(mention),
+                "`{mention}` not in:\n{}",
+                run.stderr
+            );
         }
     };
     std::fs::create_dir_all(directory.join("plain")).expect("directory");
-    usage(&["sign", "plain", "--key", "nothing", "--name", "alice"], &["not a result directory"]);
-    usage(&["verify", "plain", "--policy", "nothing.toml"], &["nothing.toml"]);
+    usage(
+        &["sign", "plain", "--key", "nothing", "--name", "alice"],
+        &["not a result directory"],
+    );
+    usage(
+        &["verify", "plain", "--policy", "nothing.toml"],
+        &["nothing.toml"],
+    );
     write_recipe(directory, "ok.rhai", r#"#{ t: text("t", "hello\n") }"#);
     cli(directory, &store, &["build", "ok.rhai"]).success();
-    std::fs::write(directory.join("garbage_key"), "-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n").expect("key");
-    usage(&["sign", "result", "--key", "garbage_key", "--name", "alice"], &["--key"]);
-    usage(&["sign", "result", "--key", "garbage_key", "--name", "al ice"], &["--name"]);
-    usage(&["sign", "result", "--key", "garbage_key", "--name", "alice", "--output", "missing"], &["no such output"]);
+    std::fs::write(
+        directory.join("garbage_key"),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n",
+    )
+    .expect("key");
+    usage(
+        &["sign", "result", "--key", "garbage_key", "--name", "alice"],
+        &["--key"],
+    );
+    usage(
+        &["sign", "result", "--key", "garbage_key", "--name", "al ice"],
+        &["--name"],
+    );
+    usage(
+        &[
+            "sign",
+            "result",
+            "--key",
+            "garbage_key",
+            "--name",
+            "alice",
+            "--output",
+            "missing",
+        ],
+        &["no such output"],
+    );
     std::fs::write(directory.join("empty.toml"), "required = 1\n").expect("policy");
-    usage(&["verify", "result", "--policy", "empty.toml"], &["empty.toml"]);
+    usage(
+        &["verify", "result", "--policy", "empty.toml"],
+        &["empty.toml"],
+    );
     usage(&["diff", "result/t", "result/t"], &["not made from a tree"]);
-    usage(&["diff", "nothing-here", "result/t"], &["neither a result nor a recipe output"]);
+    usage(
+        &["diff", "nothing-here", "result/t"],
+        &["neither a result nor a recipe output"],
+    );
+}
+
+#[test]
+fn an_ordinary_user_gets_oci_archives_and_signs_and_verifies_them() {
+    let Some(runuser) = common::require_user("imgbuild-test", "build and sign as an ordinary user")
+    else {
+        return;
+    };
+    let Some(skopeo) = require_tool("skopeo") else {
+        return;
+    };
+    let work = scratch();
+    let directory = work.path();
+    std::fs::set_permissions(
+        directory,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let (binary, _guard) = common::binary_for(&runuser, "imgbuild-test");
+    let (alice, alice_public) = key(directory, "alice");
+    write_recipe(
+        directory,
+        "user.rhai",
+        r#"let r = root("2.10-3", false);
+           let image = oci::image(r, #{ name: "image" });
+           #{ image: image, release: sign(#{ "image": image }, #{ key: args.k, name: "alice@example.org" }) }"#,
+    );
+    let one = policy(
+        directory,
+        "one.toml",
+        1,
+        &[("alice@example.org", &alice_public)],
+        &[],
+    );
+    common::give_to("imgbuild-test", directory);
+    let as_user = |arguments: &[&str]| {
+        let mut command = Command::new(&runuser);
+        command
+            .args(["-u", "imgbuild-test", "--"])
+            .arg(&binary)
+            .arg("--store")
+            .arg(directory.join("store"))
+            .args(arguments)
+            .current_dir(directory)
+            .env_remove("IMGBUILD_STORE");
+        run(&mut command)
+    };
+    let secret = format!("k=file:{}", alice.display());
+    as_user(&["build", "user.rhai", "--secret", &secret]).success();
+    // The layout's tree is owned by root: an ordinary user gets it as an OCI archive.
+    let archive = directory.join("result/image.tar");
+    assert!(archive.is_file());
+    let inspected = Command::new(&skopeo)
+        .args(["inspect", "--raw"])
+        .arg(format!("oci-archive:{}", archive.display()))
+        .output()
+        .expect("skopeo");
+    assert!(
+        inspected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspected.stderr)
+    );
+    // The release made in the graph is a tar too: verify reads it as it is.
+    as_user(&[
+        "verify",
+        "result/release.tar",
+        "--policy",
+        one.to_str().expect("policy"),
+    ])
+    .success();
+    // Signing the result directory names the tars as they are on disk.
+    as_user(&[
+        "sign",
+        "result",
+        "--key",
+        alice.to_str().expect("key"),
+        "--name",
+        "alice@example.org",
+    ])
+    .success();
+    as_user(&[
+        "verify",
+        "result",
+        "--policy",
+        one.to_str().expect("policy"),
+    ])
+    .success();
+    let manifest = json_file(&directory.join("result/imgbuild-release.json"));
+    assert!(
+        manifest["outputs"].to_string().contains("\"image.tar\""),
+        "{manifest}"
+    );
 }

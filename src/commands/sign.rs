@@ -61,9 +61,13 @@ pub fn run(_store: Option<&Path>, arguments: &SignArgs) -> Result<(), Failure> {
     let mut outputs = Vec::new();
     for entry in &chosen {
         let path = placed(directory, entry);
-        let mut described = imgbuild_provenance::describe_output(&path, &entry.name)
+        // Where it is: `NAME`, or `NAME.tar` where an ordinary user got a tar.
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| entry.name.clone());
+        let described = imgbuild_provenance::describe_output(&path, &name)
             .map_err(|error| Failure::Environment(miette::miette!("{error}")))?;
-        described.name = entry.name.clone();
         outputs.push(described);
     }
     let provenance =
@@ -144,6 +148,24 @@ fn placed(directory: &Path, entry: &imgbuild_store::result_dir::ResultEntry) -> 
     }
 }
 
+/// Unpacks a release tar (`result/NAME.tar`) without its owners into a temporary
+/// directory; entries that would land outside it are refused by the tar reader.
+fn unpack_release(path: &Path) -> Result<tempfile::TempDir, Failure> {
+    let file = std::fs::File::open(path)
+        .map_err(|error| Failure::Recipe(miette::miette!("{}: {error}", path.display())))?;
+    let directory = tempfile::tempdir().map_err(Failure::environment)?;
+    let mut archive = tar::Archive::new(file);
+    archive.set_preserve_ownerships(false);
+    archive.set_preserve_permissions(false);
+    archive.unpack(directory.path()).map_err(|error| {
+        Failure::Recipe(miette::miette!(
+            "{} is neither a release directory nor a release tar: {error}",
+            path.display()
+        ))
+    })?;
+    Ok(directory)
+}
+
 /// Runs `imgbuild verify`.
 pub fn verify(arguments: &VerifyArgs) -> Result<(), Failure> {
     let text = std::fs::read_to_string(&arguments.policy).map_err(|error| {
@@ -154,11 +176,16 @@ pub fn verify(arguments: &VerifyArgs) -> Result<(), Failure> {
     })?;
     let policy = imgbuild_provenance::Policy::parse(&text, &arguments.policy)
         .map_err(|error| Failure::Recipe(miette::miette!("{error}")))?;
-    if !arguments
-        .result
-        .join(imgbuild_provenance::MANIFEST_FILE)
-        .is_file()
-    {
+    // A release written by an ordinary user is a tar (its tree is owned by root): check
+    // its contents unpacked into a private directory.
+    let unpacked;
+    let release = if arguments.result.is_file() {
+        unpacked = unpack_release(&arguments.result)?;
+        unpacked.path().to_path_buf()
+    } else {
+        arguments.result.clone()
+    };
+    if !release.join(imgbuild_provenance::MANIFEST_FILE).is_file() {
         return Err(Failure::Recipe(miette::miette!(
             help = "sign it first: imgbuild sign DIR --key KEY --name NAME",
             "{} is not a signed release: it has no {}",
@@ -166,7 +193,7 @@ pub fn verify(arguments: &VerifyArgs) -> Result<(), Failure> {
             imgbuild_provenance::MANIFEST_FILE
         )));
     }
-    let verification = imgbuild_provenance::verify_directory(&arguments.result, &policy)
+    let verification = imgbuild_provenance::verify_directory(&release, &policy)
         .map_err(|error| Failure::Environment(miette::miette!("{error}")))?;
     let passed = verification.passed();
     if arguments.json {
