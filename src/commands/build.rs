@@ -63,6 +63,17 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
     let store = super::open_store(store_dir)?;
     let _session = store.build_session()?;
     let display = Display::new(arguments.json);
+    let materialize = |outputs: &std::collections::HashMap<DrvId, OutputRecord>| {
+        let lock_sha256 = lock_sha256.as_deref();
+        materialize_all(
+            graph,
+            &store,
+            outputs,
+            &arguments.out,
+            lock_sha256,
+            &display,
+        )
+    };
     let targets: Vec<DrvId> = graph
         .outputs()
         .iter()
@@ -162,14 +173,7 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
             // Materialize what did build when asked to keep going.
             if arguments.keep_going {
                 fetch_outputs(graph, &store, &outcome.outputs, executor)?;
-                materialize_all(
-                    graph,
-                    &store,
-                    &outcome.outputs,
-                    &arguments.out,
-                    lock_sha256.as_deref(),
-                    &display,
-                )?;
+                materialize(&outcome.outputs)?;
             }
             display.finish();
             store.sync()?;
@@ -197,14 +201,7 @@ pub fn run(store_dir: Option<&Path>, arguments: &BuildArgs) -> Result<(), Failur
             }
             return Err(failure);
         }
-        match materialize_all(
-            graph,
-            &store,
-            &outcome.outputs,
-            &arguments.out,
-            lock_sha256.as_deref(),
-            &display,
-        ) {
+        match materialize(&outcome.outputs) {
             Ok(materialized) => {
                 wrote |= materialized;
                 break;

@@ -619,3 +619,23 @@ pub fn http_get(port: u16) -> String {
     let _ = stream.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// The SPDX project's validator (`pyspdxtools -i`) accepts `document`; when the validator
+/// cannot be had this is reported as a requirement is (a failure under CI).
+pub fn check_spdx(document: &Path) {
+    let Some(validator) = imgbuild_test_support::require_spdx_validator() else {
+        return;
+    };
+    let checked = Command::new(validator)
+        .arg("-i")
+        .arg(document)
+        .output()
+        .expect("run pyspdxtools");
+    assert!(
+        checked.status.success(),
+        "pyspdxtools refused {}:\n{}{}",
+        document.display(),
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}

@@ -166,36 +166,22 @@ fn check_digest(
     }
 }
 
-/// Seconds since the epoch as `YYYY-MM-DDThh:mm:ssZ` (proleptic Gregorian calendar,
-/// Howard Hinnant's days-to-civil algorithm); years outside 0000–9999 are an error.
+/// Seconds since the epoch as `YYYY-MM-DDThh:mm:ssZ` (the `time` crate's calendar);
+/// years outside 0000–9999 are an error.
 fn rfc3339(epoch: i64) -> Result<String, SbomError> {
     const MINIMUM: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
     const MAXIMUM: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
     if !(MINIMUM..=MAXIMUM).contains(&epoch) {
         return Err(SbomError::TimestampOutOfRange(epoch));
     }
-    let days = epoch.div_euclid(86_400);
-    let seconds = epoch.rem_euclid(86_400);
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    Ok(format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    ))
+    time::OffsetDateTime::from_unix_timestamp(epoch)
+        .ok()
+        .and_then(|instant| {
+            instant
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .ok_or(SbomError::TimestampOutOfRange(epoch))
 }
 
 /// Every byte outside RFC 3986's unreserved set (`A-Z a-z 0-9 - . _ ~`) as `%XX`.
