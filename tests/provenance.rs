@@ -880,3 +880,67 @@ fn an_ordinary_user_gets_oci_archives_and_signs_and_verifies_them() {
         "{manifest}"
     );
 }
+
+#[test]
+fn diff_compares_disk_images_and_oci_images_through_their_roots() {
+    if common::require_mke2fs().is_none() {
+        return;
+    }
+    let work = scratch();
+    let directory = work.path();
+    let store = directory.join("store");
+    for (name, version, extra) in [("v1", "2.10-3", "false"), ("v2", "2.12-1", "true")] {
+        write_recipe(
+            directory,
+            &format!("{name}.rhai"),
+            &format!(
+                r#"let r = root("{version}", {extra});
+                   #{{ disk: disk::image(#{{ root: r, name: "disk", format: "qcow2", boot: "none", source_date_epoch: 1700000000 }}),
+                      oci: oci::image(r, #{{ name: "oci" }}) }}"#
+            ),
+        );
+        cli(
+            directory,
+            &store,
+            &["build", &format!("{name}.rhai"), "-o", name],
+        )
+        .success();
+    }
+    let oci_one = if directory.join("v1/oci").exists() {
+        "v1/oci"
+    } else {
+        "v1/oci.tar"
+    };
+    let oci_two = if directory.join("v2/oci").exists() {
+        "v2/oci"
+    } else {
+        "v2/oci.tar"
+    };
+    for (before, after) in [("v1/disk.qcow2", "v2/disk.qcow2"), (oci_one, oci_two)] {
+        let shown = cli(directory, &store, &["diff", before, after]);
+        shown.success();
+        assert!(
+            shown.stdout.contains("hello 2.10-3 -> 2.12-1"),
+            "{before}: {}",
+            shown.stdout
+        );
+        assert!(
+            shown.stdout.contains("+ /etc/extra"),
+            "{before}: {}",
+            shown.stdout
+        );
+    }
+    // The same image on both sides: nothing, and the root compared without reading it.
+    let same = cli(
+        directory,
+        &store,
+        &["diff", "v1/disk.qcow2", oci_one, "--json"],
+    );
+    same.success();
+    let document: serde_json::Value = serde_json::from_str(&same.stdout).expect("JSON");
+    assert_eq!(document["files"], serde_json::json!([]), "{document}");
+    assert_eq!(
+        document["statistics"]["compared_directories"], 0,
+        "{document}"
+    );
+}

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use imgbuild_apt::installed::{compare_installed, installed_packages, PackageChange};
 use imgbuild_store::diff::{Change, EntrySummary, TreeChange};
+use imgbuild_store::result_dir::ResultProvenance;
 use imgbuild_store::{Digest, OutputIndex, OutputLookup, OutputObject, Store, TreePath};
 use serde_json::json;
 
@@ -105,17 +106,17 @@ fn resolve_result(path: &Path, operand: &str) -> Result<Side, Failure> {
                 manifest.display()
             ))
         })?;
+    // The tree the output is made of (an OCI layout's root, not its blobs), else the
+    // output itself when it is a tree.
     let tree = match (&entry.record.object, &entry.provenance) {
+        (_, Some(ResultProvenance { content: Some(tree), .. })) => *tree,
         (OutputObject::Tree { tree }, _) => *tree,
-        (_, Some(provenance)) => match provenance.content {
-            Some(tree) => tree,
-            None => {
-                return Err(Failure::Recipe(miette::miette!(
-                    help = "diff compares root trees: of trees, disk images, OCI images and tars",
-                    "{operand}: this file is not made from a tree"
-                )))
-            }
-        },
+        (OutputObject::File { .. }, Some(_)) => {
+            return Err(Failure::Recipe(miette::miette!(
+                help = "diff compares root trees: of trees, disk images, OCI images and tars",
+                "{operand}: this file is not made from a tree"
+            )))
+        }
         (OutputObject::File { .. }, None) => {
             return Err(Failure::Recipe(miette::miette!(
                 help = "build it again with this imgbuild: the manifest then records the root file system it was made from",
