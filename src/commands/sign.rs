@@ -66,6 +66,7 @@ pub fn run(_store: Option<&Path>, arguments: &SignArgs) -> Result<(), Failure> {
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_else(|| entry.name.clone());
+        eprintln!("hashing {}", path.display());
         let described = imgbuild_provenance::describe_output(&path, &name)
             .map_err(|error| Failure::Environment(miette::miette!("{error}")))?;
         outputs.push(described);

@@ -289,8 +289,17 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
             ))
         })?;
     let store = context.store;
+    let reporter = context.reporter;
     let layout = imgbuild_oci::write_layout(directory.path(), &config, compression, &mut |out| {
-        store.write_tar(&tree, out).map_err(std::io::Error::other)
+        let mut counted = Progress {
+            inner: out,
+            written: 0,
+            reported: 0,
+            reporter,
+        };
+        store
+            .write_tar(&tree, &mut counted)
+            .map_err(std::io::Error::other)
     })
     .map_err(|error| BuildError::Failed(format!("oci::image of {}: {error}", input.described())))?;
     context.log_line(format!(
@@ -300,6 +309,30 @@ pub(crate) fn build(context: &mut BuildContext<'_>) -> Result<OutputRecord, Buil
     let secret = context.derivation.secret || input.record.secret;
     let tree = import_layout(context, directory.path(), config.created, secret)?;
     Ok(imgbuild_engine::tree_output(tree, secret))
+}
+
+/// The layer's tar stream on its way to the compressor, reported every 4 MiB.
+struct Progress<'a> {
+    inner: &'a mut dyn std::io::Write,
+    written: u64,
+    reported: u64,
+    reporter: &'a dyn imgbuild_engine::Reporter,
+}
+
+impl std::io::Write for Progress<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        self.written += written as u64;
+        if self.written - self.reported >= 4 << 20 {
+            self.reported = self.written;
+            self.reporter.progress(self.written, None, "bytes");
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The layout directory as a tree: 0:0, files 0644, directories 0755, dated `epoch`.
