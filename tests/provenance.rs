@@ -363,6 +363,20 @@ fn a_signed_result_verifies_and_every_tampering_is_refused_with_its_reason() {
         &[],
     );
     ssh_keygen_verifies(&ssh_keygen, &result, "alice@example.org", &alice_public);
+    // An ECDSA key cannot sign here: refused by name, with the way out.
+    let ecdsa = directory.join("ecdsa");
+    common::run_tool(
+        Command::new(&ssh_keygen)
+            .args(["-q", "-t", "ecdsa", "-N", "", "-f"])
+            .arg(&ecdsa),
+    );
+    let refused = sign(&ecdsa, "carol@example.org");
+    refused.expect_code(2);
+    assert!(
+        refused.stderr.contains("ssh-keygen -t ed25519"),
+        "{}",
+        refused.stderr
+    );
 
     let verify = |policy: &Path| {
         cli(

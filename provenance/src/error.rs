@@ -96,8 +96,8 @@ pub enum ProvenanceError {
         /// Why (never containing key material).
         message: String,
     },
-    /// The key's type cannot sign here (RSA, DSA, security-key and certificate keys).
-    #[error("{path}: {algorithm} keys cannot sign imgbuild releases; use an Ed25519 key (ssh-keygen -t ed25519) or ECDSA (verification accepts RSA signatures made by ssh-keygen)")]
+    /// The key's type cannot sign here (ECDSA, RSA, DSA, security-key and certificate keys).
+    #[error("{path}: {algorithm} keys cannot sign imgbuild releases; use an Ed25519 key (ssh-keygen -t ed25519); verification accepts ECDSA and RSA signatures made by ssh-keygen")]
     UnsupportedKeyType {
         /// The key file.
         path: PathBuf,

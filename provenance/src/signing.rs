@@ -17,11 +17,14 @@
 //! A principal (the `<principal>` of the file name) is non-empty, at most 200 bytes,
 //! does not start with `.`, and holds no `/`, whitespace or control characters.
 //!
-//! **Key types.** Ed25519 (recommended) and ECDSA (NIST P-256, P-384, P-521) keys sign.
-//! RSA keys are refused for signing ([`ProvenanceError::UnsupportedKeyType`]): ssh-key
-//! 0.6.7 builds the RSA private key from the prime `p` twice instead of `p` and `q`
-//! (fixed upstream in RustCrypto/SSH pull request 217, not in a 0.6 release), so every
-//! RSA signature attempt fails. RSA *signatures* made by `ssh-keygen` verify normally.
+//! **Key types.** Ed25519 keys sign (deterministic signatures: a signed release is
+//! reproducible). ECDSA and RSA keys are refused for signing
+//! ([`ProvenanceError::UnsupportedKeyType`], named before the key is decoded): ssh-key
+//! 0.6.7 cannot read an ECDSA private key whose scalar has a leading zero byte (about 1
+//! NIST P-256 key in 75 and 1 P-521 key in 4 made by `ssh-keygen` failed here), and it
+//! builds the RSA private key from the prime `p` twice instead of `p` and `q` (fixed
+//! upstream in RustCrypto/SSH pull request 217, not in a 0.6 release). ECDSA and RSA
+//! *signatures* made by `ssh-keygen` verify normally.
 //!
 //! Key material is never printed: [`SigningKey`]'s `Debug` shows the file and the
 //! public fingerprint only, and errors never quote the key file.
@@ -49,9 +52,51 @@ pub struct SigningKey {
     path: PathBuf,
 }
 
+/// The type of the first public key in an OpenSSH private key file (`ssh-ed25519`,
+/// `ecdsa-sha2-nistp256`, ...), read from its unencrypted header: the base64 body holds
+/// `openssh-key-v1\0`, then the strings cipher, KDF and KDF options, a key count, and the
+/// public key blob, which starts with its type string. `None` when the file is not in
+/// that form (the full parser then says why).
+fn key_type(text: &[u8]) -> Option<String> {
+    use base64::Engine as _;
+    let text = std::str::from_utf8(text).ok()?;
+    let body: String = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("-----"))
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()?;
+    let mut rest = bytes.strip_prefix(b"openssh-key-v1\0")?;
+    for _ in 0..3 {
+        take_string(&mut rest)?; // cipher, KDF, KDF options
+    }
+    rest = rest.get(4..)?; // number of keys
+    let mut blob = take_string(&mut rest)?;
+    let name = take_string(&mut blob)?;
+    String::from_utf8(name.to_vec()).ok()
+}
+
+/// One length-prefixed string (SSH wire format) off the front of `rest`.
+fn take_string<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let length = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    let value = rest.get(4..4usize.checked_add(length)?)?;
+    *rest = &rest[4 + length..];
+    Some(value)
+}
+
 impl SigningKey {
     /// Reads a key from the text of an OpenSSH private key file; `path` is used in errors.
     pub fn from_openssh(text: &[u8], path: &Path) -> Result<SigningKey, ProvenanceError> {
+        // The key type is named in the clear part of the file: refuse what cannot sign
+        // before decoding the private part (which fails for some ECDSA keys).
+        if let Some(algorithm) = key_type(text).filter(|algorithm| algorithm != "ssh-ed25519") {
+            return Err(ProvenanceError::UnsupportedKeyType {
+                path: path.to_path_buf(),
+                algorithm,
+            });
+        }
         let key = PrivateKey::from_openssh(text).map_err(|error| ProvenanceError::InvalidKey {
             path: path.to_path_buf(),
             message: error.to_string(),
@@ -61,7 +106,7 @@ impl SigningKey {
                 path: path.to_path_buf(),
             });
         }
-        if !(key.algorithm().is_ed25519() || key.algorithm().is_ecdsa()) {
+        if !key.algorithm().is_ed25519() {
             return Err(ProvenanceError::UnsupportedKeyType {
                 path: path.to_path_buf(),
                 algorithm: key.algorithm().to_string(),
